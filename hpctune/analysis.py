@@ -1,0 +1,113 @@
+"""``hpctune.Analysis``: an experiment's trials and results as pandas DataFrames.
+
+Reads ``experiment.h5`` plus the journal after it, so it is current to the
+last accepted result even while the experiment runs, and never blocks the
+coordinator (the HDF5 file is only ever replaced whole, nothing is locked).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .space import flatten, unflatten
+from .store import load_experiment
+
+__all__ = ["Analysis"]
+
+
+class Analysis:
+    """Results of one experiment folder.
+
+    Args:
+        path: the experiment folder (``runs/<name>``).
+        metric, mode: rank by these instead of the experiment's own.
+
+    Attributes:
+        trials: one row per trial: ``trial_id``, ``state``, ``config/<name>``
+            columns and the last value of each reported metric.
+        results: every reported row.
+        segments: every run of a trial on a worker rank (``rank``, ``start``, ``end``, ``how``).
+    """
+
+    def __init__(self, path: str | os.PathLike, metric: str | None = None, mode: str | None = None):
+        view = load_experiment(path)
+        self.path = Path(path)
+        self.spec = view.spec
+        self.status = view.status
+        self.metric = metric or view.spec["metric"]
+        self.mode = mode or view.spec["mode"]
+        self.results = pd.DataFrame(view.results.columns) if view.results.length else pd.DataFrame()
+        self.segments = pd.DataFrame(view.segments.columns) if view.segments.length else pd.DataFrame()
+        self.decisions = pd.DataFrame(view.decisions.columns) if view.decisions.length else pd.DataFrame()
+        rows = []
+        for trial in view.trials.values():
+            row = {"trial_id": int(trial["trial_id"]), "state": trial["state"],
+                   "training_iteration": trial.get("iteration", 0),
+                   "num_failures": trial.get("num_failures", 0), "end_reason": trial.get("end_reason") or "",
+                   "error": trial.get("error")}
+            row.update({f"config/{k}": v for k, v in flatten(trial.get("config") or {}).items()})
+            last = trial.get("last_result") or {}
+            row.update({k: v for k, v in last.items() if k not in row and k not in ("trial_id", "training_iteration")})
+            rows.append(row)
+        self.trials = pd.DataFrame(rows)
+        self._best_row = self._find_best()
+
+    def _find_best(self) -> dict | None:
+        if self.results.empty or self.metric not in self.results:
+            return None
+        values = pd.to_numeric(self.results[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
+        if values.isna().all():
+            return None  # NaN and inf count as the worst value
+        best = values.idxmin() if self.mode == "min" else values.idxmax()
+        return {k: _plain(v) for k, v in self.results.loc[best].dropna().items()}
+
+    @property
+    def best_trial_id(self) -> int | None:
+        """The trial with the best reported value of the metric (over all its results)."""
+        return None if self._best_row is None else int(self._best_row["trial_id"])
+
+    @property
+    def best_result(self) -> dict | None:
+        """The result row holding the best value of the metric."""
+        return self._best_row
+
+    @property
+    def best_config(self) -> dict | None:
+        """The config of :attr:`best_trial_id`."""
+        if self._best_row is None:
+            return None
+        prefix = "config/"
+        row = self.trials[self.trials.trial_id == self.best_trial_id].iloc[0]
+        return unflatten({k[len(prefix):]: _plain(v) for k, v in row.items() if k.startswith(prefix)})
+
+    def best_trials(self, top: int = 5) -> pd.DataFrame:
+        """The ``top`` trials by their best value of the metric."""
+        if self.results.empty or self.metric not in self.results:
+            return self.trials.head(0)
+        ascending = self.mode == "min"
+        values = pd.to_numeric(self.results[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
+        best = values.groupby(self.results["trial_id"]).agg("min" if ascending else "max")
+        table = self.trials.set_index("trial_id")
+        table = table.assign(**{f"best_{self.metric}": best}).dropna(subset=[f"best_{self.metric}"])
+        table = table.sort_values(f"best_{self.metric}", ascending=ascending).head(top)
+        columns = ["state", "training_iteration", f"best_{self.metric}"] + [c for c in table if c.startswith("config/")]
+        return table[columns].reset_index()
+
+    def summary(self, top: int = 5) -> str:
+        """The closing text: best trials table and where the HDF5 file is."""
+        counts = self.trials.state.value_counts().to_dict() if not self.trials.empty else {}
+        lines = [f"Experiment {self.spec['name']}: {self.status}, {len(self.trials)} trials "
+                 f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), {len(self.results)} results"]
+        table = self.best_trials(top)
+        if not table.empty:
+            lines.append(f"Best trials by {self.metric} ({self.mode}):")
+            lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        lines.append(f"Results: {self.path / 'experiment.h5'}")
+        return "\n".join(lines)
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value

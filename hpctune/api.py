@@ -1,0 +1,193 @@
+"""``hpctune.run``: validate, pick a backend, coordinate (rank 0) or serve (other ranks)."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import HpctuneError, SpecError
+from .spec import ExperimentSpec, spec_from_dict
+from .trainable import TrainableImportInterrupted
+
+__all__ = ["run", "run_spec", "open_experiment"]
+
+
+def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samples: int = 1,
+        scheduler: Any = "fifo", searcher: Any = "random", stop: dict | None = None,
+        resources: dict | None = None, max_failures: int = 0, seed: int = 0, storage: str = "runs",
+        name: str | None = None, workers: int | None = None, resume: bool = False,
+        backend: str = "auto", checkpoint_keep: int = 2, verbose: int = 1):
+    """Tune ``trainable`` over ``space``; the same script runs alone or under ``mpiexec``.
+
+    Args:
+        trainable: a function ``train(config)`` that calls :func:`hpctune.report`, a
+            :class:`hpctune.Trainable` subclass, or a ``"module:function"`` string.
+        space: hyperparameter name -> constant or domain (``hpctune.loguniform(...)``).
+        metric, mode: what to optimise (``"min"`` or ``"max"``).
+        num_samples: repetitions of the search (of the whole grid, if there is one).
+        scheduler, searcher: names (``"asha"``), ``{"type": ..., **options}`` or instances.
+        stop: end a trial when a reported value reaches a threshold.
+        workers: worker ranks to start when not under an MPI launcher
+            (default: number of cores, at least 2).
+        resume: continue the experiment in ``storage/name`` if there is one.
+        backend: ``"auto"`` (MPI if available), ``"mpi"`` or ``"local"`` (in-process).
+
+    Returns:
+        An :class:`hpctune.Analysis` on the coordinator; None on worker ranks.
+
+    Raises:
+        SpecError: bad input (the message names the field).
+        ExperimentError: the experiment could not finish.
+    """
+    if os.environ.get("HPCTUNE_TRIAL_PROCESS"):
+        raise TrainableImportInterrupted()
+    name = name or getattr(trainable, "__name__", None) or "experiment"
+    raw = {"name": name, "trainable": trainable, "metric": metric, "mode": mode, "num_samples": num_samples,
+           "space": space, "stop": stop, "scheduler": scheduler, "searcher": searcher,
+           "resources": resources, "max_failures": max_failures, "seed": seed, "storage": storage,
+           "checkpoint_keep": checkpoint_keep}
+    trainable_object = trainable if callable(trainable) else None
+    return run_spec(lambda: spec_from_dict(raw), workers=workers, resume=resume, backend=backend,
+                    trainable_object=trainable_object, verbose=verbose)
+
+
+def _default_workers() -> int:
+    return max(2, os.cpu_count() or 1)
+
+
+def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, backend: str = "auto",
+             trainable_object: Any = None, verbose: int = 1, python_path: list[str] | None = None,
+             must_exist: bool = False):
+    """Run (or resume) the experiment ``make_spec()`` builds, on the chosen backend.
+
+    ``make_spec`` is called on the coordinator only, so that worker ranks under
+    ``mpiexec`` never parse (or complain about) the spec themselves.
+    """
+    from .backends.launch import import_mpi
+
+    if backend not in ("auto", "mpi", "local"):
+        raise SpecError("backend", f"must be 'auto', 'mpi' or 'local', got {backend!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SpecError("workers", f"must be a positive integer, got {workers!r}")
+    MPI = None if backend == "local" else import_mpi()
+    if MPI is None and backend == "mpi":
+        raise SpecError("backend", "mpi4py is not installed (pip install 'hpctune[mpich]')")
+    world = MPI.COMM_WORLD if MPI is not None else None
+    if world is not None and world.Get_size() > 1:
+        if world.Get_rank() != 0:
+            from .backends.mpi import serve_worker
+
+            serve_worker(world, worker_id=world.Get_rank())
+            return None
+        return _coordinate(make_spec, "world", world, resume, trainable_object, verbose, python_path, must_exist)
+    mode = "spawn" if MPI is not None else "local"
+    if MPI is None and verbose:
+        print("[hpctune] mpi4py is not available: running trials in this process, one at a time", file=sys.stderr)
+    return _coordinate(make_spec, mode, workers or _default_workers(), resume, trainable_object, verbose,
+                       python_path, must_exist)
+
+
+def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False):
+    """``(store, view)`` for ``spec``'s folder: a new experiment, or the stored one to resume.
+
+    Raises:
+        SpecError: the folder holds an experiment and ``resume`` is false, holds
+            something else, or holds an experiment with another space or metric.
+    """
+    from .store import ExperimentStore, is_experiment, load_experiment
+
+    folder = spec.experiment_dir
+    spec_json = spec.to_json()
+    if is_experiment(folder):
+        if not resume:
+            raise SpecError("name", f"{folder} already holds an experiment; continue it with "
+                                    f"'hpctune resume {folder}' or choose another name")
+        view = load_experiment(folder)
+        for key in ("space", "metric", "mode", "trainable"):
+            if view.spec.get(key) != spec_json[key]:
+                raise SpecError(key, f"differs from the experiment in {folder}; "
+                                     "a resumed experiment must keep its space, metric, mode and trainable")
+        return ExperimentStore(folder, spec_json, view), view
+    if must_exist:
+        raise SpecError(str(folder), "is not an hpctune experiment (no experiment.h5)")
+    if folder.exists() and any(folder.iterdir()):
+        raise SpecError("storage", f"{folder} exists and is not an hpctune experiment")
+    return ExperimentStore(folder, spec_json), None
+
+
+def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, verbose: int,
+                python_path, must_exist: bool):
+    from .analysis import Analysis
+    from .backends.housekeeping import Housekeeping
+    from .console import Console
+    from .controller import Controller
+
+    world = workers if mode == "world" else None
+    try:
+        spec = make_spec()
+        created = not spec.experiment_dir.exists()
+        store, view = open_experiment(spec, resume, must_exist)
+    except BaseException:
+        if world is not None:
+            from .backends.mpi import MPIWorkers
+
+            MPIWorkers(world, spawned=False).shutdown()
+        raise
+    controller = Controller(spec, store, python_path=python_path)
+    if view is not None:
+        controller.restore(view)
+    store.write_snapshot(controller.state_dict(), list(controller.trials.values()), "running")
+    console = Console(spec.name, spec.metric, spec.mode, spec.searcher.total_trials(), verbose)
+    housekeeping = Housekeeping(store, console)
+    action = "resuming" if view is not None else "starting"
+    try:
+        if mode == "local":
+            from .backends.local import serve_local
+
+            console.message(f"{action} {store.folder}: trials in this process")
+            status = serve_local(controller, housekeeping, trainable_object)
+        else:
+            status = _serve_mpi(controller, housekeeping, console, mode, workers, action)
+    except SpecError:
+        # e.g. the metric was never reported: bad input, and a new experiment leaves nothing behind
+        store.close()
+        if created and view is None:
+            shutil.rmtree(spec.experiment_dir, ignore_errors=True)
+        raise
+    except BaseException:
+        if world is not None:
+            world.Abort(1)  # never leave an allocation hanging on a dead coordinator
+        raise
+    analysis = Analysis(store.folder)
+    if verbose:
+        print(analysis.summary(), flush=True)
+    if status != "finished":
+        raise ExperimentInterrupted(store.folder)
+    return analysis
+
+
+class ExperimentInterrupted(HpctuneError):
+    """The experiment stopped before its end (signal, time limit); ``hpctune resume`` continues it."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(f"experiment interrupted; continue it with 'hpctune resume {folder}'")
+
+
+def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: str) -> str:
+    from .backends.launch import spawn_workers
+    from .backends.mpi import MPIWorkers, serve_coordinator
+
+    if mode == "world":
+        pool = MPIWorkers(workers, spawned=False)
+        console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks (mpiexec)")
+        return serve_coordinator(controller, pool, housekeeping)
+    intercomm = spawn_workers(workers)
+    pool = MPIWorkers(intercomm, spawned=True)
+    console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks (spawned)")
+    try:
+        return serve_coordinator(controller, pool, housekeeping)
+    finally:
+        intercomm.Disconnect()

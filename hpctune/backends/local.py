@@ -1,0 +1,52 @@
+"""The in-process backend: one worker, trials run in this very process.
+
+No MPI and no child process: for debugging (pdb works), for tests of the
+algorithms, and as the fallback where MPI is not installed. A segfault in a
+trainable takes this process down (the MPI backend contains it).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..controller import Controller
+from ..enums import Decision
+from ..session import run_segment
+from ..trainable import resolve_trainable
+from .housekeeping import Housekeeping
+
+__all__ = ["serve_local"]
+
+WORKER_ID = 1
+
+
+class _DirectChannel:
+    def __init__(self, controller: Controller, housekeeping: Housekeeping, trial_id: int):
+        self.controller = controller
+        self.housekeeping = housekeeping
+        self.trial_id = trial_id
+
+    def send_result(self, row: dict, checkpoint: str | None) -> Decision:
+        self.housekeeping.check_signals(self.controller)
+        decision = self.controller.on_result(self.trial_id, row, checkpoint)
+        self.housekeeping.flush(self.controller)
+        self.housekeeping.tick(self.controller)
+        return decision
+
+
+def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: Any = None) -> str:
+    """Run the experiment in this process; ``trainable`` is the object itself if the caller has it."""
+    trainable = trainable or resolve_trainable(controller.spec.trainable, controller.python_path)
+    controller.on_worker_ready(WORKER_ID)
+    housekeeping.flush(controller)
+    while not controller.is_finished:
+        launches = controller.take_launches()
+        if not launches:
+            break
+        for launch in launches:
+            task = launch.task
+            channel = _DirectChannel(controller, housekeeping, task.trial_id)
+            how, error = run_segment(trainable, task, channel, rank=WORKER_ID)
+            controller.on_segment_end(task.trial_id, how, error)
+            housekeeping.segment_ended(controller, task.trial_id, how, error)
+            housekeeping.flush(controller)
+    return housekeeping.finish(controller)

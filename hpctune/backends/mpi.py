@@ -1,0 +1,140 @@
+"""The MPI backend: a coordinator loop around the Controller, and the worker loop.
+
+In the manner of ``mpi4py.futures``: the coordinator polls with ``Iprobe`` and
+backs off while idle (MPICH's blocking receives spin, which would starve the
+trials of an oversubscribed node), replies only after the journal has the
+events that caused them, and ends every worker with a SHUTDOWN sentinel.
+Worker errors travel back as data (the traceback text), never as exceptions.
+
+Worker ids are 1..N in both launch modes: under ``mpiexec -n N+1`` they are
+the COMM_WORLD ranks; when the coordinator spawned its workers they are the
+remote ranks of the intercommunicator plus one.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from ..controller import Controller
+from ..enums import SegmentEnd, Tag
+from .housekeeping import Housekeeping
+from .trial_process import TrialProcess
+
+__all__ = ["Backoff", "MPIWorkers", "serve_coordinator", "serve_worker"]
+
+
+class Backoff:
+    """Sleep a little longer each time nothing arrived (up to ``max_sleep`` seconds)."""
+
+    def __init__(self, max_sleep: float = 1e-3, spins: int = 20):
+        self.max_sleep = max_sleep
+        self.spins = spins
+        self.reset()
+
+    def reset(self) -> None:
+        self._misses = 0
+        self._delay = 1e-5
+
+    def wait(self) -> None:
+        self._misses += 1
+        if self._misses <= self.spins:
+            time.sleep(0)
+            return
+        time.sleep(self._delay)
+        self._delay = min(self._delay * 2, self.max_sleep)
+
+
+def _receive(comm, source: int, tag: int, status, backoff: Backoff):
+    """Receive the next message from ``source`` without spinning the CPU."""
+    backoff.reset()
+    while not comm.Iprobe(source=source, tag=tag, status=status):
+        backoff.wait()
+    return comm.recv(source=status.Get_source(), tag=status.Get_tag())
+
+
+class MPIWorkers:
+    """The coordinator's view of its worker ranks on one communicator.
+
+    Args:
+        comm: COMM_WORLD (coordinator is rank 0) or the intercommunicator to spawned workers.
+        spawned: whether ``comm`` is an intercommunicator (worker id = remote rank + 1).
+    """
+
+    def __init__(self, comm, spawned: bool):
+        self.comm = comm
+        self.offset = 1 if spawned else 0
+        self.ids = [r + self.offset for r in range(comm.Get_remote_size() if spawned else comm.Get_size())
+                    if spawned or r != 0]
+
+    def send(self, worker_id: int, tag: Tag, payload) -> None:
+        self.comm.send(payload, dest=worker_id - self.offset, tag=tag)
+
+    def shutdown(self) -> None:
+        for worker_id in self.ids:
+            self.send(worker_id, Tag.SHUTDOWN, None)
+
+
+def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping) -> str:
+    """Run the experiment to its end (or interruption); returns the final status."""
+    from mpi4py import MPI
+
+    comm = workers.comm
+    status = MPI.Status()
+    backoff = Backoff()
+    replies: list = []
+    try:
+        while not controller.is_finished:
+            housekeeping.check_signals(controller)
+            if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+                housekeeping.tick(controller)
+                backoff.wait()
+                continue
+            backoff.reset()
+            while comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+                source, tag = status.Get_source(), status.Get_tag()
+                message = comm.recv(source=source, tag=tag)
+                worker_id = source + workers.offset
+                if tag == Tag.RESULT:
+                    trial_id, row, checkpoint = message
+                    replies.append((worker_id, controller.on_result(trial_id, row, checkpoint)))
+                elif tag == Tag.SEGMENT_END:
+                    trial_id, how, error = message
+                    controller.on_segment_end(trial_id, how, error)
+                    housekeeping.segment_ended(controller, trial_id, how, error)
+                elif tag == Tag.READY:
+                    controller.on_worker_ready(worker_id)
+            housekeeping.flush(controller)  # durable before anyone hears of it
+            for worker_id, decision in replies:
+                workers.send(worker_id, Tag.DECISION, decision)
+            replies.clear()
+            for launch in controller.take_launches():
+                workers.send(launch.rank, Tag.RUN, launch.task)
+            housekeeping.tick(controller)
+    finally:
+        workers.shutdown()
+    return housekeeping.finish(controller)
+
+
+def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
+    """A worker rank's loop: run the segments the coordinator sends until SHUTDOWN."""
+    from mpi4py import MPI
+
+    status = MPI.Status()
+    backoff = Backoff()
+    trial_process = TrialProcess(worker_id)
+    comm.send({"hostname": socket.gethostname(), "pid": os.getpid()}, dest=coordinator, tag=Tag.READY)
+    try:
+        while True:
+            task = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
+            if status.Get_tag() == Tag.SHUTDOWN:
+                return
+
+            def on_result(row, checkpoint, trial_id=task.trial_id):
+                comm.send((trial_id, row, checkpoint), dest=coordinator, tag=Tag.RESULT)
+                return _receive(comm, coordinator, Tag.DECISION, status, backoff)
+
+            how, error = trial_process.run(task, on_result)
+            comm.send((task.trial_id, SegmentEnd(how), error), dest=coordinator, tag=Tag.SEGMENT_END)
+    finally:
+        trial_process.close()

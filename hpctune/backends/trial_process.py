@@ -1,0 +1,141 @@
+"""A trial's own process, so that a segfault or ``os._exit`` in a trainable cannot take its worker rank down.
+
+Each worker rank keeps one child process (``python -m hpctune.backends.trial_process FD``)
+and reuses it for trial after trial; if the child dies, the trial it ran becomes
+an ERROR with the reason (exit code or signal) and the next trial gets a fresh child.
+Parent and child talk over a socket pair with :class:`multiprocessing.connection.Connection`.
+
+Messages, child -> parent: ``("result", row, checkpoint)`` (answered with a
+Decision) and ``("end", SegmentEnd, error)``; parent -> child: a
+:class:`~hpctune.trial.TrialTask`, a Decision, or None (exit).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+
+from ..enums import Decision, SegmentEnd
+from ..session import run_segment, trial_environment
+from ..trial import TrialTask
+
+__all__ = ["TrialProcess", "describe_exit"]
+
+
+def describe_exit(returncode: int | None) -> str:
+    """'exited with code 3' / 'killed by signal SIGSEGV (11)'."""
+    if returncode is None:
+        return "stopped answering"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "unknown signal"
+        return f"killed by signal {name} ({-returncode})"
+    return f"exited with code {returncode}"
+
+
+class TrialProcess:
+    """The worker's side of the child process that runs trainables.
+
+    Args:
+        rank: the worker rank (stamped on every result row).
+    """
+
+    def __init__(self, rank: int):
+        self.rank = rank
+        self._proc: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+
+    def _start(self) -> None:
+        parent, child = socket.socketpair()
+        env = trial_environment()
+        env["HPCTUNE_WORKER_RANK"] = str(self.rank)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "hpctune.backends.trial_process", str(child.fileno())],
+            pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
+        )
+        child.close()
+        self._conn = Connection(parent.detach())
+
+    def run(self, task: TrialTask, on_result: Callable[[dict, str | None], object]) -> tuple[SegmentEnd, str | None]:
+        """Run one segment in the child; ``on_result(row, checkpoint)`` returns each decision."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        try:
+            self._conn.send(task)
+            while True:
+                message = self._conn.recv()
+                if message[0] == "result":
+                    self._conn.send(on_result(message[1], message[2]))
+                else:
+                    return message[1], message[2]
+        except (EOFError, OSError):
+            return SegmentEnd.ERROR, self._died()
+
+    def _died(self) -> str:
+        try:
+            code = self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            code = self._proc.wait()
+        self._conn.close()
+        self._proc = self._conn = None
+        return f"trial process {describe_exit(code)}"
+
+    def close(self) -> None:
+        """Ask the child to exit, and make sure it does."""
+        if self._proc is None:
+            return
+        try:
+            self._conn.send(None)
+            self._proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self._proc.kill()
+            self._proc.wait()
+        self._conn.close()
+        self._proc = self._conn = None
+
+
+class _PipeChannel:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def send_result(self, row: dict, checkpoint: str | None) -> Decision:
+        self.conn.send(("result", row, checkpoint))
+        return self.conn.recv()
+
+
+def main(fd: int) -> None:
+    """The child's loop: run tasks until told to exit (or the parent goes away)."""
+    from ..trainable import resolve_trainable
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides how to stop
+    conn = Connection(fd)
+    rank = int(os.environ.get("HPCTUNE_WORKER_RANK", "0"))
+    hostname = socket.gethostname()
+    channel = _PipeChannel(conn)
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        try:
+            trainable = resolve_trainable(task.trainable, task.python_path)
+        except Exception as exc:  # SpecError included: report it as the trial's error
+            conn.send(("end", SegmentEnd.ERROR, f"cannot load trainable {task.trainable!r}: {exc}"))
+            continue
+        how, error = run_segment(trainable, task, channel, rank=rank, hostname=hostname)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.send(("end", how, error))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

@@ -1,0 +1,144 @@
+"""The ``hpctune`` command: run, resume, status, analyze.
+
+Exit codes: 0 finished; 2 bad input, with one line ``hpctune: error: <where>: <what>``;
+1 the experiment could not finish.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import HpctuneError, SpecError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as for every other bad input
+        raise SpecError("command line", message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="hpctune", description="Hyperparameter tuning on MPI ranks and Slurm allocations.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="run an experiment from a YAML spec")
+    run.add_argument("spec", help="the experiment spec (YAML)")
+    run.add_argument("--workers", type=_positive_int, help="worker ranks to start when not under mpiexec/srun "
+                                                            "(default: cores, at least 2)")
+    run.add_argument("--name", help="experiment name (overrides the spec's)")
+    run.add_argument("--storage", help="folder for experiments (overrides the spec's)")
+    run.add_argument("--backend", choices=("auto", "mpi", "local"), default="auto")
+    resume = sub.add_parser("resume", help="continue a stopped experiment")
+    resume.add_argument("dir", help="the experiment folder (runs/<name>)")
+    resume.add_argument("--workers", type=_positive_int)
+    resume.add_argument("--backend", choices=("auto", "mpi", "local"), default="auto")
+    status = sub.add_parser("status", help="trials by state and the best so far (works while it runs)")
+    status.add_argument("dir")
+    analyze = sub.add_parser("analyze", help="best trials; every result as CSV")
+    analyze.add_argument("dir")
+    analyze.add_argument("--top", type=_positive_int, default=10)
+    analyze.add_argument("--csv", help="write every result row to this CSV file")
+    return parser
+
+
+def _cmd_run(args) -> int:
+    from .api import run_spec
+    from .spec import load_spec
+
+    spec_path = Path(args.spec)
+    run_spec(lambda: load_spec(spec_path, {"name": args.name, "storage": args.storage}),
+             workers=args.workers, backend=args.backend,
+             python_path=[str(Path.cwd()), str(spec_path.resolve().parent)])
+    return EXIT_OK
+
+
+def _cmd_resume(args) -> int:
+    from .api import run_spec
+    from .spec import spec_from_dict
+    from .store import is_experiment, load_experiment
+
+    folder = Path(args.dir)
+
+    def make_spec():
+        if not is_experiment(folder):
+            raise SpecError(str(folder), "is not an hpctune experiment (no experiment.h5)")
+        stored = dict(load_experiment(folder, apply_journal=False).spec)
+        stored.update(name=folder.name, storage=str(folder.parent))
+        return spec_from_dict(stored)
+
+    run_spec(make_spec, workers=args.workers, backend=args.backend, resume=True, must_exist=True)
+    return EXIT_OK
+
+
+def _load(folder: str):
+    from .store import is_experiment
+
+    if not is_experiment(folder):
+        raise SpecError(folder, "is not an hpctune experiment (no experiment.h5)")
+    from .analysis import Analysis
+
+    return Analysis(folder)
+
+
+def _cmd_status(args) -> int:
+    analysis = _load(args.dir)
+    counts = analysis.trials.state.value_counts().to_dict() if not analysis.trials.empty else {}
+    print(f"{analysis.spec['name']}: {analysis.status}, {len(analysis.trials)} trials, "
+          f"{len(analysis.results)} results")
+    for state in ("RUNNING", "PENDING", "PAUSED", "TERMINATED", "ERROR"):
+        print(f"  {state:<10} {counts.get(state, 0)}")
+    best = analysis.best_result
+    if best is not None:
+        print(f"best {analysis.metric}: {best[analysis.metric]:.6g} (trial {analysis.best_trial_id}, "
+              f"iteration {int(best['training_iteration'])})")
+    return EXIT_OK
+
+
+def _cmd_analyze(args) -> int:
+    analysis = _load(args.dir)
+    print(analysis.summary(top=args.top))
+    if args.csv:
+        analysis.results.to_csv(args.csv, index=False)
+        print(f"wrote {len(analysis.results)} result rows to {args.csv}")
+    return EXIT_OK
+
+
+_COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "status": _cmd_status, "analyze": _cmd_analyze}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hpctune`` console script; returns the exit code."""
+    from .api import ExperimentInterrupted
+
+    try:
+        args = _parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except SpecError as exc:
+        print(f"hpctune: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ExperimentInterrupted as exc:
+        print(f"hpctune: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except HpctuneError as exc:
+        print(f"hpctune: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("hpctune: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

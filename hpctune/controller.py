@@ -1,0 +1,375 @@
+"""The experiment core: trials, scheduler, searcher and store, driven by events.
+
+No MPI, no sleeping, no threads: a backend feeds it three input events
+(:meth:`Controller.on_worker_ready`, :meth:`~Controller.on_result`,
+:meth:`~Controller.on_segment_end`) and sends out what it returns and what
+:meth:`~Controller.take_launches` hands over. Every input event is journaled
+before its effects leave the coordinator, and replaying the journal through a
+controller restored from the last snapshot rebuilds the exact state
+(scheduler and searcher included), which is how ``resume`` continues where a
+crash stopped.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .enums import Decision, SegmentEnd, TrialState
+from .errors import SpecError
+from .schedulers import SchedulerDecision, metric_value
+from .searchers import FINISHED
+from .spec import ExperimentSpec
+from .store import ExperimentStore, ExperimentView
+from .trial import Trial, TrialTask
+
+__all__ = ["Controller", "Launch"]
+
+
+@dataclass
+class Launch:
+    """Run ``task`` on worker ``rank``."""
+
+    rank: int
+    task: TrialTask
+
+
+class Controller:
+    """Owns the trials table and applies the scheduler's and searcher's decisions.
+
+    Args:
+        spec: the validated experiment spec (its scheduler and searcher are used).
+        store: where every event is journaled.
+        clock: wall-clock time source (injected for tests and the simulator).
+        python_path: folders workers add to ``sys.path`` to import the trainable.
+    """
+
+    def __init__(self, spec: ExperimentSpec, store: ExperimentStore, clock: Callable[[], float] = time.time,
+                 python_path: list[str] | None = None):
+        self.spec = spec
+        self.store = store
+        self.clock = clock
+        self.python_path = python_path or [os.getcwd()]
+        self.scheduler = spec.scheduler
+        self.searcher = spec.searcher
+        self.scheduler.setup(spec.metric, spec.mode, spec.seed)
+        self.searcher.setup(spec.space, spec.metric, spec.mode, spec.num_samples, spec.seed)
+        self.trials: dict[int, Trial] = {}
+        self.counts: Counter = Counter()
+        self.best: tuple[float, int] | None = None   # (score, trial_id), larger score is better
+        self._next_trial_id = 0
+        self._searcher_finished = False
+        self._metric_seen = False
+        self._idle: deque[int] = deque()
+        self._running: dict[int, int] = {}           # rank -> trial_id
+        self._requeue: dict[int, None] = {}          # ordered set: retried / interrupted trials
+        self._interrupting = False
+        self._launches: list[Launch] = []
+        self._obsolete_checkpoints: list[str] = []
+        self._replaying = False
+        self._now = clock()
+
+    # -- input events ---------------------------------------------------------------
+    def on_worker_ready(self, rank: int, t: float | None = None) -> None:
+        """Worker ``rank`` is free (first contact)."""
+        self._event_time(t)
+        self._record("ready", rank=rank)
+        self._idle.append(rank)
+        self._dispatch()
+
+    def on_result(self, trial_id: int, row: dict, checkpoint: str | None = None,
+                  t: float | None = None) -> Decision | SchedulerDecision:
+        """A result reported by a running trial; returns what the trial does next.
+
+        A result whose ``training_iteration`` was already accepted (a trial
+        resumed from an older checkpoint after a crash) is dropped: each
+        iteration is recorded and shown to the scheduler once.
+
+        Raises:
+            SpecError: the experiment's metric was never reported (bad input).
+        """
+        self._event_time(t)
+        trial = self.trials[trial_id]
+        iteration = row["training_iteration"]
+        if iteration <= trial.iteration or trial.state.is_finished:
+            return Decision.STOP if trial.state.is_finished else Decision.CONTINUE
+        if not self._metric_seen:
+            if self.spec.metric not in row:
+                reported = ", ".join(k for k in row if k not in _AUTO_FIELDS) or "nothing"
+                raise SpecError("metric", f"{self.spec.metric!r} was never reported by the trainable "
+                                          f"(it reported: {reported})")
+            self._metric_seen = True
+        self._record("result", trial=trial_id, row=row, ckpt=checkpoint)
+        trial.iteration = iteration
+        trial.last_result = row
+        trial.time_total_s = row.get("time_total_s", trial.time_total_s)
+        if checkpoint:
+            self._set_checkpoint(trial, checkpoint, iteration, trial.time_total_s)
+        score = metric_value(row, self.spec.metric, self.spec.mode)
+        if self.spec.metric in row and (self.best is None or score > self.best[0]):
+            self.best = (score, trial_id)
+
+        if self._interrupting:
+            decision: Decision | SchedulerDecision = Decision.PAUSE
+        elif self._stop_criterion_met(row):
+            self.searcher.on_trial_result(trial_id, row)
+            self._finish(trial, "stop criterion", complete=True)
+            return self._log_decision(trial, Decision.STOP)
+        else:
+            decision = self.scheduler.on_trial_result(trial, row)
+        self.searcher.on_trial_result(trial_id, row)
+        action = decision.action if isinstance(decision, SchedulerDecision) else decision
+        if action == Decision.STOP and not self._interrupting:
+            self._finish(trial, "stopped by scheduler", complete=False)
+        return self._log_decision(trial, decision)
+
+    def on_segment_end(self, trial_id: int, how: SegmentEnd, error: str | None = None,
+                       checkpoint: str | None = None, t: float | None = None) -> None:
+        """A worker finished running ``trial_id`` (returned, paused, stopped, failed or died)."""
+        self._event_time(t)
+        how = SegmentEnd(how)
+        self._record("end", trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
+        trial = self.trials[trial_id]
+        if trial.rank is not None:
+            self._running.pop(trial.rank, None)
+            self._idle.append(trial.rank)
+            trial.rank = None
+        if checkpoint:
+            self._set_checkpoint(trial, checkpoint, trial.iteration, trial.time_total_s)
+        if how == SegmentEnd.ERROR:
+            self._on_error(trial, error or "unknown error")
+        elif trial.state.is_finished:
+            pass  # already stopped by a criterion or the scheduler
+        elif how == SegmentEnd.COMPLETED:
+            self._finish(trial, "completed", complete=True)
+        elif self._interrupting or how == SegmentEnd.INTERRUPTED:
+            self._set_state(trial, TrialState.PAUSED, "interrupted")
+            self._requeue[trial_id] = None
+        elif how == SegmentEnd.PAUSED:
+            self._set_state(trial, TrialState.PAUSED, "paused by scheduler")
+        self._dispatch()
+
+    # -- outputs ----------------------------------------------------------------------
+    def take_launches(self) -> list[Launch]:
+        """Segments to start now, each on an idle worker; the list is emptied."""
+        launches, self._launches = self._launches, []
+        return launches
+
+    def take_obsolete_checkpoints(self) -> list[str]:
+        """Checkpoint files no trial can resume from any more (delete after a flush)."""
+        paths, self._obsolete_checkpoints = self._obsolete_checkpoints, []
+        return paths
+
+    @property
+    def num_running(self) -> int:
+        return len(self._running)
+
+    @property
+    def is_finished(self) -> bool:
+        """Nothing runs and nothing more can be started on the idle workers."""
+        return not self._running and bool(self._idle) and not self._launches
+
+    @property
+    def interrupting(self) -> bool:
+        return self._interrupting
+
+    def request_stop(self) -> None:
+        """Ctrl-C / SIGTERM / time limit: start nothing new; running trials pause at their next result."""
+        self._interrupting = True
+
+    def finalize(self) -> str:
+        """Close the experiment: ``finished`` or ``interrupted``; unfinished trials end when finished."""
+        if self._interrupting or self._requeue:
+            status = "interrupted"
+        else:
+            status = "finished"
+            for trial in self.trials.values():
+                if not trial.state.is_finished:
+                    why = "not promoted" if trial.state == TrialState.PAUSED else "never started"
+                    self._set_state(trial, TrialState.TERMINATED, why)
+        self._record("status", status=status)
+        return status
+
+    # -- resume -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly (the trials table included)."""
+        return {
+            "trials": [trial.to_json() for trial in self.trials.values()],
+            "next_trial_id": self._next_trial_id, "searcher_finished": self._searcher_finished,
+            "metric_seen": self._metric_seen, "idle": list(self._idle),
+            "running": [[rank, tid] for rank, tid in self._running.items()],
+            "requeue": list(self._requeue), "best": self.best,
+            "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
+        }
+
+    def restore(self, view: ExperimentView) -> None:
+        """Load the snapshot's state, replay the journal after it, then let go of the old workers.
+
+        Trials that were running continue from their last checkpoint on whatever
+        worker frees first, before anything the scheduler would choose.
+        """
+        state = view.controller_state
+        if state is not None:
+            for data in state["trials"]:
+                trial = Trial.from_json(data)
+                self.trials[trial.trial_id] = trial
+                self.counts[trial.state] += 1
+            self._next_trial_id = state["next_trial_id"]
+            self._searcher_finished = state["searcher_finished"]
+            self._metric_seen = state["metric_seen"]
+            self._idle = deque(state["idle"])
+            self._running = {rank: tid for rank, tid in state["running"]}
+            self._requeue = dict.fromkeys(state["requeue"])
+            self.best = tuple(state["best"]) if state["best"] else None
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.searcher.load_state_dict(state["searcher"])
+        self._replaying = True
+        try:
+            for record in view.records_after_snapshot:
+                kind, t = record["k"], record.get("t")
+                if kind == "ready":
+                    self.on_worker_ready(record["rank"], t=t)
+                elif kind == "result":
+                    self.on_result(record["trial"], record["row"], record.get("ckpt"), t=t)
+                elif kind == "end":
+                    self.on_segment_end(record["trial"], SegmentEnd[record["how"]], record.get("error"),
+                                        record.get("ckpt"), t=t)
+        finally:
+            self._replaying = False
+        self._launches.clear()
+        self._obsolete_checkpoints.clear()
+        lost = [self._running[rank] for rank in sorted(self._running)]
+        for tid in lost:
+            self.trials[tid].rank = None
+        self._requeue = dict.fromkeys([*lost, *self._requeue])
+        self._running.clear()
+        self._idle.clear()
+        self._interrupting = False
+
+    # -- internals ------------------------------------------------------------------------
+    def _event_time(self, t: float | None) -> None:
+        self._now = self.clock() if t is None else t
+
+    def _record(self, kind: str, **fields) -> None:
+        if not self._replaying:
+            self.store.record(kind, t=self._now, **fields)
+
+    def _log_decision(self, trial: Trial, decision):
+        action = decision.action if isinstance(decision, SchedulerDecision) else decision
+        if action != Decision.CONTINUE:
+            self._record("decision", trial=trial.trial_id, it=trial.iteration, d=Decision(action).name)
+        return decision
+
+    def _set_state(self, trial: Trial, state: TrialState, why: str = "") -> None:
+        self.counts[trial.state] -= 1
+        self.counts[state] += 1
+        trial.state = state
+        if why:
+            trial.end_reason = why
+        self._record("state", trial=trial.trial_id, state=state.name, why=why, failures=trial.num_failures)
+
+    def _set_checkpoint(self, trial: Trial, path: str, iteration: int, time_total_s: float) -> None:
+        if path == trial.checkpoint:
+            return
+        trial.checkpoint = path
+        trial.checkpoint_iteration = iteration
+        trial.checkpoint_time_s = time_total_s
+        trial.checkpoint_history.append(path)
+        while len(trial.checkpoint_history) > self.spec.checkpoint_keep:
+            old = trial.checkpoint_history.pop(0)
+            if not self._replaying:
+                self._obsolete_checkpoints.append(old)
+
+    def _stop_criterion_met(self, row: dict) -> bool:
+        for key, threshold in self.spec.stop.items():
+            value = row.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+                continue
+            if key == self.spec.metric and self.spec.mode == "min":
+                if value <= threshold:
+                    return True
+            elif value >= threshold:
+                return True
+        return False
+
+    def _finish(self, trial: Trial, why: str, complete: bool) -> None:
+        self._requeue.pop(trial.trial_id, None)
+        self._set_state(trial, TrialState.TERMINATED, why)
+        if complete:
+            self.scheduler.on_trial_complete(trial, trial.last_result)
+        self.searcher.on_trial_complete(trial.trial_id, trial.last_result, error=False)
+
+    def _on_error(self, trial: Trial, error: str) -> None:
+        trial.num_failures += 1
+        trial.error = error
+        if trial.num_failures <= self.spec.max_failures:
+            self._set_state(trial, TrialState.PENDING, f"retry {trial.num_failures} of {self.spec.max_failures}")
+            self._requeue[trial.trial_id] = None
+            return
+        self._set_state(trial, TrialState.ERROR, "error")
+        self.scheduler.on_trial_error(trial)
+        self.searcher.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
+
+    def _add_trial(self) -> Trial | None:
+        if self._searcher_finished:
+            return None
+        trial_id = self._next_trial_id
+        config = self.searcher.suggest(trial_id)
+        if config is FINISHED:
+            self._searcher_finished = True
+            return None
+        if config is None:
+            return None
+        self._next_trial_id += 1
+        trial = Trial(trial_id=trial_id, config=config)
+        self.trials[trial_id] = trial
+        self.counts[TrialState.PENDING] += 1
+        self._record("add", trial=trial_id, config=config)
+        self.scheduler.on_trial_add(trial)
+        return trial
+
+    def _next_trial(self) -> Trial | None:
+        while self._requeue:
+            trial_id = next(iter(self._requeue))
+            del self._requeue[trial_id]
+            trial = self.trials[trial_id]
+            if trial.state in (TrialState.PENDING, TrialState.PAUSED):
+                return trial
+        trial = self.scheduler.choose_trial_to_run(self.trials)
+        if trial is None and self._add_trial() is not None:
+            trial = self.scheduler.choose_trial_to_run(self.trials)
+        return trial
+
+    def _dispatch(self) -> None:
+        if self._interrupting:
+            return
+        while self._idle:
+            trial = self._next_trial()
+            if trial is None:
+                return
+            rank = self._idle.popleft()
+            self._launch(trial, rank)
+
+    def _launch(self, trial: Trial, rank: int) -> None:
+        self._requeue.pop(trial.trial_id, None)
+        self._set_state(trial, TrialState.RUNNING)
+        trial.rank = rank
+        self._running[rank] = trial.trial_id
+        self._record("launch", trial=trial.trial_id, rank=rank, ckpt=trial.checkpoint)
+        if self._replaying:
+            return
+        task = TrialTask(
+            trial_id=trial.trial_id, trainable=self.spec.trainable, config=trial.config,
+            trial_dir=str(self.store.trial_dir(trial.trial_id)), checkpoint=trial.checkpoint,
+            start_iteration=trial.checkpoint_iteration if trial.checkpoint else 0,
+            time_total_s=trial.checkpoint_time_s if trial.checkpoint else 0.0,
+            python_path=self.python_path,
+        )
+        self._launches.append(Launch(rank, task))
+
+
+_AUTO_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp",
+                "rank", "hostname", "done")

@@ -1,0 +1,14 @@
+"""Schedulers: decide when trials continue, pause or stop. Registered by name."""
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import SCHEDULERS, Scheduler, SchedulerDecision, metric_value
+from ._fifo import FIFOScheduler
+
+__all__ = ["Scheduler", "SchedulerDecision", "FIFOScheduler", "SCHEDULERS", "build_scheduler", "metric_value"]
+
+
+def build_scheduler(raw: Any) -> tuple[Scheduler, dict]:
+    """A scheduler from a name, ``{type: NAME, **options}`` or an instance."""
+    return SCHEDULERS.build(raw, Scheduler)

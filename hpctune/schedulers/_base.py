@@ -1,0 +1,93 @@
+"""The Scheduler interface: decides *when* a trial continues, pauses or stops, and which runs next."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..enums import Decision, TrialState
+from ..registry import Configurable, Registry
+from ..trial import Trial
+
+__all__ = ["Scheduler", "SchedulerDecision", "SCHEDULERS", "metric_value"]
+
+SCHEDULERS = Registry("scheduler")
+
+
+@dataclass
+class SchedulerDecision:
+    """A decision with a payload (later: PBT's new config and checkpoint to start from)."""
+
+    action: Decision
+    config: dict | None = None
+    checkpoint: str | None = None
+
+
+def metric_value(result: Mapping, metric: str, mode: str) -> float:
+    """The result's metric as a score where larger is better; NaN, inf or missing is the worst."""
+    value = result.get(metric)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return -math.inf
+    if not math.isfinite(value):
+        return -math.inf
+    return value if mode == "max" else -value
+
+
+class Scheduler(Configurable):
+    """Base class: FIFO behaviour, every trial runs to its end.
+
+    The controller calls, in order: :meth:`setup` once; :meth:`on_trial_add` for
+    every new trial; :meth:`on_trial_result` for every accepted result (its
+    return value decides); :meth:`on_trial_complete` or :meth:`on_trial_error`
+    when a trial ends by itself; :meth:`choose_trial_to_run` whenever a worker is
+    free. Per-call work must not scan all trials. :meth:`state_dict` /
+    :meth:`load_state_dict` must capture everything, so that a resumed
+    experiment decides as an uninterrupted one would.
+    """
+
+    name = "base"
+
+    def setup(self, metric: str, mode: str, seed: int = 0) -> None:
+        self.metric = metric
+        self.mode = mode
+        self.seed = seed
+
+    def score(self, result: Mapping) -> float:
+        """The result's metric, larger is better, NaN/inf/missing worst."""
+        return metric_value(result, self.metric, self.mode)
+
+    def on_trial_add(self, trial: Trial) -> None:
+        pass
+
+    def on_trial_result(self, trial: Trial, result: dict) -> Decision | SchedulerDecision:
+        return Decision.CONTINUE
+
+    def on_trial_complete(self, trial: Trial, result: dict) -> None:
+        pass
+
+    def on_trial_error(self, trial: Trial) -> None:
+        pass
+
+    def choose_trial_to_run(self, trials: Mapping[int, Trial]) -> Trial | None:
+        """A PENDING or PAUSED trial to run on a free worker, or None."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    @staticmethod
+    def is_runnable(trial: Trial | None) -> bool:
+        return trial is not None and trial.state in (TrialState.PENDING, TrialState.PAUSED)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options})"
+
+    def describe_progress(self) -> str:
+        """A short line for the console (e.g. trials per rung); empty by default."""
+        return ""
+

@@ -1,0 +1,58 @@
+"""The Searcher interface: decides *what* config the next trial gets."""
+from __future__ import annotations
+
+from ..registry import Configurable, Registry
+
+__all__ = ["Searcher", "FINISHED", "SEARCHERS"]
+
+SEARCHERS = Registry("searcher")
+
+
+class _Finished:
+    def __repr__(self) -> str:
+        return "FINISHED"
+
+
+FINISHED = _Finished()
+"""Returned by :meth:`Searcher.suggest` when the search has no more configs."""
+
+
+class Searcher(Configurable):
+    """Base class. A searcher sees configs and results, never MPI, files or Trial objects.
+
+    :meth:`suggest` returns a nested config dict, ``None`` (nothing now, ask
+    again later) or :data:`FINISHED`. :meth:`state_dict` must capture the whole
+    state (random generator included) so that a resumed search continues
+    exactly as an uninterrupted one.
+    """
+
+    name = "base"
+
+    def setup(self, space: dict, metric: str, mode: str, num_samples: int, seed: int) -> None:
+        self.space = space
+        self.metric = metric
+        self.mode = mode
+        self.num_samples = num_samples
+        self.seed = seed
+
+    def check_space(self, space: dict) -> None:
+        """Raise SpecError if this searcher cannot search ``space``."""
+
+    def total_trials(self) -> int | None:
+        """How many trials the search makes in all, if known."""
+        return None
+
+    def suggest(self, trial_id: int):
+        raise NotImplementedError
+
+    def on_trial_result(self, trial_id: int, result: dict) -> None:
+        pass
+
+    def on_trial_complete(self, trial_id: int, result: dict | None, error: bool = False) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

@@ -1,0 +1,230 @@
+"""The training side of the narrow waist: ``report``, ``get_checkpoint``, ``get_config``, ``Trainable``.
+
+A trainable runs in *segments*: from its start (or a checkpoint) until it
+returns, fails, or the scheduler pauses or stops it. :func:`run_segment` runs
+one segment of a function or class trainable against a *channel* that carries
+each result to the coordinator and brings back its decision. The channel is a
+pipe to the worker rank (trial in its own process) or a direct call (in-process
+backend); the trainable cannot tell.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .enums import Decision, SegmentEnd
+from .store.checkpoint import load_checkpoint, save_checkpoint
+from .trial import TrialTask
+
+__all__ = ["report", "get_checkpoint", "get_config", "get_trial_id", "get_trial_dir", "Trainable",
+           "run_segment", "ResultChannel"]
+
+
+class ResultChannel(Protocol):
+    """Where a segment's results go: ``send_result(row, checkpoint_path) -> Decision``."""
+
+    def send_result(self, row: dict, checkpoint: str | None) -> Decision: ...
+
+
+class _SegmentOver(BaseException):
+    """Unwinds a function trainable after a PAUSE or STOP decision (not an error)."""
+
+    def __init__(self, decision: Decision):
+        self.decision = decision
+
+
+class Trainable:
+    """Class API: subclass and implement :meth:`step` (plus checkpoint methods to pause/resume).
+
+    One :meth:`step` is one ``training_iteration``; it returns the metrics dict
+    (``"done": True`` ends the trial). :meth:`save_checkpoint` is called after
+    every step and returns a dict of arrays and scalars (or None);
+    :meth:`load_checkpoint` gets that dict back when the trial resumes.
+    """
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.setup(config)
+
+    def setup(self, config: dict) -> None:
+        """Build the model and data; called once per segment."""
+
+    def step(self) -> dict:
+        """Train one iteration and return its metrics."""
+        raise NotImplementedError
+
+    def save_checkpoint(self) -> dict | None:
+        """The state to resume from; None: this trainable cannot pause and resume."""
+        return None
+
+    def load_checkpoint(self, state: dict) -> None:
+        """Restore what :meth:`save_checkpoint` returned."""
+
+    def reset_config(self, new_config: dict) -> bool:
+        """Change hyperparameters in place (PBT, live policies); return True if supported."""
+        return False
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.item() if value.size == 1 else value.tolist()
+    return value
+
+
+class _Session:
+    """The state of the segment running in this process."""
+
+    def __init__(self, task: TrialTask, channel: ResultChannel, rank: int, hostname: str):
+        self.task = task
+        self.channel = channel
+        self.rank = rank
+        self.hostname = hostname
+        self.iteration = task.start_iteration
+        self.time_total = task.time_total_s
+        self.last_time = time.time()
+        self._checkpoint: dict | None = None
+        self._checkpoint_loaded = False
+
+    def checkpoint(self) -> dict | None:
+        if not self._checkpoint_loaded:
+            self._checkpoint_loaded = True
+            if self.task.checkpoint:
+                self._checkpoint = load_checkpoint(self.task.checkpoint)
+        return self._checkpoint
+
+    def save(self, state: dict | None) -> str | None:
+        if state is None:
+            return None
+        path = Path(self.task.trial_dir) / f"checkpoint_{self.iteration:06d}.h5"
+        return save_checkpoint(path, state)
+
+    def report(self, metrics: Mapping, checkpoint: dict | None = None) -> Decision:
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"hpctune.report() expects a dict of metrics, got {type(metrics).__name__}")
+        now = time.time()
+        self.iteration += 1
+        this_iter = now - self.last_time
+        self.last_time = now
+        self.time_total += this_iter
+        row = {str(k): _plain(v) for k, v in metrics.items()}
+        row.update(trial_id=self.task.trial_id, training_iteration=self.iteration, time_this_iter_s=this_iter,
+                   time_total_s=self.time_total, timestamp=now, rank=self.rank, hostname=self.hostname)
+        path = self.save(checkpoint)
+        return self.channel.send_result(row, path)
+
+
+_current: _Session | None = None
+
+
+def _session(what: str) -> _Session:
+    if _current is None:
+        raise RuntimeError(f"hpctune.{what}() can only be called inside a trainable run by hpctune")
+    return _current
+
+
+def report(metrics: Mapping, checkpoint: dict | None = None) -> None:
+    """Report one iteration's metrics, optionally with the state to resume from.
+
+    Each call is one ``training_iteration``. If the scheduler pauses or stops
+    the trial, this call does not return: the trainable is unwound (a paused
+    trial later resumes from its last checkpoint through :func:`get_checkpoint`).
+
+    Args:
+        metrics: name -> value (numbers, strings; numpy scalars are converted).
+        checkpoint: a dict of arrays and scalars, saved as an HDF5 file.
+    """
+    decision = _session("report").report(metrics, checkpoint)
+    if _action(decision) != Decision.CONTINUE:
+        raise _SegmentOver(_action(decision))
+
+
+def get_checkpoint() -> dict | None:
+    """The last checkpoint this trial reported, or None if it starts from scratch."""
+    return _session("get_checkpoint").checkpoint()
+
+
+def get_config() -> dict:
+    """This trial's config."""
+    return _session("get_config").task.config
+
+
+def get_trial_id() -> int:
+    """This trial's id."""
+    return _session("get_trial_id").task.trial_id
+
+
+def get_trial_dir() -> str:
+    """A folder of this trial's own (checkpoints live here), created on demand."""
+    path = Path(_session("get_trial_dir").task.trial_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def _action(decision) -> Decision:
+    return Decision(getattr(decision, "action", decision))
+
+
+def _run_function(fn, session: _Session) -> SegmentEnd:
+    try:
+        returned = fn(session.task.config)
+        if isinstance(returned, Mapping):
+            report(returned)
+    except _SegmentOver as over:
+        return SegmentEnd.PAUSED if over.decision == Decision.PAUSE else SegmentEnd.STOPPED
+    return SegmentEnd.COMPLETED
+
+
+def _run_class(cls, session: _Session) -> SegmentEnd:
+    trainable = cls(session.task.config)
+    state = session.checkpoint()
+    if state is not None:
+        trainable.load_checkpoint(state)
+    while True:
+        metrics = dict(trainable.step())
+        done = bool(metrics.pop("done", False))
+        decision = _action(session.report(metrics, trainable.save_checkpoint()))
+        if done:
+            return SegmentEnd.COMPLETED
+        if decision == Decision.PAUSE:
+            return SegmentEnd.PAUSED
+        if decision == Decision.STOP:
+            return SegmentEnd.STOPPED
+
+
+def run_segment(trainable: Any, task: TrialTask, channel: ResultChannel, rank: int = 0,
+                hostname: str | None = None) -> tuple[SegmentEnd, str | None]:
+    """Run one segment of ``task`` with ``trainable`` (a function or a Trainable subclass).
+
+    Returns:
+        ``(how, error)``: how the segment ended and, for ERROR, the traceback text.
+    """
+    global _current
+    session = _Session(task, channel, rank, hostname or socket.gethostname())
+    previous, _current = _current, session
+    try:
+        if isinstance(trainable, type) and issubclass(trainable, Trainable):
+            how = _run_class(trainable, session)
+        else:
+            how = _run_function(trainable, session)
+        return how, None
+    except Exception:  # the trial failed; the worker goes on
+        return SegmentEnd.ERROR, traceback.format_exc()
+    finally:
+        _current = previous
+
+
+def trial_environment() -> dict:
+    """Environment for a trial's own process: the launcher's MPI wiring removed."""
+    drop = ("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_", "I_MPI_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env["HPCTUNE_TRIAL_PROCESS"] = "1"
+    return env

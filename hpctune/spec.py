@@ -1,0 +1,193 @@
+"""The experiment spec: YAML (or keyword arguments) -> one validated :class:`ExperimentSpec`.
+
+Every field is checked here, before anything is written to storage; each error
+names the field (``space.lr.loguniform: low must be > 0``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+from .space import parse_space, space_to_json
+
+__all__ = ["ExperimentSpec", "Resources", "load_spec", "spec_from_dict"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_FIELDS = ("name", "trainable", "metric", "mode", "num_samples", "space", "stop", "scheduler",
+           "searcher", "resources", "max_failures", "seed", "storage", "checkpoint_keep")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one trial asks for."""
+
+    ranks_per_trial: int = 1
+    gpus_per_rank: int = 0
+
+
+@dataclass
+class ExperimentSpec:
+    """One experiment, validated.
+
+    ``scheduler`` and ``searcher`` hold built objects (from the registries);
+    ``trainable`` is a reference string (``module:attr`` or ``path.py:attr``)
+    that every worker can resolve.
+    """
+
+    name: str
+    trainable: str
+    metric: str
+    mode: str
+    space: dict
+    num_samples: int = 1
+    stop: dict = field(default_factory=dict)
+    scheduler: Any = None
+    searcher: Any = None
+    resources: Resources = field(default_factory=Resources)
+    max_failures: int = 0
+    seed: int = 0
+    storage: str = "runs"
+    checkpoint_keep: int = 2
+    scheduler_json: Any = "fifo"
+    searcher_json: Any = "random"
+
+    @property
+    def experiment_dir(self) -> Path:
+        return Path(self.storage) / self.name
+
+    def to_json(self) -> dict:
+        """A JSON-able form, stored in the experiment file."""
+        return {
+            "name": self.name, "trainable": self.trainable, "metric": self.metric,
+            "mode": self.mode, "num_samples": self.num_samples,
+            "space": space_to_json(self.space), "stop": self.stop,
+            "scheduler": self.scheduler_json, "searcher": self.searcher_json,
+            "resources": vars(self.resources), "max_failures": self.max_failures,
+            "seed": self.seed, "storage": self.storage, "checkpoint_keep": self.checkpoint_keep,
+        }
+
+
+def load_spec(path: str | os.PathLike, overrides: Mapping | None = None) -> ExperimentSpec:
+    """Read and validate a YAML spec file; ``overrides`` (e.g. from the CLI) win."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(str(path), f"cannot read spec file ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(where, f"not valid YAML ({problem})") from None
+    if not isinstance(raw, Mapping):
+        raise SpecError(str(path), "expected a YAML mapping of spec fields")
+    raw = dict(raw)
+    raw.setdefault("name", path.stem)
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return spec_from_dict(raw, base_dir=path.resolve().parent)
+
+
+def _int(raw: Mapping, key: str, default: int, low: int, where: str | None = None) -> int:
+    value = raw.get(key, default)
+    where = where or key
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(where, f"expected an integer, got {value!r}")
+    if value < low:
+        raise SpecError(where, f"must be >= {low}, got {value}")
+    return value
+
+
+def _check_storage(storage: Any) -> str:
+    if not isinstance(storage, (str, os.PathLike)) or not str(storage):
+        raise SpecError("storage", f"expected a folder path, got {storage!r}")
+    probe = Path(storage).absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SpecError("storage", f"{probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SpecError("storage", f"{probe} is not writable")
+    return str(storage)
+
+
+def _check_stop(raw: Any) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise SpecError("stop", f"expected a mapping of reported name to threshold, got {raw!r}")
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(f"stop.{key}", f"expected a number, got {value!r}")
+    return dict(raw)
+
+
+def _check_resources(raw: Any) -> Resources:
+    if raw is None:
+        return Resources()
+    if not isinstance(raw, Mapping):
+        raise SpecError("resources", f"expected a mapping, got {raw!r}")
+    unknown = set(raw) - {"ranks_per_trial", "gpus_per_rank"}
+    if unknown:
+        raise SpecError(f"resources.{sorted(unknown)[0]}", "unknown field (known: gpus_per_rank, ranks_per_trial)")
+    ranks = _int(raw, "ranks_per_trial", 1, 1, "resources.ranks_per_trial")
+    if ranks != 1:
+        raise SpecError("resources.ranks_per_trial", "only 1 rank per trial is supported in this version")
+    return Resources(ranks, _int(raw, "gpus_per_rank", 0, 0, "resources.gpus_per_rank"))
+
+
+def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: bool = True) -> ExperimentSpec:
+    """Validate a raw spec mapping (parsed YAML or ``hpctune.run`` keywords).
+
+    Raises:
+        SpecError: for the first bad field, naming it.
+    """
+    from .schedulers import build_scheduler
+    from .searchers import build_searcher
+    from .trainable import trainable_reference
+
+    unknown = [k for k in raw if k not in _FIELDS]
+    if unknown:
+        raise SpecError(str(unknown[0]), f"unknown field (known: {', '.join(sorted(_FIELDS))})")
+    for key in ("trainable", "metric", "space"):
+        if raw.get(key) is None:
+            raise SpecError(key, "missing required field")
+
+    name = raw.get("name", "experiment")
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise SpecError("name", f"must be letters, digits, '.', '_' or '-' (no '/' or '..'), got {name!r}")
+    metric = raw["metric"]
+    if not isinstance(metric, str) or not metric:
+        raise SpecError("metric", f"expected a reported metric name, got {metric!r}")
+    mode = raw.get("mode", "min")
+    if mode not in ("min", "max"):
+        raise SpecError("mode", f"must be 'min' or 'max', got {mode!r}")
+
+    space = parse_space(raw["space"])
+    num_samples = _int(raw, "num_samples", 1, 1)
+    seed = _int(raw, "seed", 0, 0)
+    trainable = trainable_reference(raw["trainable"], base_dir=base_dir, check=check_trainable)
+
+    scheduler_raw = raw.get("scheduler", "fifo")
+    searcher_raw = raw.get("searcher", "random")
+    spec = ExperimentSpec(
+        name=name, trainable=trainable, metric=metric, mode=mode, space=space,
+        num_samples=num_samples, stop=_check_stop(raw.get("stop")),
+        resources=_check_resources(raw.get("resources")),
+        max_failures=_int(raw, "max_failures", 0, 0), seed=seed,
+        storage=_check_storage(raw.get("storage", "runs")),
+        checkpoint_keep=_int(raw, "checkpoint_keep", 2, 1),
+    )
+    spec.scheduler, spec.scheduler_json = build_scheduler(scheduler_raw)
+    spec.searcher, spec.searcher_json = build_searcher(searcher_raw)
+    spec.searcher.check_space(space)
+    return spec

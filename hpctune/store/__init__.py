@@ -1,0 +1,8 @@
+"""Storage: the experiment folder (HDF5 snapshots + journal) and checkpoint files."""
+from __future__ import annotations
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .experiment import EXPERIMENT_FILE, ExperimentStore, ExperimentView, is_experiment, load_experiment
+
+__all__ = ["ExperimentStore", "ExperimentView", "load_experiment", "is_experiment", "EXPERIMENT_FILE",
+           "save_checkpoint", "load_checkpoint"]

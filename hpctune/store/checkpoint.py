@@ -1,0 +1,127 @@
+"""Checkpoints as HDF5 files: a nested dict of arrays and scalars, no pickle by default.
+
+A checkpoint is written to a temporary name in the same folder and moved into
+place with ``os.replace``, so a reader (or a resumed trial) never sees half of one.
+
+Supported values: ``dict`` (string keys) -> group; numpy arrays, numbers and
+homogeneous numeric lists -> datasets; ``str``/``bytes``/``bool``/``None`` and
+other lists -> stored with a type tag. Anything else raises ``TypeError``
+unless ``allow_pickle=True``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+__all__ = ["save_checkpoint", "load_checkpoint"]
+
+_TAG = "hpctune_type"
+
+
+def _write(group: h5py.Group, key: str, value: Any, allow_pickle: bool, where: str) -> None:
+    if isinstance(value, dict):
+        sub = group.create_group(key)
+        sub.attrs[_TAG] = "dict"
+        for k, v in value.items():
+            if not isinstance(k, str) or "/" in k or not k:
+                raise TypeError(f"checkpoint key {where}/{k!r}: keys must be non-empty strings without '/'")
+            _write(sub, k, v, allow_pickle, f"{where}/{k}")
+        return
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        group.create_dataset(key, data=value)
+        group[key].attrs[_TAG] = "ndarray"
+        return
+    if isinstance(value, (bool, np.bool_)):
+        group.create_dataset(key, data=bool(value)).attrs[_TAG] = "bool"
+        return
+    if isinstance(value, (int, float, complex, np.number)):
+        group.create_dataset(key, data=value).attrs[_TAG] = type(value).__name__ if type(value) in (int, float, complex) else "number"
+        return
+    if value is None or isinstance(value, (str, bytes)):
+        tag = "none" if value is None else type(value).__name__
+        data = "" if value is None else value
+        group.create_dataset(key, data=np.void(data) if isinstance(data, bytes) else data).attrs[_TAG] = tag
+        return
+    if isinstance(value, (list, tuple)):
+        try:
+            text = json.dumps(value, allow_nan=True)
+        except TypeError:
+            text = None
+        if text is not None:
+            group.create_dataset(key, data=text).attrs[_TAG] = "json_" + type(value).__name__
+            return
+    if allow_pickle:
+        group.create_dataset(key, data=np.void(pickle.dumps(value))).attrs[_TAG] = "pickle"
+        return
+    raise TypeError(f"checkpoint value {where} of type {type(value).__name__} is not supported "
+                    "(use arrays, numbers, strings, lists or dicts, or pass allow_pickle=True)")
+
+
+def _read(node: h5py.Group | h5py.Dataset, allow_pickle: bool) -> Any:
+    tag = node.attrs.get(_TAG, "dict" if isinstance(node, h5py.Group) else "ndarray")
+    if tag == "dict":
+        return {k: _read(node[k], allow_pickle) for k in node}
+    value = node[()]
+    if tag == "ndarray":
+        return value
+    if tag == "bool":
+        return bool(value)
+    if tag in ("int", "float", "complex"):
+        return {"int": int, "float": float, "complex": complex}[tag](value)
+    if tag == "number":
+        return value
+    if tag == "none":
+        return None
+    if tag == "str":
+        return value.decode() if isinstance(value, bytes) else str(value)
+    if tag == "bytes":
+        return value.tobytes()
+    if tag.startswith("json_"):
+        text = value.decode() if isinstance(value, bytes) else value
+        data = json.loads(text)
+        return tuple(data) if tag == "json_tuple" else data
+    if tag == "pickle":
+        if not allow_pickle:
+            raise ValueError("checkpoint holds a pickled value; load it with allow_pickle=True if you trust it")
+        return pickle.loads(value.tobytes())
+    raise ValueError(f"unknown checkpoint value type {tag!r}")
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict, allow_pickle: bool = False) -> str:
+    """Write ``state`` to ``path`` atomically (temporary name, then ``os.replace``).
+
+    Returns:
+        The path written, as a string.
+
+    Raises:
+        TypeError: ``state`` is not a dict or holds a value that needs pickle.
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"a checkpoint must be a dict, got {type(state).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["hpctune_checkpoint"] = 1
+            for key, value in state.items():
+                if not isinstance(key, str) or "/" in key or not key:
+                    raise TypeError(f"checkpoint key {key!r}: keys must be non-empty strings without '/'")
+                _write(f, key, value, allow_pickle, key)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return str(path)
+
+
+def load_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`."""
+    with h5py.File(path, "r") as f:
+        return {k: _read(f[k], allow_pickle) for k in f}

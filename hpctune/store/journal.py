@@ -1,0 +1,137 @@
+"""The append-only journal: every event the coordinator accepts, one JSON line each.
+
+Why a journal next to the HDF5 file: HDF5 is not crash-safe (a writer killed
+with the file open leaves it unopenable, see shared/notes). So the HDF5 file is
+only ever replaced whole (atomic snapshot), and everything accepted since the
+last snapshot lives here. A record reaches the operating system (``os.write``)
+before the coordinator answers the worker that sent it, so a crash of any
+process loses nothing accepted; ``fsync`` every ``fsync_interval`` seconds
+bounds what a crash of the node itself can lose.
+
+Layout: ``journal/<first seq>.jsonl`` segments. A new segment starts at every
+snapshot and at every (re)start; segments wholly covered by the snapshot are
+deleted. A torn last line (crash mid-write) is ignored on reading.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Journal", "read_journal", "to_jsonable"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """``json.dumps`` default: numpy scalars and arrays become Python values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def _dumps(record: dict) -> str:
+    return json.dumps(record, separators=(",", ":"), default=to_jsonable)
+
+
+def _segments(folder: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in folder.glob("*.jsonl"):
+        try:
+            found.append((int(path.stem), path))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
+def read_journal(folder: str | os.PathLike, after_seq: int = 0) -> Iterator[dict]:
+    """Records with ``seq > after_seq``, in order; torn or partial last lines skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for _, path in _segments(folder):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue  # deleted by a snapshot while we listed
+        for line in data.split(b"\n"):
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a crash (only ever the last of a segment)
+            if record.get("seq", 0) > after_seq:
+                yield record
+
+
+class Journal:
+    """Appends records to the current segment; written by the coordinator alone.
+
+    Args:
+        folder: the journal folder (created).
+        next_seq: sequence number of the next record.
+        fsync_interval: seconds between ``fsync`` calls (0: fsync every flush).
+    """
+
+    def __init__(self, folder: str | os.PathLike, next_seq: int, fsync_interval: float = 1.0):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.seq = next_seq - 1
+        self.fsync_interval = fsync_interval
+        self._buffer: list[str] = []
+        self._fd: int | None = None
+        self._last_fsync = time.monotonic()
+        self._open_segment()
+
+    def _open_segment(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+        path = self.folder / f"{self.seq + 1:012d}.jsonl"
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+
+    def append(self, record: dict) -> int:
+        """Buffer one record (``seq`` is added); returns its sequence number."""
+        self.seq += 1
+        record["seq"] = self.seq
+        self._buffer.append(_dumps(record))
+        return self.seq
+
+    def flush(self) -> None:
+        """Hand every buffered record to the operating system (one write)."""
+        if self._buffer:
+            data = ("\n".join(self._buffer) + "\n").encode()
+            self._buffer.clear()
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        now = time.monotonic()
+        if now - self._last_fsync >= self.fsync_interval:
+            os.fsync(self._fd)
+            self._last_fsync = now
+
+    def rotate(self, covered_seq: int) -> None:
+        """Start a new segment and delete segments whose records are all ``<= covered_seq``."""
+        self.flush()
+        self._open_segment()
+        segments = _segments(self.folder)
+        for (first, path), (next_first, _) in zip(segments, segments[1:]):
+            if next_first - 1 <= covered_seq:
+                path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.flush()
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
