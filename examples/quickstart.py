@@ -5,10 +5,16 @@ or as a script: ``python examples/quickstart.py`` (it starts its own workers).
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
-import hpctune
-from examples.digits_mlp import MLP, load_digits_split
+if __package__ in (None, ""):  # run as a script: make the `examples` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import hpctune  # noqa: E402
+from examples.digits_mlp import MLP, load_digits_split  # noqa: E402
 
 
 def train(config: dict) -> None:

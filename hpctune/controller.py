@@ -320,6 +320,7 @@ class Controller:
         config = self.searcher.suggest(trial_id)
         if config is FINISHED:
             self._searcher_finished = True
+            self.scheduler.on_no_more_trials()
             return None
         if config is None:
             return None

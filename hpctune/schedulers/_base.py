@@ -70,6 +70,9 @@ class Scheduler(Configurable):
     def on_trial_error(self, trial: Trial) -> None:
         pass
 
+    def on_no_more_trials(self) -> None:
+        """The searcher is exhausted: no trial will be added any more (SHA closes its base rung)."""
+
     def choose_trial_to_run(self, trials: Mapping[int, Trial]) -> Trial | None:
         """A PENDING or PAUSED trial to run on a free worker, or None."""
         raise NotImplementedError
