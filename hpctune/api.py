@@ -83,7 +83,7 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
             return None
         return _coordinate(make_spec, "world", world, resume, trainable_object, verbose, python_path, must_exist)
     mode = "spawn" if MPI is not None else "local"
-    if MPI is None and verbose:
+    if MPI is None and backend == "auto" and verbose:
         print("[hpctune] mpi4py is not available: running trials in this process, one at a time", file=sys.stderr)
     return _coordinate(make_spec, mode, workers or _default_workers(), resume, trainable_object, verbose,
                        python_path, must_exist)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,8 +116,12 @@ def _check_storage(storage: Any) -> str:
         probe = probe.parent
     if not probe.is_dir():
         raise SpecError("storage", f"{probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise SpecError("storage", f"{probe} is not writable")
+    try:  # os.access says yes to root on read-only file systems: try for real, leave nothing
+        fd, name = tempfile.mkstemp(prefix=".hpctune-probe-", dir=probe)
+    except OSError:
+        raise SpecError("storage", f"{probe} is not writable") from None
+    os.close(fd)
+    os.unlink(name)
     return str(storage)
 
 

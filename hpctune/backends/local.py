@@ -10,6 +10,7 @@ from typing import Any
 
 from ..controller import Controller
 from ..enums import Decision
+from ..errors import SpecError
 from ..session import run_segment
 from ..trainable import resolve_trainable
 from .housekeeping import Housekeeping
@@ -17,6 +18,13 @@ from .housekeeping import Housekeeping
 __all__ = ["serve_local"]
 
 WORKER_ID = 1
+
+
+class _CoordinatorFailed(BaseException):
+    """Carries a coordinator-side SpecError past the trainable's own exception handling."""
+
+    def __init__(self, error: SpecError):
+        self.error = error
 
 
 class _DirectChannel:
@@ -27,7 +35,10 @@ class _DirectChannel:
 
     def send_result(self, row: dict, checkpoint: str | None) -> Decision:
         self.housekeeping.check_signals(self.controller)
-        decision = self.controller.on_result(self.trial_id, row, checkpoint)
+        try:
+            decision = self.controller.on_result(self.trial_id, row, checkpoint)
+        except SpecError as error:
+            raise _CoordinatorFailed(error) from None
         self.housekeeping.flush(self.controller)
         self.housekeeping.tick(self.controller)
         return decision
@@ -45,7 +56,10 @@ def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: A
         for launch in launches:
             task = launch.task
             channel = _DirectChannel(controller, housekeeping, task.trial_id)
-            how, error = run_segment(trainable, task, channel, rank=WORKER_ID)
+            try:
+                how, error = run_segment(trainable, task, channel, rank=WORKER_ID)
+            except _CoordinatorFailed as failed:
+                raise failed.error from None
             controller.on_segment_end(task.trial_id, how, error)
             housekeeping.segment_ended(controller, task.trial_id, how, error)
             housekeeping.flush(controller)

@@ -116,6 +116,10 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     return housekeeping.finish(controller)
 
 
+class _ShutdownWhileRunning(Exception):
+    """The coordinator ended the experiment while this worker waited for a decision."""
+
+
 def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
     """A worker rank's loop: run the segments the coordinator sends until SHUTDOWN."""
     from mpi4py import MPI
@@ -132,9 +136,16 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
 
             def on_result(row, checkpoint, trial_id=task.trial_id):
                 comm.send((trial_id, row, checkpoint), dest=coordinator, tag=Tag.RESULT)
-                return _receive(comm, coordinator, Tag.DECISION, status, backoff)
+                decision = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
+                if status.Get_tag() == Tag.SHUTDOWN:
+                    raise _ShutdownWhileRunning
+                return decision
 
-            how, error = trial_process.run(task, on_result)
+            try:
+                how, error = trial_process.run(task, on_result)
+            except _ShutdownWhileRunning:
+                trial_process.kill()
+                return
             comm.send((task.trial_id, SegmentEnd(how), error), dest=coordinator, tag=Tag.SEGMENT_END)
     finally:
         trial_process.close()

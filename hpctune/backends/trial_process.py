@@ -87,6 +87,14 @@ class TrialProcess:
         self._proc = self._conn = None
         return f"trial process {describe_exit(code)}"
 
+    def kill(self) -> None:
+        """End the child at once (the experiment is over; its trial is not waited for)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._conn.close()
+            self._proc = self._conn = None
+
     def close(self) -> None:
         """Ask the child to exit, and make sure it does."""
         if self._proc is None:

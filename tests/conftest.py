@@ -1,0 +1,59 @@
+"""Shared fixtures: the repository root, the CLI as a subprocess, and mpiexec."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _env(extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests"), env.get("PYTHONPATH", "")])
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run ``hpctune ARGS`` (optionally under ``mpiexec -n N``) in the repository root."""
+
+    def run(*args: str, mpi_ranks: int | None = None, timeout: float = 240, env: dict | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+        command = [str(BIN / "hpctune"), *args]
+        if mpi_ranks:
+            command = [mpiexec_path(), "-n", str(mpi_ranks), *command]
+        return subprocess.run(command, cwd=cwd or REPO, env=_env(env), capture_output=True, text=True,
+                              timeout=timeout)
+
+    return run
+
+
+@pytest.fixture
+def run_python(tmp_path):
+    """Run ``python SCRIPT ARGS`` (optionally under mpiexec) in the repository root."""
+
+    def run(*args: str, mpi_ranks: int | None = None, timeout: float = 240, env: dict | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+        command = [sys.executable, *args]
+        if mpi_ranks:
+            command = [mpiexec_path(), "-n", str(mpi_ranks), *command]
+        return subprocess.run(command, cwd=cwd or REPO, env=_env(env), capture_output=True, text=True,
+                              timeout=timeout)
+
+    return run
+
+
+def mpiexec_path() -> str:
+    found = shutil.which("mpiexec", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if not found:
+        pytest.fail("mpiexec not found: install the test extra (pip install -e '.[test]')")
+    return found

@@ -1,0 +1,104 @@
+"""The search-space DSL: every domain, bounds, grid crossing, seeding."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import hpctune
+from hpctune.errors import SpecError
+from hpctune.searchers import FINISHED, GridSearcher, RandomSearcher
+from hpctune.space import parse_space, sample_config, space_to_json
+
+
+def _configs(searcher, space, num_samples=1, seed=0):
+    searcher.setup(parse_space(space), "loss", "min", num_samples, seed)
+    out = []
+    while (config := searcher.suggest(len(out))) is not FINISHED:
+        out.append(config)
+    return out
+
+
+@pytest.mark.parametrize("domain, check", [
+    (hpctune.uniform(2.0, 3.0), lambda v: 2.0 <= v <= 3.0),
+    (hpctune.loguniform(1e-4, 1.0), lambda v: 1e-4 <= v <= 1.0),
+    (hpctune.quniform(16, 256, 16), lambda v: 16 <= v <= 256 and v % 16 == 0 and isinstance(v, int)),
+    (hpctune.qloguniform(1, 1024, 1), lambda v: 1 <= v <= 1024 and float(v).is_integer()),
+    (hpctune.randint(1, 4), lambda v: v in (1, 2, 3)),
+    (hpctune.choice(["a", "b"]), lambda v: v in ("a", "b")),
+])
+def test_every_domain_samples_inside_its_bounds(domain, check):
+    rng = np.random.default_rng(0)
+    values = [domain.sample(rng, {}) for _ in range(500)]
+    assert all(check(v) for v in values)
+    assert len(set(values)) > 1
+
+
+def test_loguniform_is_uniform_in_log_space():
+    rng = np.random.default_rng(1)
+    logs = [math.log10(hpctune.loguniform(1e-4, 1.0).sample(rng, {})) for _ in range(4000)]
+    below = sum(v < -2 for v in logs) / len(logs)
+    assert 0.45 < below < 0.55
+
+
+def test_randint_excludes_upper_bound():
+    rng = np.random.default_rng(0)
+    assert {hpctune.randint(1, 4).sample(rng, {}) for _ in range(300)} == {1, 2, 3}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"lr": {"loguniform": [0.0, 1.0]}}, "space.lr.loguniform: low must be > 0"),
+    ({"lr": {"loguniform": [-1, 1.0]}}, "space.lr.loguniform: low must be > 0"),
+    ({"lr": {"uniform": [2.0, 1.0]}}, "space.lr.uniform: low must be < high (got 2.0 >= 1.0)"),
+    ({"lr": {"uniform": [1.0]}}, "space.lr.uniform: expected [low, high], got 1 values"),
+    ({"lr": {"uniform": ["a", 1.0]}}, "space.lr.uniform: expected a number, got 'a'"),
+    ({"b": {"quniform": [16, 256, 0]}}, "space.b.quniform: q must be > 0"),
+    ({"n": {"randint": [4, 4]}}, "space.n.randint: low must be < high (got 4 >= 4; high is excluded)"),
+    ({"n": {"randint": [1.5, 4]}}, "space.n.randint: expected an integer, got 1.5"),
+    ({"c": {"choice": []}}, "space.c.choice: expected a non-empty list of values"),
+    ({"g": {"grid": "abc"}}, "space.g.grid: expected a non-empty list of values"),
+    ({"net": {"width": {"loguniform": [0, 1]}}}, "space.net.width.loguniform: low must be > 0"),
+    ([1, 2], "space: expected a mapping of hyperparameter names, got list"),
+])
+def test_bad_domains_name_the_field(raw, message):
+    with pytest.raises(SpecError) as info:
+        parse_space(raw)
+    assert str(info.value) == message
+
+
+def test_grid_times_num_samples_counts():
+    space = {"a": {"grid": [1, 2, 3]}, "b": {"grid": ["x", "y"]}, "lr": {"uniform": [0, 1]}}
+    configs = _configs(RandomSearcher(), space, num_samples=4)
+    assert len(configs) == 3 * 2 * 4
+    pairs = [(c["a"], c["b"]) for c in configs]
+    assert all(pairs.count(p) == 4 for p in set(pairs)) and len(set(pairs)) == 6
+    assert len({c["lr"] for c in configs}) == 24
+
+
+def test_grid_searcher_crosses_every_finite_domain():
+    space = {"opt": {"choice": ["sgd", "adam"]}, "layers": {"randint": [1, 4]}, "m": {"grid": [0.9, 0.95]},
+             "lr": {"loguniform": [1e-3, 1]}}
+    configs = _configs(GridSearcher(), space, num_samples=2)
+    assert len(configs) == 2 * 3 * 2 * 2
+    assert len({(c["opt"], c["layers"], c["m"]) for c in configs}) == 12
+
+
+def test_same_spec_and_seed_same_configs_other_seed_other_configs():
+    space = {"lr": {"loguniform": [1e-4, 1.0]}, "h": {"choice": [16, 32, 64]}, "m": {"grid": [1, 2]}}
+    assert _configs(RandomSearcher(), space, 5, seed=3) == _configs(RandomSearcher(), space, 5, seed=3)
+    assert _configs(RandomSearcher(), space, 5, seed=3) != _configs(RandomSearcher(), space, 5, seed=4)
+    assert _configs(RandomSearcher(seed=7), space, 5, seed=0) == _configs(RandomSearcher(), space, 5, seed=7)
+
+
+def test_constants_nested_mappings_and_sample_from():
+    space = parse_space({"epochs": 27, "net": {"width": {"choice": [8]}, "act": "relu"},
+                         "double": hpctune.sample_from(lambda c: c["net"]["width"] * 2)})
+    config = sample_config(space, {}, np.random.default_rng(0))
+    assert config == {"epochs": 27, "net": {"width": 8, "act": "relu"}, "double": 16}
+
+
+def test_space_json_is_stable_for_resume_checks():
+    a = space_to_json(parse_space({"lr": {"loguniform": [1e-4, 1.0]}, "n": {"nest": {"grid": [1, 2]}}}))
+    b = space_to_json(parse_space({"lr": hpctune.loguniform(1e-4, 1.0), "n": {"nest": hpctune.grid([1, 2])}}))
+    assert a == b == {"lr": {"loguniform": [1e-4, 1.0]}, "n/nest": {"grid": [1, 2]}}

@@ -1,0 +1,88 @@
+"""Spec validation: each bad field gives its one-line message."""
+from __future__ import annotations
+
+import pytest
+
+from hpctune.errors import SpecError
+from hpctune.spec import load_spec, spec_from_dict
+
+GOOD = {"name": "t", "trainable": "trainable_fixtures:quick", "metric": "loss", "mode": "min",
+        "num_samples": 2, "space": {"x": {"uniform": [0, 1]}}}
+
+
+def _error(**changes) -> str:
+    raw = {**GOOD, **changes}
+    for key, value in list(raw.items()):
+        if value is ...:
+            del raw[key]
+    with pytest.raises(SpecError) as info:
+        spec_from_dict(raw)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"trainable": ...}, "trainable: missing required field"),
+    ({"metric": ...}, "metric: missing required field"),
+    ({"space": ...}, "space: missing required field"),
+    ({"mode": "maximum"}, "mode: must be 'min' or 'max', got 'maximum'"),
+    ({"num_samples": -1}, "num_samples: must be >= 1, got -1"),
+    ({"num_samples": "ten"}, "num_samples: expected an integer, got 'ten'"),
+    ({"seed": 1.5}, "seed: expected an integer, got 1.5"),
+    ({"max_failures": -2}, "max_failures: must be >= 0, got -2"),
+    ({"name": "a/b"}, "name: must be letters, digits, '.', '_' or '-' (no '/' or '..'), got 'a/b'"),
+    ({"name": ".."}, "name: must be letters, digits, '.', '_' or '-' (no '/' or '..'), got '..'"),
+    ({"name": "x..y"}, "name: must be letters, digits, '.', '_' or '-' (no '/' or '..'), got 'x..y'"),
+    ({"scheduler": "nope"}, "scheduler.type: unknown scheduler 'nope' (known: "),
+    ({"scheduler": {"type": "fifo", "grace": 1}}, "scheduler.grace: unknown option of scheduler 'fifo' (known: none)"),
+    ({"scheduler": {"grace_period": 1}}, "scheduler.type: missing required field"),
+    ({"searcher": "bayes"}, "searcher.type: unknown searcher 'bayes' (known: grid, random)"),
+    ({"searcher": {"type": "random", "sed": 1}}, "searcher.sed: unknown option of searcher 'random' (known: seed)"),
+    ({"stop": {"training_iteration": "x"}}, "stop.training_iteration: expected a number, got 'x'"),
+    ({"stop": [1]}, "stop: expected a mapping of reported name to threshold, got [1]"),
+    ({"resources": {"gpus_per_rank": -1}}, "resources.gpus_per_rank: must be >= 0, got -1"),
+    ({"resources": {"cpus": 2}}, "resources.cpus: unknown field (known: gpus_per_rank, ranks_per_trial)"),
+    ({"trainable": "no_such_module_xyz:train"}, "trainable: cannot import 'no_such_module_xyz': ModuleNotFoundError"),
+    ({"trainable": "trainable_fixtures:missing"}, "trainable: 'trainable_fixtures' has no attribute 'missing'"),
+    ({"trainable": "trainable_fixtures:NOT_CALLABLE"}, "trainable: 'trainable_fixtures:NOT_CALLABLE' is not callable"),
+    ({"trainable": "just_a_name"}, "trainable: expected 'module:function' or 'path/file.py:function', got 'just_a_name'"),
+    ({"trainable": "nowhere/file.py:train"}, "trainable: file 'nowhere/file.py' not found"),
+    ({"space": {"lr": {"loguniform": [0, 1]}}}, "space.lr.loguniform: low must be > 0"),
+    ({"colour": "blue"}, "colour: unknown field (known: "),
+    ({"metric": ""}, "metric: expected a reported metric name, got ''"),
+])
+def test_bad_field_message(changes, message):
+    assert _error(**changes).startswith(message)
+
+
+def test_storage_not_writable():
+    # /proc refuses new files even to root, which os.access would let through
+    assert _error(storage="/proc/self/runs") == "storage: /proc/self is not writable"
+
+
+def test_storage_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("")
+    assert _error(storage=str(tmp_path / "f" / "runs")) == f"storage: {tmp_path / 'f'} is not a folder"
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nspace: {lr: [1, 2\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(f"{path}:")
+    assert "not valid YAML" in str(info.value)
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(SpecError, match="expected a YAML mapping of spec fields"):
+        load_spec(path)
+
+
+def test_good_spec_defaults_name_from_file(tmp_path):
+    path = tmp_path / "myexp.yaml"
+    path.write_text("trainable: trainable_fixtures:quick\nmetric: loss\nspace: {x: {uniform: [0, 1]}}\n")
+    spec = load_spec(path, {"storage": str(tmp_path)})
+    assert (spec.name, spec.mode, spec.num_samples, spec.storage) == ("myexp", "min", 1, str(tmp_path))
+    assert spec.scheduler_json == {"type": "fifo"} and spec.searcher_json == {"type": "random"}

@@ -1,0 +1,45 @@
+"""Small trainables for the CLI and spec tests (imported as ``trainable_fixtures``)."""
+from __future__ import annotations
+
+import hpctune
+
+NOT_CALLABLE = 42
+
+
+def quick(config):
+    """Reports ``loss`` = x + 1/iteration for ``config["epochs"]`` iterations, with a checkpoint."""
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else state["iteration"]
+    for i in range(start + 1, config.get("epochs", 3) + 1):
+        hpctune.report({"loss": config.get("x", 0.0) + 1.0 / i}, checkpoint={"iteration": i})
+
+
+def wrong_metric(config):
+    hpctune.report({"accuracy": 0.5})
+
+
+def fails_at_two(config):
+    """Raises at iteration 2 of its first attempt; a retry resumes from the iteration-1 checkpoint."""
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else state["iteration"]
+    for i in range(start + 1, 4):
+        if i == 2 and state is None:
+            raise ValueError(f"boom in trial {hpctune.get_trial_id()}")
+        hpctune.report({"loss": 1.0 / i, "attempt_start": start}, checkpoint={"iteration": i})
+
+
+class Counter(hpctune.Trainable):
+    """Class API: counts up; ``done`` after ``epochs`` steps."""
+
+    def setup(self, config):
+        self.i = 0
+
+    def step(self):
+        self.i += 1
+        return {"loss": self.config["x"] / self.i, "done": self.i >= self.config["epochs"]}
+
+    def save_checkpoint(self):
+        return {"i": self.i}
+
+    def load_checkpoint(self, state):
+        self.i = state["i"]
