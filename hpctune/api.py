@@ -109,12 +109,28 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
             if view.spec.get(key) != spec_json[key]:
                 raise SpecError(key, f"differs from the experiment in {folder}; "
                                      "a resumed experiment must keep its space, metric, mode and trainable")
-        return ExperimentStore(folder, spec_json, view), view
+        return ExperimentStore(folder, spec_json, view, **_store_settings()), view
     if must_exist:
         raise SpecError(str(folder), "is not an hpctune experiment (no experiment.h5)")
     if folder.exists() and any(folder.iterdir()):
         raise SpecError("storage", f"{folder} exists and is not an hpctune experiment")
-    return ExperimentStore(folder, spec_json), None
+    return ExperimentStore(folder, spec_json, **_store_settings()), None
+
+
+def _store_settings() -> dict:
+    """Durability settings from HPCTUNE_FSYNC_INTERVAL / HPCTUNE_SNAPSHOT_INTERVAL (seconds)."""
+    settings = {}
+    for variable, key in (("HPCTUNE_FSYNC_INTERVAL", "fsync_interval"),
+                          ("HPCTUNE_SNAPSHOT_INTERVAL", "snapshot_interval")):
+        text = os.environ.get(variable)
+        if text is not None:
+            try:
+                settings[key] = float(text)
+            except ValueError:
+                raise SpecError(variable, f"expected seconds, got {text!r}") from None
+            if settings[key] < 0:
+                raise SpecError(variable, f"must be >= 0, got {text!r}")
+    return settings
 
 
 def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, verbose: int,

@@ -243,7 +243,11 @@ class Controller:
         self._obsolete_checkpoints.clear()
         lost = [self._running[rank] for rank in sorted(self._running)]
         for tid in lost:
-            self.trials[tid].rank = None
+            trial = self.trials[tid]
+            trial.rank = None
+            if not trial.state.is_finished:  # it restarts from its last checkpoint, first in line
+                self._set_state(trial, TrialState.PAUSED if trial.checkpoint else TrialState.PENDING,
+                                "worker lost")
         self._requeue = dict.fromkeys([*lost, *self._requeue])
         self._running.clear()
         self._idle.clear()

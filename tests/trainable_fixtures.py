@@ -43,3 +43,14 @@ class Counter(hpctune.Trainable):
 
     def load_checkpoint(self, state):
         self.i = state["i"]
+
+
+def slow_counter(config):
+    """Sleeps ``config["sleep"]`` per iteration; checkpoints every iteration; records where it started."""
+    import time
+
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else state["iteration"]
+    for i in range(start + 1, config["epochs"] + 1):
+        time.sleep(config["sleep"])
+        hpctune.report({"loss": config["x"] + 1.0 / i, "started_from": start}, checkpoint={"iteration": i})

@@ -8,6 +8,7 @@ Layout: docs/hdf5-layout.md.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 import h5py
 
 from .._version import __version__
+from ..errors import SpecError
 from .journal import Journal, read_journal, to_jsonable
 from .tables import ColumnTable, read_group_columns
 
@@ -164,12 +166,31 @@ class ExperimentStore:
         self._open_segments: dict[int, int] = {}
         self.snapshot_interval = snapshot_interval
         self._min_snapshot_interval = snapshot_interval
-        self.created = time.time()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "trials").mkdir(exist_ok=True)
+        self.hostname = socket.gethostname()
+        if view is None:
+            self._create()
+        self._lock_fd = self._lock()
         self.journal = Journal(self.folder / "journal", (view.last_seq if view else 0) + 1, fsync_interval)
         self._last_snapshot = time.monotonic()
-        self.hostname = socket.gethostname()
+
+    def _create(self) -> None:
+        """Make the folder with its first snapshot under a temporary name, then rename it:
+        a crash during creation never leaves a folder that is half an experiment."""
+        tmp = self.folder.parent / f".{self.folder.name}.{os.getpid()}.creating"
+        (tmp / "trials").mkdir(parents=True)
+        (tmp / "journal").mkdir()
+        self._write_file(tmp / EXPERIMENT_FILE, None, [], "running", 0)
+        os.rename(tmp, self.folder)  # replaces an empty folder, fails on a non-empty one
+
+    def _lock(self) -> int:
+        """One coordinator per experiment: an exclusive lock on ``.lock``, freed by any exit."""
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpecError(str(self.folder), "is in use by a running hpctune coordinator") from None
+        return fd
 
     def trial_dir(self, trial_id: int) -> Path:
         return self.folder / "trials" / f"{trial_id:06d}"
@@ -194,8 +215,15 @@ class ExperimentStore:
         started = time.monotonic()
         self.journal.flush()
         seq = self.journal.seq
-        path = self.folder / EXPERIMENT_FILE
-        tmp = self.folder / f".{EXPERIMENT_FILE}.{os.getpid()}.tmp"
+        self._write_file(self.folder / EXPERIMENT_FILE, controller_state, trials, status, seq)
+        self.journal.rotate(seq)
+        took = time.monotonic() - started
+        self._last_snapshot = time.monotonic()
+        self.snapshot_interval = max(self._min_snapshot_interval, 20 * took)
+        return took
+
+    def _write_file(self, path: Path, controller_state: dict | None, trials: list, status: str, seq: int) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with h5py.File(tmp, "w", locking=False) as f:
                 f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION,
@@ -204,18 +232,13 @@ class ExperimentStore:
                                 "status": status, "journal_seq": seq, "updated": time.time(),
                                 "coordinator_host": self.hostname})
                 f["spec"] = json.dumps(self.spec_json, default=to_jsonable)
-                f["controller_state"] = json.dumps(controller_state, default=to_jsonable)
+                f["controller_state"] = json.dumps(controller_state, default=to_jsonable) if controller_state else ""
                 self._trials_table(trials).write(f.create_group("trials"))
                 for name in ("results", "segments", "decisions"):
                     getattr(self.tables, name).write(f.create_group(name))
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        self.journal.rotate(seq)
-        took = time.monotonic() - started
-        self._last_snapshot = time.monotonic()
-        self.snapshot_interval = max(self._min_snapshot_interval, 20 * took)
-        return took
 
     @staticmethod
     def _trials_table(trials: list) -> ColumnTable:
@@ -233,3 +256,4 @@ class ExperimentStore:
 
     def close(self) -> None:
         self.journal.close()
+        os.close(self._lock_fd)
