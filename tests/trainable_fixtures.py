@@ -54,3 +54,18 @@ def slow_counter(config):
     for i in range(start + 1, config["epochs"] + 1):
         time.sleep(config["sleep"])
         hpctune.report({"loss": config["x"] + 1.0 / i, "started_from": start}, checkpoint={"iteration": i})
+
+
+def dies(config):
+    """Its process dies at iteration 2 of the first attempt: ``os._exit(3)`` or SIGSEGV."""
+    import os
+    import signal
+
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else state["iteration"]
+    for i in range(start + 1, 4):
+        if i == 2 and state is None:
+            if config["how"] == "exit":
+                os._exit(3)
+            os.kill(os.getpid(), signal.SIGSEGV)
+        hpctune.report({"loss": 1.0 / i, "attempt_start": start}, checkpoint={"iteration": i})
