@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 __all__ = ["import_mpi", "world_size", "spawn_workers", "spawned_worker_main"]
@@ -40,10 +41,17 @@ def spawn_workers(count: int):
     MPI = import_mpi()
     if MPI is None:
         raise RuntimeError("mpi4py is not installed (pip install 'hpctune[mpich]')")
+    # The process manager that MPI starts for the spawned ranks shares our terminal: with
+    # SIGINT/SIGTERM blocked while it starts (a blocked mask is inherited), Ctrl-C reaches the
+    # coordinator alone, which pauses the trials and stops cleanly instead of being torn down.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         return MPI.COMM_SELF.Spawn(sys.executable, args=["-m", "hpctune.backends.launch"], maxprocs=count)
     except MPI.Exception as exc:
         raise RuntimeError(f"MPI could not spawn {count} worker ranks: {exc}") from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def spawned_worker_main() -> None:

@@ -13,6 +13,7 @@ remote ranks of the intercommunicator plus one.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 
@@ -124,6 +125,9 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
     """A worker rank's loop: run the segments the coordinator sends until SHUTDOWN."""
     from mpi4py import MPI
 
+    # Ctrl-C and Slurm's SIGTERM reach every rank; the coordinator alone decides how to stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     status = MPI.Status()
     backoff = Backoff()
     trial_process = TrialProcess(worker_id)

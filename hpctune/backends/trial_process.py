@@ -123,6 +123,7 @@ def main(fd: int) -> None:
     from ..trainable import resolve_trainable
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides how to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(fd)
     rank = int(os.environ.get("HPCTUNE_WORKER_RANK", "0"))
     hostname = socket.gethostname()

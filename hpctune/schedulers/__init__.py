@@ -3,10 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._asha import AsyncSuccessiveHalving
 from ._base import SCHEDULERS, Scheduler, SchedulerDecision, metric_value
 from ._fifo import FIFOScheduler
+from ._hyperband import HyperBand
+from ._median import MedianStopping
+from ._sha import SuccessiveHalving
 
-__all__ = ["Scheduler", "SchedulerDecision", "FIFOScheduler", "SCHEDULERS", "build_scheduler", "metric_value"]
+__all__ = ["Scheduler", "SchedulerDecision", "FIFOScheduler", "SuccessiveHalving", "AsyncSuccessiveHalving",
+           "HyperBand", "MedianStopping", "SCHEDULERS", "build_scheduler", "metric_value"]
 
 
 def build_scheduler(raw: Any) -> tuple[Scheduler, dict]:

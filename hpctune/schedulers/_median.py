@@ -1,0 +1,110 @@
+"""The median stopping rule (Golovin et al., 2017, "Google Vizier").
+
+A trial is stopped at step ``t`` (a value of ``time_attr``) if its best result so
+far is worse than the median of the running averages that the other trials
+had at the same step ``t`` (each one's mean of its results up to ``t``). No
+stopping before ``grace_period``, nor while fewer than ``min_samples_required``
+other trials have reached step ``t``. Trials never pause.
+
+Data kept: per trial its running sum, count and best score; per step the
+sorted list of the running averages recorded there. A result costs one
+``bisect.insort`` into its step's list (O(log n) comparisons, plus the list's
+memmove), and the median is read off the middle of that list in O(1). Steps
+are matched by value, so ``time_attr`` should take the same values in every
+trial (``training_iteration``, epochs), not wall time.
+"""
+from __future__ import annotations
+
+from bisect import insort
+from collections import deque
+
+from ..enums import Decision, TrialState
+from ._base import SCHEDULERS, Scheduler
+from ._sha import check_number, check_time_attr, time_value
+
+__all__ = ["MedianStopping"]
+
+
+def _median(values: list) -> float:
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _enc(value: float):
+    return None if value == -float("inf") else value
+
+
+def _dec(value) -> float:
+    return -float("inf") if value is None else value
+
+
+@SCHEDULERS.register
+class MedianStopping(Scheduler):
+    """Stop trials whose best result is worse than the median of the others' running averages.
+
+    Larger is better internally (``mode`` is applied by :meth:`score`); a NaN,
+    inf or missing metric is the worst value.
+
+    Args:
+        grace_period: no stopping before this ``time_attr`` value.
+        min_samples_required: other trials needed at a step before it can stop anyone.
+        time_attr: the reported value that identifies a step.
+    """
+
+    name = "median"
+
+    def __init__(self, *, grace_period: float = 1, min_samples_required: int = 3,
+                 time_attr: str = "training_iteration"):
+        check_number("grace_period", grace_period, 0)
+        check_number("min_samples_required", min_samples_required, 1, integer=True)
+        check_time_attr(time_attr)
+        self.grace_period = grace_period
+        self.min_samples_required = min_samples_required
+        self.time_attr = time_attr
+        self._running: dict[int, list] = {}     # trial_id -> [sum, count, best, last step]
+        self._steps: dict[float, list] = {}     # step -> sorted running averages of the trials there
+        self._queue: deque[int] = deque()
+
+    def on_trial_add(self, trial):
+        self._queue.append(trial.trial_id)
+
+    def on_trial_result(self, trial, result):
+        step = time_value(result, self.time_attr)
+        score = self.score(result)
+        running = self._running.setdefault(trial.trial_id, [0.0, 0, -float("inf"), None])
+        if running[3] is not None and step <= running[3]:
+            return Decision.CONTINUE      # the same step again: already counted
+        running[0] += score
+        running[1] += 1
+        running[2] = max(running[2], score)
+        running[3] = step
+        others = self._steps.setdefault(step, [])
+        decision = Decision.CONTINUE
+        if step >= self.grace_period and len(others) >= self.min_samples_required:
+            if running[2] < _median(others):
+                decision = Decision.STOP
+        insort(others, running[0] / running[1])   # after the decision: "others" excludes this trial
+        return decision
+
+    def choose_trial_to_run(self, trials):
+        while self._queue:
+            trial = trials.get(self._queue[0])
+            if trial is not None and trial.state == TrialState.PENDING:
+                return trial
+            self._queue.popleft()
+        return None
+
+    def median_at(self, step) -> float | None:
+        """The median running average recorded at ``step`` (None if none), in score units (larger is better)."""
+        values = self._steps.get(step)
+        return _median(values) if values else None
+
+    def state_dict(self):
+        return {"running": [[t, _enc(s), n, _enc(b), last] for t, (s, n, b, last) in self._running.items()],
+                "steps": [[step, [_enc(v) for v in values]] for step, values in self._steps.items()],
+                "queue": list(self._queue)}
+
+    def load_state_dict(self, state):
+        self._running = {t: [_dec(s), n, _dec(b), last] for t, s, n, b, last in state["running"]}
+        self._steps = {step: [_dec(v) for v in values] for step, values in state["steps"]}
+        self._queue = deque(state["queue"])
