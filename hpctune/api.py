@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -172,10 +173,6 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
         if created and view is None:
             shutil.rmtree(spec.experiment_dir, ignore_errors=True)
         raise
-    except BaseException:
-        if world is not None:
-            world.Abort(1)  # never leave an allocation hanging on a dead coordinator
-        raise
     analysis = Analysis(store.folder)
     if verbose:
         print(analysis.summary(), flush=True)
@@ -198,12 +195,36 @@ def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: st
 
     if mode == "world":
         pool = MPIWorkers(workers, spawned=False)
-        console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks (mpiexec)")
-        return serve_coordinator(controller, pool, housekeeping)
-    intercomm = spawn_workers(workers)
-    pool = MPIWorkers(intercomm, spawned=True)
-    console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks (spawned)")
+    else:
+        pool = MPIWorkers(spawn_workers(workers), spawned=True)
+    how = "spawned" if mode == "spawn" else "mpiexec"
+    console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks ({how})")
     try:
-        return serve_coordinator(controller, pool, housekeeping)
-    finally:
-        intercomm.Disconnect()
+        status = serve_coordinator(controller, pool, housekeeping, **_watchdog_settings())
+    except SpecError:
+        if mode == "spawn":
+            pool.comm.Disconnect()  # the workers got SHUTDOWN and disconnect too
+        raise
+    except BaseException as exc:
+        # never leave an allocation hanging: the journal holds every accepted event, so end every rank now
+        if isinstance(exc, HpctuneError):
+            print(f"hpctune: error: {exc}; continue it with 'hpctune resume {controller.store.folder}'",
+                  file=sys.stderr, flush=True)
+            exc.reported = True
+        elif not isinstance(exc, KeyboardInterrupt):
+            traceback.print_exc()
+        pool.comm.Abort(1)
+        raise
+    if mode == "spawn":
+        pool.comm.Disconnect()
+    return status
+
+
+def _watchdog_settings() -> dict:
+    text = os.environ.get("HPCTUNE_WORKER_TIMEOUT")
+    if text is None:
+        return {}
+    try:
+        return {"worker_timeout": float(text)}
+    except ValueError:
+        raise SpecError("HPCTUNE_WORKER_TIMEOUT", f"expected seconds, got {text!r}") from None

@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hpctune: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except HpctuneError as exc:
-        print(f"hpctune: error: {exc}", file=sys.stderr)
+        if not getattr(exc, "reported", False):
+            print(f"hpctune: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("hpctune: interrupted", file=sys.stderr)

@@ -168,6 +168,11 @@ class Controller:
         return len(self._running)
 
     @property
+    def running(self) -> dict[int, int]:
+        """Worker rank -> the trial it runs (read-only view)."""
+        return self._running
+
+    @property
     def is_finished(self) -> bool:
         """Nothing runs and nothing more can be started on the idle workers."""
         return not self._running and bool(self._idle) and not self._launches

@@ -48,3 +48,4 @@ class Tag(IntEnum):
     DECISION = 4      # coordinator -> worker: Decision for the last result
     SEGMENT_END = 5   # worker -> coordinator: (trial_id, SegmentEnd, error, checkpoint)
     SHUTDOWN = 6      # coordinator -> worker: leave the worker loop
+    HEARTBEAT = 7     # worker -> coordinator: still running its trial (sent while the trial is quiet)

@@ -19,10 +19,18 @@ import time
 
 from ..controller import Controller
 from ..enums import SegmentEnd, Tag
+from ..errors import HpctuneError
 from .housekeeping import Housekeeping
 from .trial_process import TrialProcess
 
-__all__ = ["Backoff", "MPIWorkers", "serve_coordinator", "serve_worker"]
+__all__ = ["Backoff", "MPIWorkers", "WorkerLost", "serve_coordinator", "serve_worker", "HEARTBEAT_S"]
+
+HEARTBEAT_S = 5.0
+"""A busy worker tells the coordinator it is alive at least this often."""
+
+
+class WorkerLost(HpctuneError):
+    """A worker rank running a trial stopped answering (its process or node died)."""
 
 
 class Backoff:
@@ -73,20 +81,54 @@ class MPIWorkers:
 
     def shutdown(self) -> None:
         for worker_id in self.ids:
-            self.send(worker_id, Tag.SHUTDOWN, None)
+            try:
+                self.send(worker_id, Tag.SHUTDOWN, None)
+            except Exception:  # a dead worker; the others still need to hear it
+                pass
 
 
-def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping) -> str:
-    """Run the experiment to its end (or interruption); returns the final status."""
+class _Watchdog:
+    """Notices a busy worker that has been silent for ``timeout`` seconds (checked once a second)."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.last_heard: dict[int, float] = {}
+        self._next_check = time.monotonic() + 1.0
+
+    def heard(self, worker_id: int) -> None:
+        self.last_heard[worker_id] = time.monotonic()
+
+    def check(self, controller: Controller) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + 1.0
+        for worker_id, trial_id in controller.running.items():
+            silent = now - self.last_heard.get(worker_id, now)
+            if silent > self.timeout:
+                raise WorkerLost(f"worker rank {worker_id} stopped answering (nothing for {silent:.0f} s while "
+                                 f"running trial {trial_id}); its process or node is gone")
+
+
+def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping,
+                      worker_timeout: float = 4 * HEARTBEAT_S) -> str:
+    """Run the experiment to its end (or interruption); returns the final status.
+
+    Raises:
+        WorkerLost: a busy worker was silent for ``worker_timeout`` seconds; the
+            journal holds everything accepted, and ``resume`` continues.
+    """
     from mpi4py import MPI
 
     comm = workers.comm
     status = MPI.Status()
     backoff = Backoff()
+    watchdog = _Watchdog(worker_timeout)
     replies: list = []
     try:
         while not controller.is_finished:
             housekeeping.check_signals(controller)
+            watchdog.check(controller)
             if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
                 housekeeping.tick(controller)
                 backoff.wait()
@@ -96,6 +138,7 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                 source, tag = status.Get_source(), status.Get_tag()
                 message = comm.recv(source=source, tag=tag)
                 worker_id = source + workers.offset
+                watchdog.heard(worker_id)
                 if tag == Tag.RESULT:
                     trial_id, row, checkpoint = message
                     replies.append((worker_id, controller.on_result(trial_id, row, checkpoint)))
@@ -111,7 +154,12 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
             replies.clear()
             for launch in controller.take_launches():
                 workers.send(launch.rank, Tag.RUN, launch.task)
+                watchdog.heard(launch.rank)
             housekeeping.tick(controller)
+    except WorkerLost:
+        housekeeping.flush(controller)
+        housekeeping.store.write_snapshot(controller.state_dict(), list(controller.trials.values()), "interrupted")
+        raise
     finally:
         workers.shutdown()
     return housekeeping.finish(controller)
@@ -145,8 +193,11 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
                     raise _ShutdownWhileRunning
                 return decision
 
+            def on_quiet():
+                comm.send(None, dest=coordinator, tag=Tag.HEARTBEAT)
+
             try:
-                how, error = trial_process.run(task, on_result)
+                how, error = trial_process.run(task, on_result, on_quiet, HEARTBEAT_S)
             except _ShutdownWhileRunning:
                 trial_process.kill()
                 return

@@ -62,13 +62,21 @@ class TrialProcess:
         child.close()
         self._conn = Connection(parent.detach())
 
-    def run(self, task: TrialTask, on_result: Callable[[dict, str | None], object]) -> tuple[SegmentEnd, str | None]:
-        """Run one segment in the child; ``on_result(row, checkpoint)`` returns each decision."""
+    def run(self, task: TrialTask, on_result: Callable[[dict, str | None], object],
+            on_quiet: Callable[[], None] | None = None, quiet_interval: float = 5.0) -> tuple[SegmentEnd, str | None]:
+        """Run one segment in the child; ``on_result(row, checkpoint)`` returns each decision.
+
+        ``on_quiet()`` is called every ``quiet_interval`` seconds without a message (heartbeats).
+        """
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         try:
             self._conn.send(task)
             while True:
+                if not self._conn.poll(quiet_interval):
+                    if on_quiet is not None:
+                        on_quiet()
+                    continue
                 message = self._conn.recv()
                 if message[0] == "result":
                     self._conn.send(on_result(message[1], message[2]))
