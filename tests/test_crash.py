@@ -63,7 +63,8 @@ def test_sigkill_at_ten_random_moments_then_resume_loses_nothing(tmp_path):
                           text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     analysis = hpctune.Analysis(folder)
-    assert len(analysis.trials) == TRIALS
+    assert len(analysis.trials) == TRIALS  # num_samples counts over the whole experiment
+    assert analysis.trials["config/x"].nunique() == TRIALS  # and the searcher repeated no config
     assert set(analysis.trials.state) == {"TERMINATED"}
     for trial_id, rows in analysis.results.groupby("trial_id"):
         assert sorted(rows.training_iteration) == list(range(1, EPOCHS + 1)), trial_id  # no gap, no duplicate

@@ -1,0 +1,74 @@
+"""Resume: refused when the space or metric changed; readers work while an experiment runs."""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+import hpctune
+from hpctune.errors import SpecError
+
+from conftest import BIN, _env
+from trainable_fixtures import quick
+
+
+def _run(tmp_path, **changes):
+    kwargs = dict(space={"x": hpctune.uniform(0, 1), "epochs": 2}, metric="loss", num_samples=2,
+                  storage=str(tmp_path), name="r", backend="local", verbose=0)
+    kwargs.update(changes)
+    return hpctune.run(quick, **kwargs)
+
+
+def test_resume_of_a_finished_experiment_keeps_it_and_adds_nothing(tmp_path):
+    first = _run(tmp_path)
+    again = _run(tmp_path, resume=True)
+    assert len(again.trials) == 2 and len(again.results) == len(first.results) == 4
+    assert list(again.trials.trial_id) == [0, 1]
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"space": {"x": hpctune.uniform(0, 2), "epochs": 2}}, "space"),
+    ({"metric": "accuracy"}, "metric"),
+    ({"mode": "max"}, "mode"),
+])
+def test_resume_with_a_changed_space_or_metric_is_refused(tmp_path, changes, field):
+    _run(tmp_path)
+    with pytest.raises(SpecError) as info:
+        _run(tmp_path, resume=True, **changes)
+    assert str(info.value) == (f"{field}: differs from the experiment in {tmp_path / 'r'}; a resumed experiment "
+                               "must keep its space, metric, mode and trainable")
+
+
+def test_resume_of_a_folder_that_is_no_experiment(run_cli, tmp_path):
+    (tmp_path / "notexp").mkdir()
+    done = run_cli("resume", str(tmp_path / "notexp"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"hpctune: error: {tmp_path / 'notexp'}: is not an hpctune experiment (no experiment.h5)"
+
+
+@pytest.mark.mpi
+def test_status_and_analysis_while_it_runs_from_another_process(tmp_path):
+    spec = tmp_path / "live.yaml"
+    spec.write_text("name: live\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 4\n"
+                    f"space: {{x: {{uniform: [0, 1]}}, epochs: 15, sleep: 0.1}}\nstorage: {tmp_path}\n")
+    process = subprocess.Popen([str(BIN / "hpctune"), "run", str(spec), "--workers", "2"], env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        seen = []
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if (tmp_path / "live" / "experiment.h5").exists():
+                status = subprocess.run([str(BIN / "hpctune"), "status", str(tmp_path / "live")], env=_env(),
+                                        capture_output=True, text=True, timeout=30)
+                assert status.returncode == 0, status.stderr
+                seen.append((status.stdout, len(hpctune.Analysis(tmp_path / "live").results)))
+            time.sleep(0.3)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+    running = [text for text, _ in seen if "live: running" in text and "RUNNING    2" in text]
+    assert running, seen  # status saw the experiment mid-run, with both workers busy
+    counts = [n for _, n in seen]
+    assert counts == sorted(counts) and any(0 < n < 60 for n in counts)  # grew while it ran, never shrank
+    assert len(hpctune.Analysis(tmp_path / "live").results) == 60
