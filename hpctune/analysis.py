@@ -96,6 +96,30 @@ class Analysis:
         columns = ["state", "training_iteration", f"best_{self.metric}"] + [c for c in table if c.startswith("config/")]
         return table[columns].reset_index()
 
+    def utilization(self) -> float | None:
+        """Busy rank-seconds over rank-seconds between the first segment start and the last end.
+
+        Ranks are those that ran at least one segment; segments cut by a crash (no end) are left out.
+        """
+        done = self.segments.dropna(subset=["end"]) if not self.segments.empty else self.segments
+        if done.empty:
+            return None
+        window = done.end.max() - done.start.min()
+        ranks = done["rank"].nunique()
+        return float((done.end - done.start).sum() / (window * ranks)) if window > 0 else None
+
+    def rung_counts(self) -> list[tuple[float, int]] | None:
+        """``(milestone, trials that reached it)`` for each rung of the experiment's scheduler, if it has rungs."""
+        from .schedulers import build_scheduler
+
+        scheduler, _ = build_scheduler(dict(self.spec["scheduler"]))
+        levels = getattr(scheduler, "rung_levels", None)
+        if levels is None or self.results.empty:
+            return None
+        time_attr = getattr(scheduler, "time_attr", "training_iteration")
+        reached = pd.to_numeric(self.results[time_attr], errors="coerce").groupby(self.results.trial_id).max()
+        return [(level, int((reached >= level).sum())) for level in levels()]
+
     def summary(self, top: int = 5) -> str:
         """The closing text: best trials table and where the HDF5 file is."""
         counts = self.trials.state.value_counts().to_dict() if not self.trials.empty else {}

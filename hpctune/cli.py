@@ -51,6 +51,7 @@ def _parser() -> _Parser:
     analyze.add_argument("dir")
     analyze.add_argument("--top", type=_positive_int, default=10)
     analyze.add_argument("--csv", help="write every result row to this CSV file")
+    analyze.add_argument("--rungs", action="store_true", help="trials that reached each rung of the scheduler")
     return parser
 
 
@@ -110,6 +111,18 @@ def _cmd_status(args) -> int:
 def _cmd_analyze(args) -> int:
     analysis = _load(args.dir)
     print(analysis.summary(top=args.top))
+    utilization = analysis.utilization()
+    if utilization is not None:
+        ranks = analysis.segments["rank"].nunique()
+        print(f"Worker utilisation: {100 * utilization:.1f}% ({ranks} ranks, busy rank-seconds / rank-seconds "
+              "from the first start to the last end)")
+    if args.rungs:
+        counts = analysis.rung_counts()
+        if counts is None:
+            print(f"Rungs: scheduler {analysis.spec['scheduler']['type']!r} has no rungs")
+        else:
+            print("Rungs (milestone: trials that reached it): "
+                  + ", ".join(f"{level:g}: {count}" for level, count in counts))
     if args.csv:
         analysis.results.to_csv(args.csv, index=False)
         print(f"wrote {len(analysis.results)} result rows to {args.csv}")
