@@ -67,6 +67,7 @@ class Controller:
         self._running: dict[int, int] = {}           # rank -> trial_id
         self._requeue: dict[int, None] = {}          # ordered set: retried / interrupted trials
         self._interrupting = False
+        self._interrupted: set[int] = set()          # paused because the experiment is stopping
         self._launches: list[Launch] = []
         self._obsolete_checkpoints: list[str] = []
         self._replaying = False
@@ -112,18 +113,18 @@ class Controller:
         if self.spec.metric in row and (self.best is None or score > self.best[0]):
             self.best = (score, trial_id)
 
-        if self._interrupting:
-            decision: Decision | SchedulerDecision = Decision.PAUSE
-        elif self._stop_criterion_met(row):
+        if self._stop_criterion_met(row):
             self.searcher.on_trial_result(trial_id, row)
             self._finish(trial, "stop criterion", complete=True)
             return self._log_decision(trial, Decision.STOP)
-        else:
-            decision = self.scheduler.on_trial_result(trial, row)
+        decision = self.scheduler.on_trial_result(trial, row)  # it sees every result, stopping or not
         self.searcher.on_trial_result(trial_id, row)
-        action = decision.action if isinstance(decision, SchedulerDecision) else decision
-        if action == Decision.STOP and not self._interrupting:
+        action = _action(decision)
+        if action == Decision.STOP:
             self._finish(trial, "stopped by scheduler", complete=False)
+        elif self._interrupting and action == Decision.CONTINUE:
+            decision = Decision.PAUSE  # pause at this checkpoint; resumed first when the experiment resumes
+            self._interrupted.add(trial_id)
         return self._log_decision(trial, decision)
 
     def on_segment_end(self, trial_id: int, how: SegmentEnd, error: str | None = None,
@@ -145,7 +146,8 @@ class Controller:
             pass  # already stopped by a criterion or the scheduler
         elif how == SegmentEnd.COMPLETED:
             self._finish(trial, "completed", complete=True)
-        elif self._interrupting or how == SegmentEnd.INTERRUPTED:
+        elif trial_id in self._interrupted or how == SegmentEnd.INTERRUPTED:
+            self._interrupted.discard(trial_id)
             self._set_state(trial, TrialState.PAUSED, "interrupted")
             self._requeue[trial_id] = None
         elif how == SegmentEnd.PAUSED:
@@ -181,8 +183,11 @@ class Controller:
     def interrupting(self) -> bool:
         return self._interrupting
 
-    def request_stop(self) -> None:
+    def request_stop(self, t: float | None = None) -> None:
         """Ctrl-C / SIGTERM / time limit: start nothing new; running trials pause at their next result."""
+        self._event_time(t)
+        if not self._interrupting:
+            self._record("interrupt")
         self._interrupting = True
 
     def finalize(self) -> str:
@@ -207,6 +212,7 @@ class Controller:
             "metric_seen": self._metric_seen, "idle": list(self._idle),
             "running": [[rank, tid] for rank, tid in self._running.items()],
             "requeue": list(self._requeue), "best": self.best,
+            "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
         }
 
@@ -229,6 +235,8 @@ class Controller:
             self._running = {rank: tid for rank, tid in state["running"]}
             self._requeue = dict.fromkeys(state["requeue"])
             self.best = tuple(state["best"]) if state["best"] else None
+            self._interrupting = state.get("interrupting", False)
+            self._interrupted = set(state.get("interrupted", ()))
             self.scheduler.load_state_dict(state["scheduler"])
             self.searcher.load_state_dict(state["searcher"])
         self._replaying = True
@@ -242,6 +250,8 @@ class Controller:
                 elif kind == "end":
                     self.on_segment_end(record["trial"], SegmentEnd[record["how"]], record.get("error"),
                                         record.get("ckpt"), t=t)
+                elif kind == "interrupt":
+                    self.request_stop(t=t)
         finally:
             self._replaying = False
         self._launches.clear()
@@ -257,6 +267,7 @@ class Controller:
         self._running.clear()
         self._idle.clear()
         self._interrupting = False
+        self._interrupted.clear()
 
     # -- internals ------------------------------------------------------------------------
     def _event_time(self, t: float | None) -> None:
@@ -267,7 +278,7 @@ class Controller:
             self.store.record(kind, t=self._now, **fields)
 
     def _log_decision(self, trial: Trial, decision):
-        action = decision.action if isinstance(decision, SchedulerDecision) else decision
+        action = _action(decision)
         if action != Decision.CONTINUE:
             self._record("decision", trial=trial.trial_id, it=trial.iteration, d=Decision(action).name)
         return decision
@@ -349,8 +360,11 @@ class Controller:
             if trial.state in (TrialState.PENDING, TrialState.PAUSED):
                 return trial
         trial = self.scheduler.choose_trial_to_run(self.trials)
-        if trial is None and self._add_trial() is not None:
-            trial = self.scheduler.choose_trial_to_run(self.trials)
+        if trial is None:
+            was_finished = self._searcher_finished
+            if self._add_trial() is not None or self._searcher_finished != was_finished:
+                # a new trial, or the search just ended (a synchronous scheduler may have closed a rung)
+                trial = self.scheduler.choose_trial_to_run(self.trials)
         return trial
 
     def _dispatch(self) -> None:
@@ -379,6 +393,10 @@ class Controller:
             python_path=self.python_path,
         )
         self._launches.append(Launch(rank, task))
+
+
+def _action(decision: Decision | SchedulerDecision) -> Decision:
+    return Decision(decision.action if isinstance(decision, SchedulerDecision) else decision)
 
 
 _AUTO_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp",

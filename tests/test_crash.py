@@ -43,7 +43,12 @@ def test_sigkill_at_ten_random_moments_then_resume_loses_nothing(tmp_path):
         process = subprocess.Popen([mpiexec_path(), "-n", "3", str(BIN / "hpctune"), *command],
                                    env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.6, 1.8))
+        deadline = time.monotonic() + 30  # let each run accept a few results, then kill at a random moment
+        while time.monotonic() < deadline and process.poll() is None:
+            if is_experiment(folder) and len(_accepted(folder) - durable) >= 3:
+                break
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.5))
         if process.poll() is not None:
             pytest.fail(f"the experiment ended before kill {kills + 1}: {process.stderr.read()[-2000:]}")
         before = _accepted(folder) if is_experiment(folder) else set()

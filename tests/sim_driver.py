@@ -1,0 +1,210 @@
+"""A deterministic synthetic driver for :class:`hpctune.controller.Controller`: virtual workers, no MPI.
+
+Each virtual worker runs the segment the controller launched on it, one
+result per ``duration(config)`` virtual seconds, feeding ``on_result`` rows
+whose ``training_iteration`` continues from the trial's checkpoint (a fake
+checkpoint path comes with every result, so pause and resume work), until the
+decision is PAUSE or STOP or the trial reaches ``config["epochs"]``; then it
+ends the segment. Events are ordered by (virtual time, sequence number), so
+two runs of the same experiment produce the same events.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+from hpctune.api import open_experiment
+from hpctune.controller import Controller
+from hpctune.enums import Decision, SegmentEnd, TrialState
+from hpctune.schedulers import SchedulerDecision
+from hpctune.spec import spec_from_dict
+
+__all__ = ["SimDriver", "make_controller", "restored_controller", "default_metric", "json_round_trip"]
+
+DEFAULT_SPACE = {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}, "epochs": 9}
+
+
+def default_metric(config: dict, iteration: int) -> float:
+    """A loss whose curves cross: a config-dependent floor plus a decaying, config-dependent term."""
+    return abs(config["x"] - 0.3) + (0.2 + config["y"]) / iteration
+
+
+def default_duration(config: dict) -> float:
+    return 1.0 + round(config.get("x", 0.5), 3)
+
+
+def json_round_trip(data):
+    return json.loads(json.dumps(data))
+
+
+def make_controller(folder: Path, scheduler, searcher="random", space: dict | None = None, num_samples: int = 12,
+                    metric: str = "loss", mode: str = "min", max_failures: int = 0, seed: int = 0) -> Controller:
+    """A Controller on a fresh experiment folder (``folder/sim``), trainable never imported."""
+    raw = {"name": "sim", "trainable": "tests.dummy:train", "metric": metric, "mode": mode,
+           "num_samples": num_samples, "space": space or DEFAULT_SPACE, "scheduler": scheduler,
+           "searcher": searcher, "max_failures": max_failures, "seed": seed, "storage": str(folder)}
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    spec = spec_from_dict(raw, check_trainable=False)
+    store, _ = open_experiment(spec, resume=False)
+    return Controller(spec, store, clock=lambda: 0.0)
+
+
+def restored_controller(folder: Path, state: dict, **kwargs) -> Controller:
+    """A fresh Controller (fresh scheduler and searcher) restored from a controller ``state_dict``."""
+    controller = make_controller(folder, **kwargs)
+    controller.restore(SimpleNamespace(controller_state=json_round_trip(state), records_after_snapshot=[]))
+    return controller
+
+
+class SimDriver:
+    """Drives a controller with ``workers`` virtual workers until the experiment is finished.
+
+    Args:
+        controller: the controller to drive.
+        workers: number of virtual workers (ranks 1..workers).
+        metric: ``metric(config, iteration) -> value`` of the experiment's metric.
+        duration: virtual seconds per iteration of a config.
+        fail: ``(trial_id, iteration)`` pairs where that trial's segment fails instead of reporting (once each).
+        end_delay: virtual seconds between a PAUSE/STOP decision and the segment's end (0: at once),
+            so that other workers' events can come in between, as on real ranks.
+        on_event: called after every event with the driver (for invariant checks).
+    """
+
+    def __init__(self, controller: Controller, workers: int = 3, metric: Callable = default_metric,
+                 duration: Callable = default_duration, fail=(), end_delay: float = 0.0,
+                 on_event: Callable | None = None):
+        self.controller = controller
+        self.workers = workers
+        self.metric = metric
+        self.duration = duration
+        self.fail = set(fail)
+        self.end_delay = end_delay
+        self.on_event = on_event
+        self.now = 0.0
+        self.events = 0
+        self.log: list[tuple[int, int, str]] = []       # (trial_id, iteration, decision) per result
+        self.launches: list[tuple[int, int, int]] = []  # (trial_id, rank, start_iteration)
+        self._queue: list[tuple] = []
+        self._seq = 0
+        self._busy: dict[int, list] = {}                # rank -> [trial_id, next iteration, config]
+        self._keep_time: set[int] = set()
+
+    # -- running ------------------------------------------------------------------
+    def start(self) -> "SimDriver":
+        for rank in range(1, self.workers + 1):
+            self.controller.on_worker_ready(rank, t=self.now)
+            self._collect()
+        return self
+
+    def run(self, max_events: int | None = None) -> bool:
+        """Process events until none is left (True) or ``max_events`` were processed in all (False)."""
+        while self._queue:
+            if max_events is not None and self.events >= max_events:
+                return False
+            self.step()
+        return True
+
+    def step(self) -> None:
+        time, _, kind, rank, payload = heapq.heappop(self._queue)
+        self.now = time
+        self.events += 1
+        if kind == "result":
+            self._result(rank)
+        else:
+            self._end(rank, payload)
+        if self.on_event is not None:
+            self.on_event(self)
+
+    def resume_with(self, controller: Controller) -> None:
+        """Continue with ``controller``, restored from the current one's state (the old one is dropped).
+
+        The restored controller lets go of the workers it had; here each of them
+        at once ends its segment as interrupted and comes back ready, in rank
+        order, so each running trial continues on its worker from its
+        checkpoint (the last result) at the same virtual time as before.
+        """
+        assert all(kind == "result" for _, _, kind, _, _ in self._queue), "resume only between segment ends"
+        idle = list(json_round_trip(self.controller.state_dict())["idle"])
+        self.controller = controller
+        busy = sorted(self._busy)
+        for rank in busy:   # older controllers left lost trials RUNNING; newer ones requeue them themselves
+            if controller.trials[self._busy[rank][0]].state == TrialState.RUNNING:
+                controller.on_segment_end(self._busy[rank][0], SegmentEnd.INTERRUPTED, t=self.now)
+        self._keep_time = set(busy)
+        for rank in busy + idle:
+            controller.on_worker_ready(rank, t=self.now)
+            self._collect()
+        assert not self._keep_time, "a running trial did not come back to its worker"
+
+    # -- internals ------------------------------------------------------------------
+    def _push(self, time: float, kind: str, rank: int, payload=None) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (time, self._seq, kind, rank, payload))
+
+    def _collect(self) -> None:
+        for launch in self.controller.take_launches():
+            task = launch.task
+            self.launches.append((task.trial_id, launch.rank, task.start_iteration))
+            if launch.rank in self._keep_time:
+                self._keep_time.discard(launch.rank)
+                assert self._busy[launch.rank][0] == task.trial_id
+                assert self._busy[launch.rank][1] == task.start_iteration + 1
+                continue    # its next result is already queued
+            self._busy[launch.rank] = [task.trial_id, task.start_iteration + 1, task.config]
+            self._push(self.now + self.duration(task.config), "result", launch.rank)
+
+    def _result(self, rank: int) -> None:
+        trial_id, iteration, config = self._busy[rank]
+        if (trial_id, iteration) in self.fail:
+            self.fail.discard((trial_id, iteration))
+            del self._busy[rank]
+            self.controller.on_segment_end(trial_id, SegmentEnd.ERROR, error="synthetic failure", t=self.now)
+            self._collect()
+            return
+        value = self.metric(config, iteration)
+        row = {self.controller.spec.metric: value, "trial_id": trial_id, "training_iteration": iteration,
+               "time_total_s": self.now}
+        decision = self.controller.on_result(trial_id, row, f"ckpt/{trial_id}/{iteration}", t=self.now)
+        action = decision.action if isinstance(decision, SchedulerDecision) else decision
+        self.log.append((trial_id, iteration, Decision(action).name))
+        if action == Decision.PAUSE:
+            how = SegmentEnd.PAUSED
+        elif action == Decision.STOP:
+            how = SegmentEnd.STOPPED
+        elif iteration >= config["epochs"]:
+            how = SegmentEnd.COMPLETED
+        else:
+            self._busy[rank][1] += 1
+            self._push(self.now + self.duration(config), "result", rank)
+            return
+        if self.end_delay > 0:
+            self._push(self.now + self.end_delay, "end", rank, how.name)
+        else:
+            self._end(rank, how.name)
+
+    def _end(self, rank: int, how: str) -> None:
+        trial_id = self._busy.pop(rank)[0]
+        self.controller.on_segment_end(trial_id, SegmentEnd[how], t=self.now)
+        self._collect()
+
+    # -- checks ---------------------------------------------------------------------
+    def iterations(self) -> dict[int, list[int]]:
+        """Per trial, the iterations it reported, in order."""
+        seen: dict[int, list[int]] = {}
+        for trial_id, iteration, _ in self.log:
+            seen.setdefault(trial_id, []).append(iteration)
+        return seen
+
+    def final_results(self) -> dict[int, tuple]:
+        """Per trial: state, last iteration, why it ended, last metric value (None for NaN)."""
+        metric = self.controller.spec.metric
+        out = {}
+        for trial_id, trial in self.controller.trials.items():
+            value = trial.last_result.get(metric)
+            value = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+            out[trial_id] = (trial.state.name, trial.iteration, trial.end_reason, value)
+        return out
