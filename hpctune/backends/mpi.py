@@ -128,8 +128,8 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     try:
         while not controller.is_finished:
             housekeeping.check_signals(controller)
-            watchdog.check(controller)
             if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+                watchdog.check(controller)  # only with every pending message read: a slow snapshot is no silence
                 housekeeping.tick(controller)
                 backoff.wait()
                 continue
