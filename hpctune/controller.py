@@ -11,7 +11,6 @@ crash stopped.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections import Counter, deque
@@ -24,6 +23,7 @@ from .schedulers import SchedulerDecision, metric_value
 from .searchers import FINISHED
 from .spec import ExperimentSpec
 from .store import ExperimentStore, ExperimentView
+from .session import RESULT_FIELDS
 from .trial import Trial, TrialTask
 
 __all__ = ["Controller", "Launch"]
@@ -99,7 +99,7 @@ class Controller:
             return Decision.STOP if trial.state.is_finished else Decision.CONTINUE
         if not self._metric_seen:
             if self.spec.metric not in row:
-                reported = ", ".join(k for k in row if k not in _AUTO_FIELDS) or "nothing"
+                reported = ", ".join(k for k in row if k not in RESULT_FIELDS) or "nothing"
                 raise SpecError("metric", f"{self.spec.metric!r} was never reported by the trainable "
                                           f"(it reported: {reported})")
             self._metric_seen = True
@@ -113,7 +113,7 @@ class Controller:
         if self.spec.metric in row and (self.best is None or score > self.best[0]):
             self.best = (score, trial_id)
 
-        if self._stop_criterion_met(row):
+        if self.spec.stop_criterion_met(row):
             self.searcher.on_trial_result(trial_id, row)
             self._finish(trial, "stop criterion", complete=True)
             return self._log_decision(trial, Decision.STOP)
@@ -303,18 +303,6 @@ class Controller:
             if not self._replaying:
                 self._obsolete_checkpoints.append(old)
 
-    def _stop_criterion_met(self, row: dict) -> bool:
-        for key, threshold in self.spec.stop.items():
-            value = row.get(key)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-                continue
-            if key == self.spec.metric and self.spec.mode == "min":
-                if value <= threshold:
-                    return True
-            elif value >= threshold:
-                return True
-        return False
-
     def _finish(self, trial: Trial, why: str, complete: bool) -> None:
         self._requeue.pop(trial.trial_id, None)
         self._set_state(trial, TrialState.TERMINATED, why)
@@ -397,7 +385,3 @@ class Controller:
 
 def _action(decision: Decision | SchedulerDecision) -> Decision:
     return Decision(decision.action if isinstance(decision, SchedulerDecision) else decision)
-
-
-_AUTO_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp",
-                "rank", "hostname", "done")

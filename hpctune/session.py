@@ -23,7 +23,11 @@ from .enums import Decision, SegmentEnd
 from .store.checkpoint import load_checkpoint, save_checkpoint
 from .trial import TrialTask
 
-__all__ = ["report", "get_checkpoint", "get_config", "get_trial_id", "get_trial_dir", "Trainable",
+RESULT_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "rank",
+                 "hostname", "done")
+"""Fields hpctune adds to (or reads from) every result row."""
+
+__all__ = ["RESULT_FIELDS", "report", "get_checkpoint", "get_config", "get_trial_id", "get_trial_dir", "Trainable",
            "run_segment", "ResultChannel"]
 
 

@@ -64,6 +64,16 @@ class ExperimentSpec:
     def experiment_dir(self) -> Path:
         return Path(self.storage) / self.name
 
+    def stop_criterion_met(self, row: dict) -> bool:
+        """Whether a result reaches a ``stop`` threshold (``<=`` for the metric in min mode, else ``>=``)."""
+        for key, threshold in self.stop.items():
+            value = row.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+                continue
+            if value <= threshold if (key == self.metric and self.mode == "min") else value >= threshold:
+                return True
+        return False
+
     def to_json(self) -> dict:
         """A JSON-able form, stored in the experiment file."""
         return {

@@ -31,7 +31,7 @@ from collections import deque
 from ..enums import Decision, TrialState
 from ..errors import SpecError
 from ._base import SCHEDULERS, Scheduler
-from ._sha import (check_number, check_time_attr, decode, encode, format_level, negate, rung_milestones,
+from ._rungs import (check_number, check_time_attr, decode, encode, format_level, negate, rung_milestones,
                    time_value)
 
 __all__ = ["AsyncSuccessiveHalving"]

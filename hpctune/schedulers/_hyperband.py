@@ -12,7 +12,8 @@ Cost: as for :mod:`._sha`, O(log n) per result plus amortised O(1) per rung comp
 from __future__ import annotations
 
 from ._base import SCHEDULERS
-from ._sha import Bracket, SynchronousHalving, check_number, check_time_attr
+from ._rungs import Bracket, check_number, check_time_attr
+from ._sha import SynchronousHalving
 
 __all__ = ["HyperBand"]
 

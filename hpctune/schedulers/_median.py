@@ -20,7 +20,7 @@ from collections import deque
 
 from ..enums import Decision, TrialState
 from ._base import SCHEDULERS, Scheduler
-from ._sha import check_number, check_time_attr, time_value
+from ._rungs import check_number, check_time_attr, time_value
 
 __all__ = ["MedianStopping"]
 
