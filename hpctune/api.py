@@ -19,7 +19,8 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         scheduler: Any = "fifo", searcher: Any = "random", stop: dict | None = None,
         resources: dict | None = None, max_failures: int = 0, seed: int = 0, storage: str = "runs",
         name: str | None = None, workers: int | None = None, resume: bool = False,
-        backend: str = "auto", checkpoint_keep: int = 2, verbose: int = 1):
+        backend: str = "auto", checkpoint_keep: int = 2, time_budget_s: float | None = None,
+        verbose: int = 1):
     """Tune ``trainable`` over ``space``; the same script runs alone or under ``mpiexec``.
 
     Args:
@@ -30,6 +31,7 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         num_samples: repetitions of the search (of the whole grid, if there is one).
         scheduler, searcher: names (``"asha"``), ``{"type": ..., **options}`` or instances.
         stop: end a trial when a reported value reaches a threshold.
+        time_budget_s: start no trial after this many seconds; running ones end at their next result.
         workers: worker ranks to start when not under an MPI launcher
             (default: number of cores, at least 2).
         resume: continue the experiment in ``storage/name`` if there is one.
@@ -48,10 +50,12 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
     raw = {"name": name, "trainable": trainable, "metric": metric, "mode": mode, "num_samples": num_samples,
            "space": space, "stop": stop, "scheduler": scheduler, "searcher": searcher,
            "resources": resources, "max_failures": max_failures, "seed": seed, "storage": storage,
-           "checkpoint_keep": checkpoint_keep}
+           "checkpoint_keep": checkpoint_keep, "time_budget_s": time_budget_s}
     trainable_object = trainable if callable(trainable) else None
+    # workers import the trainable the way this process can: from the same sys.path
+    python_path = [os.getcwd()] + [os.path.abspath(p) for p in sys.path if p]
     return run_spec(lambda: spec_from_dict(raw), workers=workers, resume=resume, backend=backend,
-                    trainable_object=trainable_object, verbose=verbose)
+                    trainable_object=trainable_object, verbose=verbose, python_path=python_path)
 
 
 def _default_workers() -> int:

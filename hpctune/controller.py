@@ -72,6 +72,7 @@ class Controller:
         self._obsolete_checkpoints: list[str] = []
         self._replaying = False
         self._now = clock()
+        self._started_at = self._now                 # the time budget counts from here
 
     # -- input events ---------------------------------------------------------------
     def on_worker_ready(self, rank: int, t: float | None = None) -> None:
@@ -125,6 +126,8 @@ class Controller:
         elif self._interrupting and action == Decision.CONTINUE:
             decision = Decision.PAUSE  # pause at this checkpoint; resumed first when the experiment resumes
             self._interrupted.add(trial_id)
+        elif self._budget_spent() and action == Decision.CONTINUE:
+            decision = Decision.PAUSE  # the time budget is spent: end at this checkpoint
         return self._log_decision(trial, decision)
 
     def on_segment_end(self, trial_id: int, how: SegmentEnd, error: str | None = None,
@@ -199,6 +202,7 @@ class Controller:
             for trial in self.trials.values():
                 if not trial.state.is_finished:
                     why = "not promoted" if trial.state == TrialState.PAUSED else "never started"
+                    why = "time budget spent" if self._budget_spent() else why
                     self._set_state(trial, TrialState.TERMINATED, why)
         self._record("status", status=status)
         return status
@@ -213,6 +217,7 @@ class Controller:
             "running": [[rank, tid] for rank, tid in self._running.items()],
             "requeue": list(self._requeue), "best": self.best,
             "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
+            "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
         }
 
@@ -236,6 +241,7 @@ class Controller:
             self._requeue = dict.fromkeys(state["requeue"])
             self.best = tuple(state["best"]) if state["best"] else None
             self._interrupting = state.get("interrupting", False)
+            self._started_at = state.get("started_at", self._started_at)
             self._interrupted = set(state.get("interrupted", ()))
             self.scheduler.load_state_dict(state["scheduler"])
             self.searcher.load_state_dict(state["searcher"])
@@ -355,8 +361,12 @@ class Controller:
                 trial = self.scheduler.choose_trial_to_run(self.trials)
         return trial
 
+    def _budget_spent(self) -> bool:
+        budget = self.spec.time_budget_s
+        return budget is not None and self._now - self._started_at >= budget
+
     def _dispatch(self) -> None:
-        if self._interrupting:
+        if self._interrupting or self._budget_spent():
             return
         while self._idle:
             trial = self._next_trial()

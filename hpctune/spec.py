@@ -23,7 +23,8 @@ __all__ = ["ExperimentSpec", "Resources", "load_spec", "spec_from_dict"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FIELDS = ("name", "trainable", "metric", "mode", "num_samples", "space", "stop", "scheduler",
-           "searcher", "resources", "max_failures", "seed", "storage", "checkpoint_keep")
+           "searcher", "resources", "max_failures", "seed", "storage", "checkpoint_keep",
+           "time_budget_s")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class ExperimentSpec:
     seed: int = 0
     storage: str = "runs"
     checkpoint_keep: int = 2
+    time_budget_s: float | None = None
     scheduler_json: Any = "fifo"
     searcher_json: Any = "random"
 
@@ -83,6 +85,7 @@ class ExperimentSpec:
             "scheduler": self.scheduler_json, "searcher": self.searcher_json,
             "resources": vars(self.resources), "max_failures": self.max_failures,
             "seed": self.seed, "storage": self.storage, "checkpoint_keep": self.checkpoint_keep,
+            "time_budget_s": self.time_budget_s,
         }
 
 
@@ -146,6 +149,14 @@ def _check_stop(raw: Any) -> dict:
     return dict(raw)
 
 
+def _check_budget(raw: Any) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw <= 0:
+        raise SpecError("time_budget_s", f"expected seconds > 0, got {raw!r}")
+    return float(raw)
+
+
 def _check_resources(raw: Any) -> Resources:
     if raw is None:
         return Resources()
@@ -201,6 +212,7 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
         max_failures=_int(raw, "max_failures", 0, 0), seed=seed,
         storage=_check_storage(raw.get("storage", "runs")),
         checkpoint_keep=_int(raw, "checkpoint_keep", 2, 1),
+        time_budget_s=_check_budget(raw.get("time_budget_s")),
     )
     spec.scheduler, spec.scheduler_json = build_scheduler(scheduler_raw)
     spec.searcher, spec.searcher_json = build_searcher(searcher_raw)

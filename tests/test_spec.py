@@ -49,6 +49,8 @@ def _error(**changes) -> str:
     ({"space": {"lr": {"loguniform": [0, 1]}}}, "space.lr.loguniform: low must be > 0"),
     ({"colour": "blue"}, "colour: unknown field (known: "),
     ({"metric": ""}, "metric: expected a reported metric name, got ''"),
+    ({"time_budget_s": 0}, "time_budget_s: expected seconds > 0, got 0"),
+    ({"checkpoint_keep": 0}, "checkpoint_keep: must be >= 1, got 0"),
 ])
 def test_bad_field_message(changes, message):
     assert _error(**changes).startswith(message)
