@@ -1,0 +1,82 @@
+"""Bad input through the command line: exit 2, one line naming the field, nothing written."""
+from __future__ import annotations
+
+import pytest
+
+BASE = {"name": "bad", "trainable": "trainable_fixtures:quick", "metric": "loss", "mode": "min",
+        "num_samples": 2, "space": "{x: {uniform: [0, 1]}}"}
+
+# (changes to the spec, or raw YAML text, expected stderr line after "hpctune: error: ")
+SPECS = [
+    ({"trainable": None}, "trainable: missing required field"),
+    ({"metric": None}, "metric: missing required field"),
+    ({"space": None}, "space: missing required field"),
+    ({"space": "[1, 2]"}, "space: expected a mapping of hyperparameter names, got list"),
+    ({"space": "{lr: {uniform: [2, 1]}}"}, "space.lr.uniform: low must be < high (got 2 >= 1)"),
+    ({"space": "{lr: {loguniform: [0, 1]}}"}, "space.lr.loguniform: low must be > 0"),
+    ({"space": "{lr: {loguniform: [-1, 1]}}"}, "space.lr.loguniform: low must be > 0"),
+    ({"space": "{lr: {uniform: [a, 1]}}"}, "space.lr.uniform: expected a number, got 'a'"),
+    ({"space": "{n: {randint: [3, 3]}}"}, "space.n.randint: low must be < high (got 3 >= 3; high is excluded)"),
+    ({"space": "{b: {quniform: [1, 9, -2]}}"}, "space.b.quniform: q must be > 0"),
+    ({"space": "{c: {choice: []}}"}, "space.c.choice: expected a non-empty list of values"),
+    ({"mode": "maximize"}, "mode: must be 'min' or 'max', got 'maximize'"),
+    ({"num_samples": -3}, "num_samples: must be >= 1, got -3"),
+    ({"num_samples": "many"}, "num_samples: expected an integer, got 'many'"),
+    ({"max_failures": -1}, "max_failures: must be >= 0, got -1"),
+    ({"seed": "abc"}, "seed: expected an integer, got 'abc'"),
+    ({"scheduler": "turbo"}, "scheduler.type: unknown scheduler 'turbo' (known: asha, fifo, hyperband, median, sha)"),
+    ({"scheduler": "{type: asha, grace: 2}"}, "scheduler.grace: unknown option of scheduler 'asha' (known: "
+                                              "grace_period, max_t, reduction_factor, brackets, time_attr, stop_variant)"),
+    ({"scheduler": "{type: asha, reduction_factor: 1}"}, "scheduler.reduction_factor: must be >= 2, got 1"),
+    ({"scheduler": "{type: sha, grace_period: 0}"}, "scheduler.grace_period: must be >= 1, got 0"),
+    ({"searcher": "bayesopt"}, "searcher.type: unknown searcher 'bayesopt' (known: grid, random)"),
+    ({"trainable": "nosuchmodule_abc:train"}, "trainable: cannot import 'nosuchmodule_abc': ModuleNotFoundError: "
+                                              "No module named 'nosuchmodule_abc'"),
+    ({"trainable": "trainable_fixtures:NOT_CALLABLE"}, "trainable: 'trainable_fixtures:NOT_CALLABLE' is not callable"),
+    ({"trainable": "trainable_fixtures:absent"}, "trainable: 'trainable_fixtures' has no attribute 'absent'"),
+    ({"name": "a/b"}, "name: must be letters, digits, '.', '_' or '-' (no '/' or '..'), got 'a/b'"),
+    ({"name": "'..'"}, "name: must be letters, digits, '.', '_' or '-' (no '/' or '..'), got '..'"),
+    ({"storage": "/proc/self/runs"}, "storage: /proc/self is not writable"),
+    ({"stop": "{training_iteration: soon}"}, "stop.training_iteration: expected a number, got 'soon'"),
+    ({"resources": "{gpus_per_rank: -1}"}, "resources.gpus_per_rank: must be >= 0, got -1"),
+    ({"time_budget_s": -5}, "time_budget_s: expected seconds > 0, got -5"),
+    ({"colour": "red"}, "colour: unknown field (known: checkpoint_keep, max_failures, metric, mode, name, "
+                        "num_samples, resources, scheduler, searcher, seed, space, stop, storage, time_budget_s, "
+                        "trainable)"),
+]
+
+
+def _write(tmp_path, changes: dict) -> str:
+    fields = {**BASE, "storage": str(tmp_path / "runs"), **changes}
+    path = tmp_path / "spec.yaml"
+    path.write_text("".join(f"{k}: {v}\n" for k, v in fields.items() if v is not None))
+    return str(path)
+
+
+@pytest.mark.parametrize("changes, line", SPECS, ids=[line.split(":")[0] for _, line in SPECS])
+def test_bad_spec(run_cli, tmp_path, changes, line):
+    done = run_cli("run", _write(tmp_path, changes))
+    assert (done.returncode, done.stderr.strip()) == (2, f"hpctune: error: {line}")
+    assert not (tmp_path / "runs").exists()  # nothing written for a spec error
+
+
+def test_broken_yaml(run_cli, tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nspace: {lr: [1, 2\n")
+    done = run_cli("run", str(path))
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"hpctune: error: {path}:3: not valid YAML")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, line", [
+    (["run", "spec.yaml", "--workers", "-2"], "command line: argument --workers: expected a positive integer, got '-2'"),
+    (["run", "spec.yaml", "--backend", "gpu"], "command line: argument --backend: invalid choice: 'gpu'"),
+    (["analyze", "nowhere", "--top", "0"], "command line: argument --top: expected a positive integer, got '0'"),
+    (["resume", "nowhere"], "nowhere: is not an hpctune experiment (no experiment.h5)"),
+])
+def test_bad_command_line(run_cli, tmp_path, args, line):
+    done = run_cli(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.strip().startswith(f"hpctune: error: {line}")
