@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .errors import HpctuneError, SpecError
+from .errors import ExperimentError, HpctuneError, SpecError
 from .spec import ExperimentSpec, spec_from_dict
 from .trainable import TrainableImportInterrupted
 
@@ -185,7 +185,7 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
     return analysis
 
 
-class ExperimentInterrupted(HpctuneError):
+class ExperimentInterrupted(ExperimentError):
     """The experiment stopped before its end (signal, time limit); ``hpctune resume`` continues it."""
 
     def __init__(self, folder: Path):

@@ -19,7 +19,7 @@ import time
 
 from ..controller import Controller
 from ..enums import SegmentEnd, Tag
-from ..errors import HpctuneError
+from ..errors import ExperimentError
 from .housekeeping import Housekeeping
 from .trial_process import TrialProcess
 
@@ -29,7 +29,7 @@ HEARTBEAT_S = 5.0
 """A busy worker tells the coordinator it is alive at least this often."""
 
 
-class WorkerLost(HpctuneError):
+class WorkerLost(ExperimentError):
     """A worker rank running a trial stopped answering (its process or node died)."""
 
 
