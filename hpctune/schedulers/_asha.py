@@ -16,7 +16,9 @@ else it stops. A NaN, inf or missing metric is the worst value and is never
 promoted. Failed trials are not recorded in the rungs (they would free
 promotion slots for others).
 
-Cost per result: one ``bisect.insort`` and one ``heapq.heappush`` (O(log n)).
+Cost per result: one insert into the rung's :class:`~._sorted.SortedKeys` and one
+``heapq.heappush`` (O(log n); no O(n) list shifting), plus one rank query
+(O(log n)) in the stopping form.
 Per free worker: O(1) per rung for the quota check, plus O(log n) heap pops
 (amortised: each config leaves a rung's heap once; configs whose pause is
 still in flight, at most one per worker, are put back).
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left, insort
 from collections import deque
 
 from ..enums import Decision, TrialState
@@ -33,6 +34,7 @@ from ..errors import SpecError
 from ._base import SCHEDULERS, Scheduler
 from ._rungs import (check_number, check_time_attr, decode, encode, format_level, negate, rung_milestones,
                    time_value)
+from ._sorted import SortedKeys
 
 __all__ = ["AsyncSuccessiveHalving"]
 
@@ -42,7 +44,7 @@ class _Rung:
 
     def __init__(self, milestone):
         self.milestone = milestone
-        self.ranked: list[list] = []    # sorted [negated score, trial_id]
+        self.ranked = SortedKeys()      # (negated score, trial_id), ascending: best first
         self.heap: list[list] = []      # not promoted yet, finite score; best on top
         self.promoted = 0
 
@@ -120,13 +122,13 @@ class AsyncSuccessiveHalving(Scheduler):
         if time_value(result, self.time_attr) < rung.milestone:
             return Decision.CONTINUE
         score = self.score(result)
-        entry = [negate(score), trial.trial_id]
-        self._record(rung, entry)
+        key = negate(score)
+        self._record(rung, key, trial.trial_id)
         if level == len(self._rungs[bracket]) - 1:
             self._finished.add(trial.trial_id)
             return Decision.STOP
         if self.stop_variant:
-            better = bisect_left(rung.ranked, [entry[0]])   # strictly better scores only
+            better = rung.ranked.bisect_left((key,))   # strictly better scores only
             if score > -math.inf and better < math.ceil(len(rung.ranked) / self.eta):
                 rung.promoted += 1
                 where[1] += 1
@@ -135,7 +137,7 @@ class AsyncSuccessiveHalving(Scheduler):
             return Decision.STOP
         where[2] = True
         if score > -math.inf:
-            heapq.heappush(rung.heap, entry)
+            heapq.heappush(rung.heap, [key, trial.trial_id])
         return Decision.PAUSE
 
     def on_trial_complete(self, trial, result):
@@ -147,7 +149,7 @@ class AsyncSuccessiveHalving(Scheduler):
         rung = self._rungs[bracket][level]
         value = result.get(self.time_attr)
         if not waiting and isinstance(value, (int, float)) and value >= rung.milestone:
-            self._record(rung, [negate(self.score(result)), trial.trial_id])   # a real data point
+            self._record(rung, negate(self.score(result)), trial.trial_id)   # a real data point
 
     def on_trial_error(self, trial):
         self._finished.add(trial.trial_id)
@@ -167,8 +169,8 @@ class AsyncSuccessiveHalving(Scheduler):
         return None
 
     # -- internals ------------------------------------------------------------------
-    def _record(self, rung: _Rung, entry: list) -> None:
-        insort(rung.ranked, entry)
+    def _record(self, rung: _Rung, key: float, trial_id: int) -> None:
+        rung.ranked.add((key, trial_id))
         self._level_counts[self._level_index[rung.milestone]] += 1
 
     def _promotable(self, rung: _Rung, trials):
@@ -185,7 +187,7 @@ class AsyncSuccessiveHalving(Scheduler):
             elif not self.is_runnable(trial):
                 in_flight.append(heapq.heappop(rung.heap))   # its pause has not come through yet
             else:
-                if bisect_left(rung.ranked, entry) < quota:
+                if rung.ranked.bisect_left((entry[0], entry[1])) < quota:
                     heapq.heappop(rung.heap)
                     rung.promoted += 1
                     found = trial
@@ -206,7 +208,7 @@ class AsyncSuccessiveHalving(Scheduler):
         self._reset()
         for rungs, saved in zip(self._rungs, state["rungs"]):
             for rung, data in zip(rungs, saved):
-                rung.ranked = [[decode(k), t] for k, t in data["ranked"]]
+                rung.ranked = SortedKeys((decode(k), t) for k, t in data["ranked"])
                 rung.heap = [list(e) for e in data["heap"]]
                 rung.promoted = data["promoted"]
         self._where = {row[0]: list(row[1:]) for row in state["where"]}

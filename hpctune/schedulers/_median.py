@@ -7,15 +7,16 @@ stopping before ``grace_period``, nor while fewer than ``min_samples_required``
 other trials have reached step ``t``. Trials never pause.
 
 Data kept: per trial its running sum, count and best score; per step the
-sorted list of the running averages recorded there. A result costs one
-``bisect.insort`` into its step's list (O(log n) comparisons, plus the list's
-memmove), and the median is read off the middle of that list in O(1). Steps
+running averages recorded there, split in two heaps (:class:`_MedianHeaps`: a
+max-heap of the lower half and a min-heap of the upper half). A result costs
+O(log n) (two or three heap operations, no list shifting) and the median is
+read off the two heap tops in O(1). Steps
 are matched by value, so ``time_attr`` should take the same values in every
 trial (``training_iteration``, epochs), not wall time.
 """
 from __future__ import annotations
 
-from bisect import insort
+import heapq
 from collections import deque
 
 from ..enums import Decision, TrialState
@@ -25,9 +26,59 @@ from ._rungs import check_number, check_time_attr, time_value
 __all__ = ["MedianStopping"]
 
 
-def _median(values: list) -> float:
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+class _MedianHeaps:
+    """A multiset of floats with O(log n) insert and O(1) median.
+
+    ``lower`` is a max-heap (stored negated) of the ``ceil(n/2)`` smallest values,
+    ``upper`` a min-heap of the others. The median is the same value a sorted
+    list gives: its middle item for odd ``n``, the mean of the two middle ones
+    for even ``n``.
+    """
+
+    __slots__ = ("lower", "upper")
+
+    def __init__(self):
+        self.lower: list[float] = []   # negated: -lower[0] is the largest of the lower half
+        self.upper: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.lower) + len(self.upper)
+
+    def add(self, value: float) -> None:
+        lower, upper = self.lower, self.upper
+        if not lower or value <= -lower[0]:
+            heapq.heappush(lower, -value)
+            if len(lower) > len(upper) + 1:
+                heapq.heappush(upper, -heapq.heappop(lower))
+        else:
+            heapq.heappush(upper, value)
+            if len(upper) > len(lower):
+                heapq.heappush(lower, -heapq.heappop(upper))
+
+    def median(self) -> float:
+        if len(self.lower) > len(self.upper):
+            return -self.lower[0]
+        return (-self.lower[0] + self.upper[0]) / 2
+
+    def state(self) -> list:
+        """``[lower, upper]``: both heaps in heap order, values not negated, -inf as None."""
+        return [[_enc(-v) for v in self.lower], [_enc(v) for v in self.upper]]
+
+    @classmethod
+    def from_state(cls, lower: list, upper: list) -> "_MedianHeaps":
+        heaps = cls()
+        heaps.lower = [-_dec(v) for v in lower]
+        heaps.upper = [_dec(v) for v in upper]
+        return heaps
+
+    @classmethod
+    def from_sorted(cls, values: list) -> "_MedianHeaps":
+        """From the ascending list of values (the earlier state format)."""
+        heaps = cls()
+        half = (len(values) + 1) // 2
+        heaps.lower = [-v for v in reversed(values[:half])]   # descending values, negated: a valid heap
+        heaps.upper = list(values[half:])                     # ascending: a valid heap
+        return heaps
 
 
 def _enc(value: float):
@@ -62,7 +113,7 @@ class MedianStopping(Scheduler):
         self.min_samples_required = min_samples_required
         self.time_attr = time_attr
         self._running: dict[int, list] = {}     # trial_id -> [sum, count, best, last step]
-        self._steps: dict[float, list] = {}     # step -> sorted running averages of the trials there
+        self._steps: dict[float, _MedianHeaps] = {}   # step -> running averages of the trials there
         self._queue: deque[int] = deque()
 
     def on_trial_add(self, trial):
@@ -78,12 +129,14 @@ class MedianStopping(Scheduler):
         running[1] += 1
         running[2] = max(running[2], score)
         running[3] = step
-        others = self._steps.setdefault(step, [])
+        others = self._steps.get(step)
+        if others is None:
+            others = self._steps[step] = _MedianHeaps()
         decision = Decision.CONTINUE
         if step >= self.grace_period and len(others) >= self.min_samples_required:
-            if running[2] < _median(others):
+            if running[2] < others.median():
                 decision = Decision.STOP
-        insort(others, running[0] / running[1])   # after the decision: "others" excludes this trial
+        others.add(running[0] / running[1])   # after the decision: "others" excludes this trial
         return decision
 
     def choose_trial_to_run(self, trials):
@@ -97,14 +150,16 @@ class MedianStopping(Scheduler):
     def median_at(self, step) -> float | None:
         """The median running average recorded at ``step`` (None if none), in score units (larger is better)."""
         values = self._steps.get(step)
-        return _median(values) if values else None
+        return values.median() if values else None
 
     def state_dict(self):
         return {"running": [[t, _enc(s), n, _enc(b), last] for t, (s, n, b, last) in self._running.items()],
-                "steps": [[step, [_enc(v) for v in values]] for step, values in self._steps.items()],
+                "steps": [[step, *values.state()] for step, values in self._steps.items()],
                 "queue": list(self._queue)}
 
     def load_state_dict(self, state):
         self._running = {t: [_dec(s), n, _dec(b), last] for t, s, n, b, last in state["running"]}
-        self._steps = {step: [_dec(v) for v in values] for step, values in state["steps"]}
+        # [step, lower heap, upper heap]; the earlier format was [step, ascending values]
+        self._steps = {row[0]: _MedianHeaps.from_state(row[1], row[2]) if len(row) == 3
+                       else _MedianHeaps.from_sorted([_dec(v) for v in row[1]]) for row in state["steps"]}
         self._queue = deque(state["queue"])

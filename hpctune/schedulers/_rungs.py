@@ -6,9 +6,9 @@ strict JSON, and :class:`Bracket`, one synchronous successive-halving run.
 from __future__ import annotations
 
 import math
-from bisect import insort
 
 from ..errors import SpecError
+from ._sorted import SortedKeys
 
 __all__ = ["Bracket", "check_number", "check_time_attr", "time_value", "rung_milestones", "negate",
            "encode", "decode", "format_level", "WORST"]
@@ -82,7 +82,7 @@ class Bracket:
         self.capacity = capacity
         self.members = [0] * len(self.milestones)     # trials admitted to each rung
         self.done = [0] * len(self.milestones)        # of those, recorded or failed
-        self.ranked: list[list] = [[] for _ in self.milestones]   # sorted [negated score, trial_id]
+        self.ranked = [SortedKeys() for _ in self.milestones]   # (negated score, trial_id), best first
         self.current = 0        # lowest rung not complete yet
         self.closed = False     # whether rung ``current`` can still get members
 
@@ -92,7 +92,7 @@ class Bracket:
             self.closed = True
 
     def record(self, level: int, trial_id: int, score: float) -> None:
-        insort(self.ranked[level], [negate(score), trial_id])
+        self.ranked[level].add((negate(score), trial_id))
         self.done[level] += 1
 
     def advance(self, finished: set) -> list[int]:
@@ -125,5 +125,5 @@ class Bracket:
         bracket = cls(state["milestones"], eta, state["capacity"])
         bracket.members, bracket.done = list(state["members"]), list(state["done"])
         bracket.current, bracket.closed = state["current"], state["closed"]
-        bracket.ranked = [[[decode(k), t] for k, t in rung] for rung in state["ranked"]]
+        bracket.ranked = [SortedKeys((decode(k), t) for k, t in rung) for rung in state["ranked"]]
         return bracket

@@ -9,7 +9,10 @@ resource; the others stay paused and end "not promoted". A trial reaching
 
 Cost: a result is one ``bisect.insort`` into its rung's sorted scores (O(log n)
 comparisons); a completed rung is walked once to pick its survivors, which is
-amortised O(1) per recorded result. No call scans all trials.
+amortised O(1) per recorded result. Promoted trials wait in a deque: a free
+worker pops finished ones off its head (each once) and skips the few whose
+pause is still in flight (at most one per worker), so the pick is amortised
+O(1). No call scans all trials.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ class SynchronousHalving(Scheduler):
         self._where: dict[int, list] = {}
         self._finished: set[int] = set()
         self._pending: deque[int] = deque()
-        self._promote: list[int] = []
+        self._promote: deque[int] = deque()   # promoted, not resumed yet; finished ones dropped lazily
 
     def _new_bracket(self) -> Bracket:
         raise NotImplementedError
@@ -91,13 +94,21 @@ class SynchronousHalving(Scheduler):
             self._advance(len(self._brackets) - 1)
 
     def choose_trial_to_run(self, trials):
-        for i, trial_id in enumerate(self._promote):
+        promote, finished = self._promote, self._finished
+        in_flight, found = [], None
+        while promote:
+            trial_id = promote.popleft()
+            if trial_id in finished:
+                continue                      # never runnable again: dropped
             trial = trials.get(trial_id)
-            if trial_id not in self._finished and self.is_runnable(trial):
-                del self._promote[i]
-                return trial
-        # a promoted trial may still be running (its pause not yet through): it stays queued
-        self._promote = [t for t in self._promote if t not in self._finished]
+            if self.is_runnable(trial):
+                found = trial
+                break
+            # a promoted trial may still be running (its pause not yet through): it stays queued, in order
+            in_flight.append(trial_id)
+        promote.extendleft(reversed(in_flight))
+        if found is not None:
+            return found
         while self._pending:
             trial = trials.get(self._pending[0])
             if trial is not None and trial.state == TrialState.PENDING:
@@ -144,7 +155,7 @@ class SynchronousHalving(Scheduler):
         self._where = {row[0]: list(row[1:]) for row in state["where"]}
         self._finished = set(state["finished"])
         self._pending = deque(state["pending"])
-        self._promote = list(state["promote"])
+        self._promote = deque(state["promote"])
         self._level_counts = list(state["level_counts"])
 
 
