@@ -45,11 +45,8 @@ class Console:
                  f"{counts[TrialState.RUNNING]} running", f"{counts[TrialState.PAUSED]} paused",
                  f"{counts[TrialState.PENDING]} pending", f"{counts[TrialState.ERROR]} error"]
         if controller.best is not None:
-            trial = controller.trials[controller.best[1]]
-            value = trial.last_result.get(self.metric) if trial.last_result else None
-            best_value = -controller.best[0] if self.mode == "min" else controller.best[0]
-            parts.append(f"best {self.metric}={best_value:.5g} (trial {trial.trial_id})" if value is not None
-                         else f"best trial {trial.trial_id}")
+            score, trial_id = controller.best
+            parts.append(f"best {self.metric}={-score if self.mode == 'min' else score:.5g} (trial {trial_id})")
         extra = controller.scheduler.describe_progress()
         if extra:
             parts.append(extra)

@@ -289,13 +289,14 @@ class Controller:
             self._record("decision", trial=trial.trial_id, it=trial.iteration, d=Decision(action).name)
         return decision
 
-    def _set_state(self, trial: Trial, state: TrialState, why: str = "") -> None:
+    def _set_state(self, trial: Trial, state: TrialState, why: str = "", record: bool = True) -> None:
         self.counts[trial.state] -= 1
         self.counts[state] += 1
         trial.state = state
         if why:
             trial.end_reason = why
-        self._record("state", trial=trial.trial_id, state=state.name, why=why, failures=trial.num_failures)
+        if record:
+            self._record("state", trial=trial.trial_id, state=state.name, why=why, failures=trial.num_failures)
 
     def _set_checkpoint(self, trial: Trial, path: str, iteration: int, time_total_s: float) -> None:
         if path == trial.checkpoint:
@@ -377,7 +378,7 @@ class Controller:
 
     def _launch(self, trial: Trial, rank: int) -> None:
         self._requeue.pop(trial.trial_id, None)
-        self._set_state(trial, TrialState.RUNNING)
+        self._set_state(trial, TrialState.RUNNING, record=False)  # the "launch" record says it
         trial.rank = rank
         self._running[rank] = trial.trial_id
         self._record("launch", trial=trial.trial_id, rank=rank, ckpt=trial.checkpoint)

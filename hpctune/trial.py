@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 from .enums import TrialState
 
 __all__ = ["Trial", "TrialTask"]
@@ -57,4 +55,3 @@ class TrialTask:
     start_iteration: int        # iterations already done (the checkpoint's)
     time_total_s: float         # training time already spent before the checkpoint
     python_path: list = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)

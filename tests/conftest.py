@@ -57,3 +57,12 @@ def mpiexec_path() -> str:
     if not found:
         pytest.fail("mpiexec not found: install the test extra (pip install -e '.[test]')")
     return found
+
+
+def start_run(spec, launcher: str, stdout=subprocess.DEVNULL, env: dict | None = None) -> subprocess.Popen:
+    """``hpctune run SPEC`` in the background, in its own session (for killpg): 2 workers,
+    spawned (``launcher="spawn"``) or under ``mpiexec -n 3``."""
+    command = [str(BIN / "hpctune"), "run", str(spec)]
+    command = [mpiexec_path(), "-n", "3", *command] if launcher == "mpiexec" else [*command, "--workers", "2"]
+    return subprocess.Popen(command, env=_env(env), start_new_session=True, stdout=stdout,
+                            stderr=subprocess.PIPE, text=True)

@@ -10,7 +10,7 @@ import pytest
 
 import hpctune
 
-from conftest import BIN, _env, mpiexec_path
+from conftest import BIN, _env, start_run
 
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
@@ -21,10 +21,7 @@ def test_signal_pauses_running_trials_then_resume_finishes(tmp_path, launcher, s
     spec = tmp_path / "sig.yaml"
     spec.write_text("name: sig\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 4\n"
                     f"space: {{x: {{uniform: [0, 1]}}, epochs: 12, sleep: 0.15}}\nstorage: {tmp_path / 'runs'}\n")
-    command = [str(BIN / "hpctune"), "run", str(spec)]
-    command = [mpiexec_path(), "-n", "3", *command] if launcher == "mpiexec" else [*command, "--workers", "2"]
-    process = subprocess.Popen(command, env=_env(), start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = start_run(spec, launcher, stdout=subprocess.PIPE)
     time.sleep(2.5)
     assert process.poll() is None
     os.killpg(process.pid, signum)  # what a terminal's Ctrl-C or Slurm's time limit does

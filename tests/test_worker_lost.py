@@ -10,7 +10,7 @@ import pytest
 
 import hpctune
 
-from conftest import BIN, _env, mpiexec_path
+from conftest import BIN, _env, start_run
 
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
@@ -37,10 +37,7 @@ def test_lost_worker_ends_the_job_then_resume_completes(tmp_path, launcher, sign
     spec = tmp_path / "lost.yaml"
     spec.write_text("name: lost\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 6\n"
                     f"space: {{x: {{uniform: [0, 1]}}, epochs: 8, sleep: 0.1}}\nstorage: {tmp_path / 'runs'}\n")
-    command = [str(BIN / "hpctune"), "run", str(spec)]
-    command = [mpiexec_path(), "-n", "3", *command] if launcher == "mpiexec" else [*command, "--workers", "2"]
-    process = subprocess.Popen(command, env=_env(), start_new_session=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = start_run(spec, launcher, stdout=subprocess.DEVNULL)
     time.sleep(2.5)
     victims = _worker_rank_pids(spawned=launcher == "spawn")
     assert victims and process.poll() is None
