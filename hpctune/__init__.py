@@ -7,9 +7,8 @@ search-space domains.
 from __future__ import annotations
 
 from ._version import __version__
-from .analysis import Analysis
 from .api import ExperimentInterrupted, run
-from .errors import ExperimentError, HpctuneError, SpecError
+from .errors import ExperimentError, HpctuneError, SpecError, StorageFailed
 from .session import Trainable, get_checkpoint, get_config, get_trial_dir, get_trial_id, report
 from .space import choice, grid, loguniform, qloguniform, quniform, randint, sample_from, uniform
 
@@ -17,4 +16,14 @@ __all__ = [
     "__version__", "run", "Analysis", "report", "get_checkpoint", "get_config", "get_trial_id",
     "get_trial_dir", "Trainable", "uniform", "loguniform", "quniform", "qloguniform", "randint",
     "choice", "grid", "sample_from", "SpecError", "HpctuneError", "ExperimentError", "ExperimentInterrupted",
+    "StorageFailed",
 ]
+
+
+def __getattr__(name: str):
+    # Analysis needs pandas, which costs ~150 ms to import: coordinators and workers never load it
+    if name == "Analysis":
+        from .analysis import Analysis
+
+        return Analysis
+    raise AttributeError(f"module 'hpctune' has no attribute {name!r}")

@@ -1,8 +1,10 @@
 """``hpctune.Analysis``: an experiment's trials and results as pandas DataFrames.
 
-Reads ``experiment.h5`` plus the journal after it, so it is current to the
-last accepted result even while the experiment runs, and never blocks the
-coordinator (the HDF5 file is only ever replaced whole, nothing is locked).
+Reads the newest snapshot, its part files and the journal after it, so it is
+current to the last accepted result even while the experiment runs, never
+blocks the coordinator (nothing is locked), and always sees one consistent
+prefix of the experiment. pandas is imported here only, so that the
+coordinator and the workers never pay for it.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .session import RESULT_FIELDS
 from .space import flatten, unflatten
 from .store import load_experiment
 
@@ -26,10 +29,12 @@ class Analysis:
         metric, mode: rank by these instead of the experiment's own.
 
     Attributes:
-        trials: one row per trial: ``trial_id``, ``state``, ``config/<name>``
-            columns and the last value of each reported metric.
+        trials: one row per trial: ``trial_id``, ``state``, ``training_iteration``,
+            ``num_failures``, ``end_reason``, ``error``, one ``config/<name>`` column per
+            leaf of the config, and the last value of each reported metric.
         results: every reported row.
         segments: every run of a trial on a worker rank (``rank``, ``start``, ``end``, ``how``).
+        notes: what the reader had to work around (a damaged snapshot, say).
     """
 
     def __init__(self, path: str | os.PathLike, metric: str | None = None, mode: str | None = None):
@@ -37,11 +42,12 @@ class Analysis:
         self.path = Path(path)
         self.spec = view.spec
         self.status = view.status
+        self.notes = view.notes
         self.metric = metric or view.spec["metric"]
         self.mode = mode or view.spec["mode"]
-        self.results = pd.DataFrame(view.results.columns) if view.results.length else pd.DataFrame()
-        self.segments = pd.DataFrame(view.segments.columns) if view.segments.length else pd.DataFrame()
-        self.decisions = pd.DataFrame(view.decisions.columns) if view.decisions.length else pd.DataFrame()
+        self.results = _frame(view.results)
+        self.segments = _frame(view.segments)
+        self.decisions = _frame(view.decisions)
         rows = []
         for trial in view.trials.values():
             row = {"trial_id": int(trial["trial_id"]), "state": trial["state"],
@@ -49,11 +55,17 @@ class Analysis:
                    "num_failures": trial.get("num_failures", 0), "end_reason": trial.get("end_reason") or "",
                    "error": trial.get("error")}
             row.update({f"config/{k}": v for k, v in flatten(trial.get("config") or {}).items()})
-            last = trial.get("last_result") or {}
-            row.update({k: v for k, v in last.items() if k not in row and k not in ("trial_id", "training_iteration")})
             rows.append(row)
-        self.trials = pd.DataFrame(rows)
+        self.trials = self._with_last_metrics(pd.DataFrame(rows))
         self._best_row = self._find_best()
+
+    def _with_last_metrics(self, trials: pd.DataFrame) -> pd.DataFrame:
+        """Add the last reported value of every metric (and time_total_s) to each trial's row."""
+        if trials.empty or self.results.empty:
+            return trials
+        names = [c for c in self.results if c not in trials and c not in RESULT_FIELDS or c == "time_total_s"]
+        last = self.results[["trial_id", *names]].groupby("trial_id", sort=False).last()
+        return trials.join(last, on="trial_id")
 
     def _find_best(self) -> dict | None:
         if self.results.empty or self.metric not in self.results:
@@ -135,3 +147,7 @@ class Analysis:
 
 def _plain(value):
     return value.item() if hasattr(value, "item") else value
+
+
+def _frame(columns: dict) -> pd.DataFrame:
+    return pd.DataFrame(columns) if columns and len(next(iter(columns.values()))) else pd.DataFrame()

@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .errors import ExperimentError, HpctuneError, SpecError
+from .errors import ExperimentError, HpctuneError, SpecError, StorageFailed
 from .spec import ExperimentSpec, spec_from_dict
 from .trainable import TrainableImportInterrupted
 
@@ -94,8 +94,10 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
                        python_path, must_exist)
 
 
-def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False):
-    """``(store, view)`` for ``spec``'s folder: a new experiment, or the stored one to resume.
+def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False,
+                    python_path: list[str] | None = None):
+    """``(store, view)`` for ``spec``'s folder: a new experiment, or the stored one to resume
+    (``store`` is None if that one is finished: nothing is to be written).
 
     Raises:
         SpecError: the folder holds an experiment and ``resume`` is false, holds
@@ -109,17 +111,20 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
         if not resume:
             raise SpecError("name", f"{folder} already holds an experiment; continue it with "
                                     f"'hpctune resume {folder}' or choose another name")
-        view = load_experiment(folder)
+        view = load_experiment(folder, history=False)
         for key in ("space", "metric", "mode", "trainable"):
             if view.spec.get(key) != spec_json[key]:
                 raise SpecError(key, f"differs from the experiment in {folder}; "
                                      "a resumed experiment must keep its space, metric, mode and trainable")
-        return ExperimentStore(folder, spec_json, view, **_store_settings()), view
+        if view.status == "finished":
+            return None, view
+        merged_path = list(dict.fromkeys([*view.python_path, *(python_path or [])]))  # recorded first
+        return ExperimentStore(folder, spec_json, view, python_path=merged_path, **_store_settings()), view
     if must_exist:
         raise SpecError(str(folder), "is not an hpctune experiment (no experiment.h5)")
     if folder.exists() and any(folder.iterdir()):
         raise SpecError("storage", f"{folder} exists and is not an hpctune experiment")
-    return ExperimentStore(folder, spec_json, **_store_settings()), None
+    return ExperimentStore(folder, spec_json, python_path=python_path, **_store_settings()), None
 
 
 def _store_settings() -> dict:
@@ -140,7 +145,6 @@ def _store_settings() -> dict:
 
 def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, verbose: int,
                 python_path, must_exist: bool):
-    from .analysis import Analysis
     from .backends.housekeeping import Housekeeping
     from .console import Console
     from .controller import Controller
@@ -149,19 +153,28 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
     try:
         spec = make_spec()
         created = not spec.experiment_dir.exists()
-        store, view = open_experiment(spec, resume, must_exist)
+        store, view = open_experiment(spec, resume, must_exist, python_path)
     except BaseException:
-        if world is not None:
-            from .backends.mpi import MPIWorkers
-
-            MPIWorkers(world, spawned=False).shutdown()
+        _release_world(world)
         raise
-    controller = Controller(spec, store, python_path=python_path)
-    if view is not None:
-        controller.restore(view)
-    store.write_snapshot(controller.state_dict(), list(controller.trials.values()), "running")
+    if store is None:  # finished already: nothing is started, nothing written
+        _release_world(world)
+        if verbose:
+            print(f"[hpctune {spec.name}] {spec.experiment_dir} is finished; nothing to resume", file=sys.stderr)
+        return _closing_analysis(spec.experiment_dir, verbose)
+    controller = Controller(spec, store, python_path=store.python_path)
     console = Console(spec.name, spec.metric, spec.mode, spec.searcher.total_trials(), verbose)
+    for note in view.notes if view is not None else ():
+        console.message(f"warning: {note}")
+    try:
+        if view is not None:
+            controller.restore(view.controller_state, view.restored_trials(), view.records_after_snapshot)
+    except BaseException:
+        store.close()
+        _release_world(world)
+        raise
     housekeeping = Housekeeping(store, console)
+    housekeeping.snapshot(controller, "running")
     action = "resuming" if view is not None else "starting"
     try:
         if mode == "local":
@@ -177,11 +190,28 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
         if created and view is None:
             shutil.rmtree(spec.experiment_dir, ignore_errors=True)
         raise
-    analysis = Analysis(store.folder)
-    if verbose:
-        print(analysis.summary(), flush=True)
+    analysis = _closing_analysis(store.folder, verbose)
+    if controller.storage_full is not None:
+        raise StorageFailed(store.folder, controller.storage_full)
     if status != "finished":
         raise ExperimentInterrupted(store.folder)
+    return analysis
+
+
+def _release_world(world) -> None:
+    """Let the worker ranks of an ``mpiexec`` world go (they wait for work)."""
+    if world is not None:
+        from .backends.mpi import MPIWorkers
+
+        MPIWorkers(world, spawned=False).shutdown()
+
+
+def _closing_analysis(folder: Path, verbose: int):
+    from .analysis import Analysis
+
+    analysis = Analysis(folder)
+    if verbose:
+        print(analysis.summary(), flush=True)
     return analysis
 
 

@@ -76,11 +76,14 @@ def _cmd_resume(args) -> int:
     def make_spec():
         if not is_experiment(folder):
             raise SpecError(str(folder), "is not an hpctune experiment (no experiment.h5)")
-        stored = dict(load_experiment(folder, apply_journal=False).spec)
+        view = load_experiment(folder, history=False)
+        stored = dict(view.spec)
         stored.update(name=folder.name, storage=str(folder.parent))
-        return spec_from_dict(stored)
+        # the trainable is imported from where `run` found it, whatever the working folder is now
+        return spec_from_dict(stored, import_paths=view.python_path)
 
-    run_spec(make_spec, workers=args.workers, backend=args.backend, resume=True, must_exist=True)
+    run_spec(make_spec, workers=args.workers, backend=args.backend, resume=True, must_exist=True,
+             python_path=[str(Path.cwd())])
     return EXIT_OK
 
 

@@ -22,7 +22,7 @@ from .errors import SpecError
 from .schedulers import SchedulerDecision, metric_value
 from .searchers import FINISHED
 from .spec import ExperimentSpec
-from .store import ExperimentStore, ExperimentView
+from .store import ExperimentStore
 from .session import RESULT_FIELDS
 from .trial import Trial, TrialTask
 
@@ -69,7 +69,9 @@ class Controller:
         self._interrupting = False
         self._interrupted: set[int] = set()          # paused because the experiment is stopping
         self._launches: list[Launch] = []
-        self._obsolete_checkpoints: list[str] = []
+        self._notices: list[str] = []                # lines for the console
+        self.storage_full: str | None = None         # why the experiment stops for want of space, if it does
+        self._obsolete_checkpoints: list[tuple[int, str]] = []  # (trial id, checkpoint)
         self._replaying = False
         self._now = clock()
         self._started_at = self._now                 # the time budget counts from here
@@ -104,6 +106,11 @@ class Controller:
                 raise SpecError("metric", f"{self.spec.metric!r} was never reported by the trainable "
                                           f"(it reported: {reported})")
             self._metric_seen = True
+            for key in self.spec.stop:
+                if key not in row and not self._replaying:
+                    reported = ", ".join(k for k in row if k not in RESULT_FIELDS)
+                    self._notices.append(f"warning: stop.{key}: the first result has no {key!r} (it reported: "
+                                         f"{reported}); this criterion stops only trials that report it")
         self._record("result", trial=trial_id, row=row, ckpt=checkpoint)
         trial.iteration = iteration
         trial.last_result = row
@@ -143,7 +150,9 @@ class Controller:
             trial.rank = None
         if checkpoint:
             self._set_checkpoint(trial, checkpoint, trial.iteration, trial.time_total_s)
-        if how == SegmentEnd.ERROR:
+        if how == SegmentEnd.STORAGE_FULL:
+            self._on_storage_full(trial, error or "no space left on device")
+        elif how == SegmentEnd.ERROR:
             self._on_error(trial, error or "unknown error")
         elif trial.state.is_finished:
             pass  # already stopped by a criterion or the scheduler
@@ -163,8 +172,8 @@ class Controller:
         launches, self._launches = self._launches, []
         return launches
 
-    def take_obsolete_checkpoints(self) -> list[str]:
-        """Checkpoint files no trial can resume from any more (delete after a flush)."""
+    def take_obsolete_checkpoints(self) -> list[tuple[int, str]]:
+        """``(trial id, checkpoint)`` that no trial can resume from any more (delete after a flush)."""
         paths, self._obsolete_checkpoints = self._obsolete_checkpoints, []
         return paths
 
@@ -186,11 +195,23 @@ class Controller:
     def interrupting(self) -> bool:
         return self._interrupting
 
-    def request_stop(self, t: float | None = None) -> None:
-        """Ctrl-C / SIGTERM / time limit: start nothing new; running trials pause at their next result."""
+    def on_storage_full(self, reason: str, t: float | None = None) -> None:
+        """The experiment folder cannot be written (``reason``: e.g. 'no space left on device'):
+        stop as for Ctrl-C; :attr:`storage_full` tells the caller why."""
+        self.storage_full = self.storage_full or reason
+        self.request_stop(t=t, why=reason)
+
+    def take_notices(self) -> list[str]:
+        """Warnings for the console (each given once); the list is emptied."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    def request_stop(self, t: float | None = None, why: str | None = None) -> None:
+        """Ctrl-C / SIGTERM / time limit / a full disk: start nothing new; running trials pause at their
+        next result."""
         self._event_time(t)
         if not self._interrupting:
-            self._record("interrupt")
+            self._record("interrupt", **({"why": why} if why else {}))
         self._interrupting = True
 
     def finalize(self) -> str:
@@ -209,9 +230,8 @@ class Controller:
 
     # -- resume -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Everything needed to continue exactly (the trials table included)."""
+        """Everything needed to continue exactly, besides the trials themselves (:attr:`trials`)."""
         return {
-            "trials": [trial.to_json() for trial in self.trials.values()],
             "next_trial_id": self._next_trial_id, "searcher_finished": self._searcher_finished,
             "metric_seen": self._metric_seen, "idle": list(self._idle),
             "running": [[rank, tid] for rank, tid in self._running.items()],
@@ -221,18 +241,19 @@ class Controller:
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
         }
 
-    def restore(self, view: ExperimentView) -> None:
-        """Load the snapshot's state, replay the journal after it, then let go of the old workers.
+    def restore(self, state: dict | None, trials: list[Trial], records: list[dict]) -> None:
+        """Load a snapshot's state and trials, replay the journal records after it, then let go of the old workers.
 
         Trials that were running continue from their last checkpoint on whatever
         worker frees first, before anything the scheduler would choose.
+
+        Raises:
+            SpecError: a stored checkpoint path points outside the experiment folder.
         """
-        state = view.controller_state
+        for trial in trials:
+            self.trials[trial.trial_id] = trial
+            self.counts[trial.state] += 1
         if state is not None:
-            for data in state["trials"]:
-                trial = Trial.from_json(data)
-                self.trials[trial.trial_id] = trial
-                self.counts[trial.state] += 1
             self._next_trial_id = state["next_trial_id"]
             self._searcher_finished = state["searcher_finished"]
             self._metric_seen = state["metric_seen"]
@@ -247,7 +268,7 @@ class Controller:
             self.searcher.load_state_dict(state["searcher"])
         self._replaying = True
         try:
-            for record in view.records_after_snapshot:
+            for record in records:
                 kind, t = record["k"], record.get("t")
                 if kind == "ready":
                     self.on_worker_ready(record["rank"], t=t)
@@ -257,7 +278,7 @@ class Controller:
                     self.on_segment_end(record["trial"], SegmentEnd[record["how"]], record.get("error"),
                                         record.get("ckpt"), t=t)
                 elif kind == "interrupt":
-                    self.request_stop(t=t)
+                    self.request_stop(t=t, why=record.get("why"))
         finally:
             self._replaying = False
         self._launches.clear()
@@ -270,10 +291,14 @@ class Controller:
                 self._set_state(trial, TrialState.PAUSED if trial.checkpoint else TrialState.PENDING,
                                 "worker lost")
         self._requeue = dict.fromkeys([*lost, *self._requeue])
+        for trial in self.trials.values():  # never open or delete what an edited state points elsewhere
+            for path in {trial.checkpoint, *trial.checkpoint_history} - {None}:
+                self.store.checkpoint_path(path, trial.trial_id)
         self._running.clear()
         self._idle.clear()
         self._interrupting = False
         self._interrupted.clear()
+        self.storage_full = None
 
     # -- internals ------------------------------------------------------------------------
     def _event_time(self, t: float | None) -> None:
@@ -301,6 +326,7 @@ class Controller:
     def _set_checkpoint(self, trial: Trial, path: str, iteration: int, time_total_s: float) -> None:
         if path == trial.checkpoint:
             return
+        self.store.check_checkpoint_ref(path, trial.trial_id)
         trial.checkpoint = path
         trial.checkpoint_iteration = iteration
         trial.checkpoint_time_s = time_total_s
@@ -308,7 +334,7 @@ class Controller:
         while len(trial.checkpoint_history) > self.spec.checkpoint_keep:
             old = trial.checkpoint_history.pop(0)
             if not self._replaying:
-                self._obsolete_checkpoints.append(old)
+                self._obsolete_checkpoints.append((trial.trial_id, old))
 
     def _finish(self, trial: Trial, why: str, complete: bool) -> None:
         self._requeue.pop(trial.trial_id, None)
@@ -327,6 +353,15 @@ class Controller:
         self._set_state(trial, TrialState.ERROR, "error")
         self.scheduler.on_trial_error(trial)
         self.searcher.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
+
+    def _on_storage_full(self, trial: Trial, reason: str) -> None:
+        """A trial's checkpoint could not be written for want of space: it keeps its last good
+        checkpoint and runs again first when the experiment resumes (no failure is counted)."""
+        self._interrupted.discard(trial.trial_id)
+        if not trial.state.is_finished:
+            self._set_state(trial, TrialState.PAUSED if trial.checkpoint else TrialState.PENDING, "storage full")
+            self._requeue[trial.trial_id] = None
+        self.on_storage_full(reason)
 
     def _add_trial(self) -> Trial | None:
         if self._searcher_finished:
@@ -384,9 +419,11 @@ class Controller:
         self._record("launch", trial=trial.trial_id, rank=rank, ckpt=trial.checkpoint)
         if self._replaying:
             return
+        checkpoint = trial.checkpoint and str(self.store.checkpoint_path(trial.checkpoint, trial.trial_id))
         task = TrialTask(
             trial_id=trial.trial_id, trainable=self.spec.trainable, config=trial.config,
-            trial_dir=str(self.store.trial_dir(trial.trial_id)), checkpoint=trial.checkpoint,
+            experiment_dir=str(self.store.root), trial_dir=str(self.store.trial_dir(trial.trial_id)),
+            checkpoint=checkpoint, metric=self.spec.metric,
             start_iteration=trial.checkpoint_iteration if trial.checkpoint else 0,
             time_total_s=trial.checkpoint_time_s if trial.checkpoint else 0.0,
             python_path=self.python_path,

@@ -37,6 +37,7 @@ class SegmentEnd(IntEnum):
     STOPPED = 2      # stopped on the scheduler's decision
     ERROR = 3        # raised, or its process died
     INTERRUPTED = 4  # the experiment is shutting down (Ctrl-C, SIGTERM, time limit)
+    STORAGE_FULL = 5  # a write failed for want of space (ENOSPC, EDQUOT): not the trial's fault
 
 
 class Tag(IntEnum):

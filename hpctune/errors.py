@@ -1,6 +1,8 @@
 """Exceptions that hpctune raises for its users."""
 from __future__ import annotations
 
+import os
+
 
 class HpctuneError(Exception):
     """Base class of hpctune's own errors."""
@@ -22,3 +24,23 @@ class SpecError(HpctuneError, ValueError):
 
 class ExperimentError(HpctuneError):
     """The experiment could not finish (CLI exit code 1)."""
+
+
+class StorageFailed(ExperimentError):
+    """The experiment folder could not be written (a full disk, a quota): the experiment stopped
+    with everything accepted kept; ``hpctune resume`` continues it once there is space.
+
+    Args:
+        folder: the experiment folder.
+        reason: e.g. ``no space left on device``.
+    """
+
+    def __init__(self, folder, reason: str):
+        self.folder = folder
+        self.reason = reason
+        super().__init__(f"{folder}: {reason}")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'no space left on device' for ENOSPC, likewise for any errno; the message otherwise."""
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)

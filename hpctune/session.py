@@ -9,6 +9,7 @@ backend); the trainable cannot tell.
 """
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
@@ -35,6 +36,26 @@ class ResultChannel(Protocol):
     """Where a segment's results go: ``send_result(row, checkpoint_path) -> Decision``."""
 
     def send_result(self, row: dict, checkpoint: str | None) -> Decision: ...
+
+
+STORAGE_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+"""Write failures that are the storage's, not the trial's: the experiment stops, the trial is kept."""
+
+
+class StorageFull(BaseException):
+    """A checkpoint could not be written for want of space. A BaseException, so that a trainable's
+    own ``except Exception`` does not swallow it and train on without checkpoints."""
+
+
+def storage_full_reason(exc: BaseException | None) -> str | None:
+    """'no space left on device' if ``exc`` or what caused it is a full disk or quota, else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
+            return os.strerror(exc.errno).lower()
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class _SegmentOver(BaseException):
@@ -106,10 +127,18 @@ class _Session:
         return self._checkpoint
 
     def save(self, state: dict | None) -> str | None:
+        """Write a checkpoint; returns its path relative to the experiment folder."""
         if state is None:
             return None
         path = Path(self.task.trial_dir) / f"checkpoint_{self.iteration:06d}.h5"
-        return save_checkpoint(path, state)
+        try:
+            save_checkpoint(path, state)
+        except OSError as exc:
+            reason = storage_full_reason(exc)
+            if reason is None:
+                raise
+            raise StorageFull(reason) from None
+        return os.path.relpath(path, self.task.experiment_dir)
 
     def report(self, metrics: Mapping, checkpoint: dict | None = None) -> Decision:
         if not isinstance(metrics, Mapping):
@@ -120,6 +149,10 @@ class _Session:
         self.last_time = now
         self.time_total += this_iter
         row = {str(k): _plain(v) for k, v in metrics.items()}
+        value = row.get(self.task.metric, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"hpctune.report(): the metric {self.task.metric!r} must be a number, got {value!r} "
+                            f"({type(value).__name__})")
         row.update(trial_id=self.task.trial_id, training_iteration=self.iteration, time_this_iter_s=this_iter,
                    time_total_s=self.time_total, timestamp=now, rank=self.rank, hostname=self.hostname)
         path = self.save(checkpoint)
@@ -220,7 +253,12 @@ def run_segment(trainable: Any, task: TrialTask, channel: ResultChannel, rank: i
         else:
             how = _run_function(trainable, session)
         return how, None
-    except Exception:  # the trial failed; the worker goes on
+    except StorageFull as full:
+        return SegmentEnd.STORAGE_FULL, str(full)
+    except Exception as exc:  # the trial failed; the worker goes on
+        reason = storage_full_reason(exc)
+        if reason is not None:  # the trainable's own write hit a full disk: not its fault either
+            return SegmentEnd.STORAGE_FULL, reason
         return SegmentEnd.ERROR, traceback.format_exc()
     finally:
         _current = previous

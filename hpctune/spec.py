@@ -171,8 +171,11 @@ def _check_resources(raw: Any) -> Resources:
     return Resources(ranks, _int(raw, "gpus_per_rank", 0, 0, "resources.gpus_per_rank"))
 
 
-def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: bool = True) -> ExperimentSpec:
+def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: bool = True,
+                   import_paths: list[str] = ()) -> ExperimentSpec:
     """Validate a raw spec mapping (parsed YAML or ``hpctune.run`` keywords).
+
+    ``import_paths``: more folders to import the trainable from (those a resumed experiment recorded).
 
     Raises:
         SpecError: for the first bad field, naming it.
@@ -201,7 +204,8 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
     space = parse_space(raw["space"])
     num_samples = _int(raw, "num_samples", 1, 1)
     seed = _int(raw, "seed", 0, 0)
-    trainable = trainable_reference(raw["trainable"], base_dir=base_dir, check=check_trainable)
+    trainable = trainable_reference(raw["trainable"], base_dir=base_dir, check=check_trainable,
+                                    import_paths=import_paths)
 
     scheduler_raw = raw.get("scheduler", "fifo")
     searcher_raw = raw.get("searcher", "random")

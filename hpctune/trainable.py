@@ -41,13 +41,15 @@ def _reference_of_object(obj: Any) -> str:
     return f"{module}:{qualname}"
 
 
-def trainable_reference(value: Any, base_dir: Path | None = None, check: bool = True) -> str:
+def trainable_reference(value: Any, base_dir: Path | None = None, check: bool = True,
+                        import_paths: list[str] = ()) -> str:
     """The reference string of a trainable given as an object or a string.
 
     Args:
         value: a function, a ``Trainable`` subclass, or a reference string.
         base_dir: folder that relative file paths are also looked up in (the spec's).
         check: import the trainable now, so that a bad one is bad input (exit 2).
+        import_paths: more folders to import it from.
 
     Raises:
         SpecError: not a valid reference, not importable, or not callable.
@@ -66,7 +68,7 @@ def trainable_reference(value: Any, base_dir: Path | None = None, check: bool = 
             raise SpecError("trainable", f"file {target!r} not found")
         value = f"{found.resolve()}:{attr}"
     if check:
-        resolve_trainable(value, extra_paths=[str(base_dir)] if base_dir else ())
+        resolve_trainable(value, extra_paths=[*([str(base_dir)] if base_dir else []), *import_paths])
     return value
 
 

@@ -7,13 +7,14 @@ from .enums import TrialState
 __all__ = ["Trial", "TrialTask"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Trial:
     """One configuration being trained, as the coordinator sees it.
 
     ``iteration`` is the last accepted ``training_iteration``; ``checkpoint`` the
-    path of the newest durable checkpoint and ``checkpoint_iteration`` the
-    iteration it was taken at (a resumed trial starts after it).
+    newest durable checkpoint (its path relative to the experiment folder) and
+    ``checkpoint_iteration`` the iteration it was taken at (a resumed trial
+    starts after it). Slots: a coordinator holds one of these per trial.
     """
 
     trial_id: int
@@ -31,17 +32,6 @@ class Trial:
     end_reason: str = ""
     rank: int | None = None
 
-    def to_json(self) -> dict:
-        data = dict(vars(self))
-        data["state"] = self.state.name
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> "Trial":
-        data = dict(data)
-        data["state"] = TrialState[data["state"]]
-        return cls(**data)
-
 
 @dataclass
 class TrialTask:
@@ -50,8 +40,10 @@ class TrialTask:
     trial_id: int
     trainable: str
     config: dict
-    trial_dir: str
-    checkpoint: str | None
+    experiment_dir: str         # absolute; checkpoints are reported relative to it
+    trial_dir: str              # absolute
+    checkpoint: str | None      # absolute path of the checkpoint to start from
     start_iteration: int        # iterations already done (the checkpoint's)
     time_total_s: float         # training time already spent before the checkpoint
+    metric: str = ""            # the experiment's metric: a value that is no number fails the trial
     python_path: list = field(default_factory=list)

@@ -15,13 +15,13 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 from hpctune.api import open_experiment
 from hpctune.controller import Controller
 from hpctune.enums import Decision, SegmentEnd, TrialState
 from hpctune.schedulers import SchedulerDecision
 from hpctune.spec import spec_from_dict
+from hpctune.store.trials import trials_from_columns, trials_to_columns
 
 __all__ = ["SimDriver", "make_controller", "restored_controller", "default_metric", "json_round_trip"]
 
@@ -53,10 +53,11 @@ def make_controller(folder: Path, scheduler, searcher="random", space: dict | No
     return Controller(spec, store, clock=lambda: 0.0)
 
 
-def restored_controller(folder: Path, state: dict, **kwargs) -> Controller:
-    """A fresh Controller (fresh scheduler and searcher) restored from a controller ``state_dict``."""
+def restored_controller(folder: Path, state: dict, trials: list, **kwargs) -> Controller:
+    """A fresh Controller (fresh scheduler and searcher) restored from a controller ``state_dict`` and
+    its trials, both through the form a snapshot stores them in."""
     controller = make_controller(folder, **kwargs)
-    controller.restore(SimpleNamespace(controller_state=json_round_trip(state), records_after_snapshot=[]))
+    controller.restore(json_round_trip(state), trials_from_columns(trials_to_columns(trials)), [])
     return controller
 
 
@@ -168,7 +169,8 @@ class SimDriver:
         value = self.metric(config, iteration)
         row = {self.controller.spec.metric: value, "trial_id": trial_id, "training_iteration": iteration,
                "time_total_s": self.now}
-        decision = self.controller.on_result(trial_id, row, f"ckpt/{trial_id}/{iteration}", t=self.now)
+        decision = self.controller.on_result(trial_id, row, f"trials/{trial_id:06d}/checkpoint_{iteration:06d}.h5",
+                                             t=self.now)
         action = decision.action if isinstance(decision, SchedulerDecision) else decision
         self.log.append((trial_id, iteration, Decision(action).name))
         if action == Decision.PAUSE:

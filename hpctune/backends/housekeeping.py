@@ -5,12 +5,13 @@ and signal handling, shared by the MPI and in-process backends.
 """
 from __future__ import annotations
 
-import os
 import signal
+import traceback
 
 from ..console import Console
 from ..controller import Controller
 from ..enums import SegmentEnd, TrialState
+from ..errors import SpecError, StorageFailed, describe_os_error
 from ..store import ExperimentStore
 
 __all__ = ["Housekeeping"]
@@ -27,6 +28,7 @@ class Housekeeping:
         self.store = store
         self.console = console
         self.signal_received: int | None = None
+        self._snapshot_errors = 0
         self._previous: dict[int, object] = {}
         if handle_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -47,19 +49,52 @@ class Housekeeping:
             controller.request_stop()
 
     def flush(self, controller: Controller) -> None:
-        """Make the events so far durable, then delete checkpoints nothing refers to any more."""
-        self.store.flush()
-        for path in controller.take_obsolete_checkpoints():
+        """Make the events so far durable, then delete checkpoints nothing refers to any more.
+
+        Raises:
+            StorageFailed: the journal cannot be written: nothing more can be accepted, so the
+                experiment ends now, with no answer sent for what was not written.
+        """
+        try:
+            self.store.flush()
+        except OSError as exc:
+            raise StorageFailed(self.store.folder, describe_os_error(exc)) from None
+        for trial_id, checkpoint in controller.take_obsolete_checkpoints():
             try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+                self.store.delete_checkpoint(checkpoint, trial_id)
+            except SpecError as refused:
+                self.console.message(f"warning: {refused}")
+        for notice in controller.take_notices():
+            self.console.message(notice)
 
     def tick(self, controller: Controller) -> None:
-        """Periodic work: a progress line, and a snapshot when one is due."""
+        """Periodic work: a progress line, and a part file or a snapshot when one is due."""
         self.console.progress(controller)
-        if self.store.snapshot_due():
-            self.store.write_snapshot(controller.state_dict(), list(controller.trials.values()), "running")
+        if controller.storage_full is None:
+            if self.store.snapshot_due():
+                self.snapshot(controller, "running")
+            elif self.store.part_due():
+                self._write(controller, self.store.write_part)
+
+    def snapshot(self, controller: Controller, status: str) -> None:
+        """Write a snapshot; a failure never stops the experiment by itself (the journal has
+        everything), but a full disk stops it cleanly (see :meth:`_write`)."""
+        self._write(controller, lambda: self.store.write_snapshot(controller.state_dict(),
+                                                                  list(controller.trials.values()), status))
+
+    def _write(self, controller: Controller, write) -> None:
+        try:
+            write()
+        except OSError as exc:
+            reason = describe_os_error(exc)
+            self.console.message(f"cannot write {self.store.folder}: {reason}; pausing the running trials "
+                                 "at their next result, then stopping")
+            controller.on_storage_full(reason)
+        except Exception:  # a bug: keep running on the journal, which holds everything; retried later
+            self._snapshot_errors += 1
+            if self._snapshot_errors == 1:
+                self.console.message("warning: the snapshot could not be written (the journal keeps every "
+                                     "result; retrying):\n" + traceback.format_exc())
 
     def segment_ended(self, controller: Controller, trial_id: int, how, error: str | None) -> None:
         if SegmentEnd(how) == SegmentEnd.ERROR:
@@ -69,8 +104,9 @@ class Housekeeping:
     def finish(self, controller: Controller) -> str:
         """Close the experiment: final status and snapshot; returns the status."""
         status = controller.finalize()
-        self.store.flush()
-        self.store.write_snapshot(controller.state_dict(), list(controller.trials.values()), status)
+        self.flush(controller)
+        if controller.storage_full is None:
+            self.snapshot(controller, status)
         self.store.close()
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)

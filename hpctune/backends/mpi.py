@@ -158,7 +158,7 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
             housekeeping.tick(controller)
     except WorkerLost:
         housekeeping.flush(controller)
-        housekeeping.store.write_snapshot(controller.state_dict(), list(controller.trials.values()), "interrupted")
+        housekeeping.snapshot(controller, "interrupted")
         raise
     finally:
         workers.shutdown()

@@ -9,8 +9,14 @@ process loses nothing accepted; ``fsync`` every ``fsync_interval`` seconds
 bounds what a crash of the node itself can lose.
 
 Layout: ``journal/<first seq>.jsonl`` segments. A new segment starts at every
-snapshot and at every (re)start; segments wholly covered by the snapshot are
-deleted. A torn last line (crash mid-write) is ignored on reading.
+snapshot and at every (re)start; segments wholly covered by the snapshots that
+are kept are deleted. A torn last line (crash mid-write) is ignored on reading
+and cut off before a segment is appended to again.
+
+Sequence numbers are contiguous, so a reader knows whether it saw every record
+after a snapshot: :func:`read_journal_after` raises :class:`JournalGap` when a
+segment it needed was deleted under it (the reader then starts over from the
+newer snapshot).
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Journal", "read_journal", "to_jsonable"]
+__all__ = ["Journal", "JournalGap", "read_journal", "read_journal_after", "to_jsonable"]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -51,6 +57,24 @@ def _segments(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def _cut_torn_tail(fd: int) -> None:
+    """Truncate a segment after its last complete line: a record torn by a crash was never
+    acknowledged, and a record appended after it would be unreadable."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    keep = size
+    while keep > 0:
+        start = max(0, keep - 65536)
+        block = os.pread(fd, keep - start, start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        keep = start
+    os.ftruncate(fd, keep)
+
+
 def read_journal(folder: str | os.PathLike, after_seq: int = 0) -> Iterator[dict]:
     """Records with ``seq > after_seq``, in order; torn or partial last lines skipped."""
     folder = Path(folder)
@@ -70,6 +94,29 @@ def read_journal(folder: str | os.PathLike, after_seq: int = 0) -> Iterator[dict
                 continue  # a line torn by a crash (only ever the last of a segment)
             if record.get("seq", 0) > after_seq:
                 yield record
+
+
+class JournalGap(Exception):
+    """Records a reader needed are no longer in the journal (a newer snapshot holds them)."""
+
+
+def read_journal_after(folder: str | os.PathLike, after_seq: int) -> list[dict]:
+    """Every record with ``seq > after_seq``, checked to be contiguous from ``after_seq + 1``.
+
+    Raises:
+        JournalGap: a record in between is missing.
+    """
+    records = []
+    expected = after_seq + 1
+    for record in read_journal(folder, after_seq):
+        seq = record.get("seq", 0)
+        if seq < expected:
+            continue
+        if seq > expected:
+            raise JournalGap(f"journal record {expected} is missing (next found: {seq})")
+        records.append(record)
+        expected += 1
+    return records
 
 
 class Journal:
@@ -96,7 +143,9 @@ class Journal:
             os.fsync(self._fd)
             os.close(self._fd)
         path = self.folder / f"{self.seq + 1:012d}.jsonl"
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        _cut_torn_tail(self._fd)
+
 
     def append(self, record: dict) -> int:
         """Buffer one record (``seq`` is added); returns its sequence number."""

@@ -1,90 +1,145 @@
-"""Column tables: rows appended in O(columns), written to and read from HDF5 groups."""
+"""Column tables in HDF5: any column name, one dataset per column, typed by its values.
+
+A table is an HDF5 group (attribute ``length``) holding one 1-D dataset per
+column. A user names metrics and hyperparameters, and any string is a valid
+name (``"a"`` next to ``"a/b"``, ``""``, ``"."``), while HDF5 reserves ``/``
+and ``.``. So a column's dataset is named by :func:`escape_name` and carries
+the real name in its ``name`` attribute; readers never parse names.
+
+Types: integers -> int64, other numbers (and booleans mixed with numbers, or
+any number column with a missing value) -> float64 with NaN for missing,
+all-booleans -> bool, anything else -> UTF-8 strings ("" for missing; lists,
+dicts and other values as JSON).
+"""
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import h5py
 import numpy as np
 
-__all__ = ["ColumnTable", "read_group_columns"]
+__all__ = ["escape_name", "unescape_name", "column_array", "write_table", "read_table", "Columns",
+           "concat_columns", "STRING"]
 
-_STR = h5py.string_dtype()
+STRING = h5py.string_dtype()
+Columns = dict[str, np.ndarray]
+"""A table as column name -> 1-D array of equal lengths (object arrays hold strings, None for missing)."""
+
+
+def escape_name(name: str) -> str:
+    """The HDF5 link name of a column: ``%`` -> ``%25``, ``/`` -> ``%2F``, a leading ``.`` -> ``%2E``;
+    the empty name is ``%`` (no escaped name is a lone ``%``)."""
+    if name == "":
+        return "%"
+    escaped = name.replace("%", "%25").replace("/", "%2F")
+    return "%2E" + escaped[1:] if escaped.startswith(".") else escaped
+
+
+def unescape_name(link: str) -> str:
+    """Inverse of :func:`escape_name`."""
+    if link == "%":
+        return ""
+    return link.replace("%2F", "/").replace("%2E", ".").replace("%25", "%")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, (int, float, np.integer, np.floating, bool, np.bool_))
 
 
-def _column_array(values: list) -> np.ndarray:
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, allow_nan=True)
+
+
+def column_array(values: list) -> np.ndarray:
+    """The stored form of one column (see the module docstring for the rules)."""
     present = [v for v in values if v is not None]
-    if present and all(isinstance(v, (bool, np.bool_)) for v in present) and len(present) == len(values):
+    complete = len(present) == len(values)
+    if complete and present and all(isinstance(v, (bool, np.bool_)) for v in present):
         return np.asarray(values, dtype=bool)
-    if all(_is_number(v) or isinstance(v, (bool, np.bool_)) for v in present):
-        if len(present) == len(values) and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in present):
-            if all(-2**63 <= int(v) < 2**63 for v in present):
-                return np.asarray(values, dtype=np.int64)
+    if all(_is_number(v) for v in present):
+        if complete and all(_is_int(v) and -2**63 <= int(v) < 2**63 for v in present):
+            return np.asarray(values, dtype=np.int64)
         return np.asarray([math.nan if v is None else float(v) for v in values], dtype=np.float64)
-    out = []
-    for v in values:
-        if v is None:
-            out.append("")
-        elif isinstance(v, str):
-            out.append(v)
+    array = np.empty(len(values), dtype=object)
+    array[:] = [None if v is None else _as_text(v) for v in values]
+    return array
+
+
+def write_table(parent: h5py.Group, key: str, rows: Iterable[dict] | None = None,
+                columns: Columns | None = None) -> h5py.Group:
+    """Write a table under ``parent[key]`` from row dicts or from ready columns."""
+    if columns is None:
+        columns = rows_to_columns(list(rows or ()))
+    group = parent.create_group(key, track_order=True)
+    length = len(next(iter(columns.values()))) if columns else 0
+    group.attrs["length"] = length
+    for name, array in columns.items():
+        array = array if isinstance(array, np.ndarray) else column_array(list(array))
+        if array.dtype == object:
+            text = np.asarray(["" if v is None else _as_text(v) for v in array], dtype=object)
+            data = group.create_dataset(escape_name(name), data=text, dtype=STRING)
         else:
-            out.append(json.dumps(v, default=str))
-    return np.asarray(out, dtype=object)
+            data = group.create_dataset(escape_name(name), data=array)
+        data.attrs["name"] = name
+    return group
 
 
-class ColumnTable:
-    """Rows of differing keys kept as columns; a missing value is ``None``."""
-
-    def __init__(self) -> None:
-        self.columns: dict[str, list] = {}
-        self.length = 0
-
-    def append(self, row: dict) -> None:
-        for key, value in row.items():
-            column = self.columns.get(key)
-            if column is None:
-                column = self.columns[key] = [None] * self.length
-            column.append(value)
-        self.length += 1
-        for column in self.columns.values():
-            if len(column) < self.length:
-                column.append(None)
-
-    def extend_columns(self, columns: dict[str, list], length: int) -> None:
-        """Append a block of rows given as columns (used when loading a snapshot)."""
-        for key in set(self.columns) | set(columns):
-            column = self.columns.setdefault(key, [None] * self.length)
-            column.extend(columns.get(key, [None] * length))
-        self.length += length
-
-    def write(self, group: h5py.Group) -> None:
-        group.attrs["length"] = self.length
-        for key, values in self.columns.items():
-            array = _column_array(values)
-            # a "/" in a name (nested config, "val/loss") becomes a subgroup
-            if array.dtype == object:
-                group.create_dataset(key, data=array, dtype=_STR)
-            else:
-                group.create_dataset(key, data=array)
+def rows_to_columns(rows: list[dict]) -> Columns:
+    """Row dicts (differing keys allowed) -> typed columns, in first-seen key order."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return {name: column_array([row.get(name) for row in rows]) for name in names}
 
 
-def read_group_columns(group: h5py.Group) -> tuple[dict[str, list], int]:
-    """Columns of a table group as Python lists (NaN and "" read back as None)."""
-    columns: dict[str, list] = {}
-    datasets: list[tuple[str, h5py.Dataset]] = []
-    group.visititems(lambda name, node: datasets.append((name, node)) if isinstance(node, h5py.Dataset) else None)
-    for name, dataset in datasets:
-        data = dataset[()]
-        if dataset.dtype.kind == "O" or h5py.check_string_dtype(dataset.dtype):
-            values = [(v.decode() if isinstance(v, bytes) else v) or None for v in data]
-        elif dataset.dtype.kind == "f":
-            values = [None if math.isnan(v) else float(v) for v in data]
+def read_table(group: h5py.Group) -> tuple[Columns, int]:
+    """A table group as columns (strings as Python ``str``, "" read back as None) and its length."""
+    columns: Columns = {}
+    for link, dataset in group.items():
+        if not isinstance(dataset, h5py.Dataset):
+            continue
+        name = unescape_name(link)  # the "name" attribute says the same, for plain-h5py readers
+        if h5py.check_string_dtype(dataset.dtype) is not None or dataset.dtype.kind == "O":
+            data = dataset.asstr()[()]
+            array = np.empty(len(data), dtype=object)
+            array[:] = [v or None for v in data]
         else:
-            values = data.tolist()
-        columns[name] = values
+            array = dataset[()]
+        columns[str(name)] = array
     return columns, int(group.attrs.get("length", 0))
+
+
+def _missing(kind_array: np.ndarray, length: int) -> np.ndarray:
+    if kind_array.dtype == object:
+        return np.full(length, None, dtype=object)
+    return np.full(length, math.nan)
+
+
+def concat_columns(blocks: list[tuple[Columns, int]]) -> Columns:
+    """Concatenate tables; a column missing from a block is NaN (numbers) or None there.
+
+    Integer and boolean columns with gaps become float64; a column that holds
+    strings in one block and numbers in another becomes an object column.
+    """
+    blocks = [block for block in blocks if block[1]] or blocks[:1]  # an empty block must not change a type
+    names: dict[str, np.ndarray] = {}
+    for columns, _ in blocks:
+        for name, array in columns.items():
+            names.setdefault(name, array)
+    out: Columns = {}
+    for name, example in names.items():
+        pieces = [columns.get(name) if name in columns else _missing(example, length) for columns, length in blocks]
+        kinds = {p.dtype.kind for p in pieces}
+        if "O" in kinds and kinds != {"O"}:
+            pieces = [p.astype(object) for p in pieces]
+        out[name] = np.concatenate(pieces) if pieces else example[:0]
+    return out

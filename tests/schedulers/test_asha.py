@@ -175,7 +175,8 @@ def test_state_round_trip_in_the_middle(tmp_path, asha):
     cut = reference.events // 2
     driver = SimDriver(make_controller(tmp_path / "b", **kwargs), workers=4, metric=crossing).start()
     assert not driver.run(max_events=cut)
-    driver.resume_with(restored_controller(tmp_path / "c", driver.controller.state_dict(), **kwargs))
+    driver.resume_with(restored_controller(tmp_path / "c", driver.controller.state_dict(),
+                                        list(driver.controller.trials.values()), **kwargs))
     assert driver.run()
     driver.controller.finalize()
     assert driver.log == reference.log

@@ -13,6 +13,8 @@ import pytest
 from hpctune.errors import SpecError
 from hpctune.schedulers import SCHEDULERS, build_scheduler
 from hpctune.searchers import SEARCHERS
+from hpctune.store import load_experiment
+
 from sim_driver import SimDriver, json_round_trip, make_controller, restored_controller
 
 SCHEDULER_CASES = {
@@ -69,8 +71,9 @@ def test_lifecycle(tmp_path, scheduler, searcher, space, workers):
     driver = SimDriver(controller, workers=workers).start()
     assert driver.run()
     _check_lifecycle(driver, controller.finalize())
-    # the store saw the same, contiguous iterations
-    columns = controller.store.tables.results.columns
+    # the store holds the same, contiguous iterations (read back as a reader does: snapshot, parts, journal)
+    controller.store.write_snapshot(controller.state_dict(), list(controller.trials.values()), "finished")
+    columns = load_experiment(controller.store.folder).results
     stored: dict[int, list] = {}
     for trial_id, iteration in zip(columns["trial_id"], columns["training_iteration"]):
         stored.setdefault(trial_id, []).append(iteration)
@@ -102,7 +105,7 @@ def test_state_round_trip(tmp_path, scheduler, searcher, space):
         json.dumps(old.scheduler.state_dict(), allow_nan=False)
         json.dumps(old.searcher.state_dict(), allow_nan=False)
         assert json_round_trip(old.scheduler.state_dict()) == old.scheduler.state_dict()
-        fresh = restored_controller(tmp_path / f"c{cut}", state, **kwargs)
+        fresh = restored_controller(tmp_path / f"c{cut}", state, list(old.trials.values()), **kwargs)
         assert fresh.scheduler is not old.scheduler and fresh.searcher is not old.searcher
         assert fresh.scheduler.state_dict() == json_round_trip(old.scheduler.state_dict())
         driver.resume_with(fresh)

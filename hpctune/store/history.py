@@ -1,0 +1,62 @@
+"""The experiment's history tables, rebuilt from journal records by one function.
+
+Three append-only tables grow as the experiment runs: ``results`` (one row per
+accepted result), ``segments`` (one row per run of a trial on a worker rank,
+written when the run ends) and ``decisions`` (every PAUSE or STOP). Runs still
+going are kept apart (``open_segments``, at most one per worker) until they end.
+
+:meth:`History.apply` maps one journal record onto these tables. The
+coordinator's store uses it to collect the rows of its next part file, and
+readers use the same method to add the journal written after the last snapshot,
+so both always agree.
+"""
+from __future__ import annotations
+
+__all__ = ["History", "TABLES"]
+
+TABLES = ("results", "segments", "decisions")
+
+
+class History:
+    """Rows accepted since the last part file, and the runs still open.
+
+    Args:
+        open_segments: runs in progress as of the snapshot this history continues
+            (trial id -> ``{"rank", "trial_id", "start"}``).
+    """
+
+    def __init__(self, open_segments: dict[int, dict] | None = None):
+        self.open_segments: dict[int, dict] = dict(open_segments or {})
+        self.rows: dict[str, list[dict]] = {name: [] for name in TABLES}
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+    def apply(self, record: dict) -> None:
+        """Add what one journal record changes in the history tables."""
+        kind = record["k"]
+        if kind == "result":
+            self.rows["results"].append(record["row"])
+        elif kind == "launch":
+            cut = self.open_segments.pop(record["trial"], None)
+            if cut is not None:  # its run was cut by a crash: no end is known
+                self.rows["segments"].append({**cut, "end": None, "how": None})
+            self.open_segments[record["trial"]] = {"rank": record["rank"], "trial_id": record["trial"],
+                                                   "start": record["t"]}
+        elif kind == "end":
+            run = self.open_segments.pop(record["trial"], None)
+            if run is not None:
+                self.rows["segments"].append({**run, "end": record["t"], "how": record["how"]})
+        elif kind == "decision":
+            self.rows["decisions"].append({"trial_id": record["trial"], "training_iteration": record["it"],
+                                           "decision": record["d"], "t": record.get("t")})
+
+    def take_rows(self) -> dict[str, list[dict]]:
+        """The rows collected so far (for a part file); the history starts collecting anew."""
+        rows = self.rows
+        self.rows = {name: [] for name in TABLES}
+        return rows
+
+    def open_rows(self) -> list[dict]:
+        """Runs in progress, as segment rows without an end."""
+        return [{**run, "end": None, "how": None} for run in self.open_segments.values()]

@@ -1,0 +1,147 @@
+"""Part files: the history tables, appended as immutable HDF5 files and merged in tiers.
+
+Each part ``parts/<first seq>-<last seq>.h5`` holds the ``results``,
+``segments`` and ``decisions`` rows of the journal records ``first..last``
+(tables as in :mod:`hpctune.store.tables`). A part is written once, under a
+temporary name, synced, then renamed into place, and never changed: a crash
+can leave a stray temporary file, never a damaged part.
+
+So that an experiment of millions of results stays a few dozen files, the
+coordinator merges parts in tiers (:func:`plan_merge`): whenever the newest
+``FANOUT`` parts are of the same size class, they become one part. Each row is
+rewritten about ``log(MAX_MERGED_ROWS / TIER_BASE_ROWS, FANOUT)`` times in all,
+and no merge handles more than ``MAX_MERGED_ROWS`` rows, which bounds the
+coordinator's pause. Which parts make up the experiment is listed in the
+snapshot (``experiment.h5``); a merged part's inputs are deleted only once no
+kept snapshot lists them.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+
+from .history import TABLES
+from .tables import Columns, concat_columns, read_table, rows_to_columns, write_table
+
+__all__ = ["PART_DIR", "PartInfo", "Kinds", "write_part", "read_part", "part_kinds", "merge_parts", "plan_merge",
+           "fsync_path", "FANOUT", "TIER_BASE_ROWS", "MAX_MERGED_ROWS"]
+
+PART_DIR = "parts"
+FORMAT = "hpctune-part"
+FANOUT = 4
+TIER_BASE_ROWS = 4096
+MAX_MERGED_ROWS = 1_000_000
+_NAME = re.compile(r"^(\d{12})-(\d{12})\.h5$")
+
+Kinds = dict[str, dict[str, str]]
+"""table -> column name -> numpy dtype kind of its dataset (``i``, ``f``, ``b`` or ``O`` for strings)."""
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One part file: its path relative to the experiment folder, the records it covers, rows per table."""
+
+    file: str
+    first_seq: int
+    last_seq: int
+    results: int
+    segments: int
+    decisions: int
+
+    @property
+    def rows(self) -> int:
+        return self.results + self.segments + self.decisions
+
+    def length(self, table: str) -> int:
+        return getattr(self, table)
+
+
+def part_file(first_seq: int, last_seq: int) -> str:
+    return f"{PART_DIR}/{first_seq:012d}-{last_seq:012d}.h5"
+
+
+def is_part_file(name: str) -> bool:
+    return _NAME.match(name) is not None
+
+
+def fsync_path(path: Path) -> None:
+    """Make a file's (or a folder's entries') content durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write(folder: Path, first_seq: int, last_seq: int, tables: dict[str, Columns]) -> tuple[PartInfo, Kinds]:
+    relative = part_file(first_seq, last_seq)
+    path = folder / relative
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    lengths = {}
+    try:
+        with h5py.File(tmp, "w", locking=False) as f:
+            f.attrs.update({"format": FORMAT, "format_version": 2, "first_seq": first_seq, "last_seq": last_seq})
+            for name in TABLES:
+                group = write_table(f, name, columns=tables.get(name) or {})
+                lengths[name] = int(group.attrs["length"])
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    kinds = {name: {column: array.dtype.kind for column, array in (tables.get(name) or {}).items()}
+             for name in TABLES}
+    return PartInfo(relative, first_seq, last_seq, **lengths), kinds
+
+
+def write_part(folder: Path, first_seq: int, last_seq: int, rows: dict[str, list[dict]]) -> tuple[PartInfo, Kinds]:
+    """Write the rows of records ``first_seq..last_seq`` as a new part (durable when it returns,
+    but for the folder entry: the caller syncs ``parts/`` once for all its new files)."""
+    (folder / PART_DIR).mkdir(exist_ok=True)
+    return _write(folder, first_seq, last_seq, {name: rows_to_columns(rows.get(name, [])) for name in TABLES})
+
+
+def read_part(folder: Path, part: PartInfo | str) -> dict[str, tuple[Columns, int]]:
+    """The tables of one part file.
+
+    Raises:
+        FileNotFoundError: the part is gone (merged, and its inputs deleted).
+        OSError: the file is damaged.
+    """
+    relative = part.file if isinstance(part, PartInfo) else part
+    with h5py.File(folder / relative, "r", locking=False) as f:
+        if f.attrs.get("format") != FORMAT:
+            raise OSError(f"{relative} is not an hpctune part file")
+        return {name: read_table(f[name]) if name in f else ({}, 0) for name in TABLES}
+
+
+def part_kinds(folder: Path, part: PartInfo) -> Kinds:
+    """The column types of a part, read without its data."""
+    with h5py.File(folder / part.file, "r", locking=False) as f:
+        return {name: {str(d.attrs.get("name", link)): d.dtype.kind if h5py.check_string_dtype(d.dtype) is None else "O"
+                       for link, d in f[name].items()} if name in f else {} for name in TABLES}
+
+
+def merge_parts(folder: Path, parts: list[PartInfo]) -> tuple[PartInfo, Kinds]:
+    """One part holding the rows of ``parts`` (consecutive, oldest first), in order."""
+    blocks = [read_part(folder, part) for part in parts]
+    tables = {name: concat_columns([block[name] for block in blocks]) for name in TABLES}
+    return _write(folder, parts[0].first_seq, parts[-1].last_seq, tables)
+
+
+def _tier(rows: int) -> int:
+    return 0 if rows < TIER_BASE_ROWS else 1 + int(math.log(rows / TIER_BASE_ROWS, FANOUT))
+
+
+def plan_merge(parts: list[PartInfo]) -> list[PartInfo] | None:
+    """The newest ``FANOUT`` parts if they are of one tier and together small enough to merge, else None."""
+    if len(parts) < FANOUT:
+        return None
+    tail = parts[-FANOUT:]
+    if len({_tier(p.rows) for p in tail}) == 1 and sum(p.rows for p in tail) <= MAX_MERGED_ROWS:
+        return tail
+    return None
