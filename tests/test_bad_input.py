@@ -69,6 +69,14 @@ def test_broken_yaml(run_cli, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_duplicate_key(run_cli, tmp_path):
+    path = _write(tmp_path, {"space": "\n  lr: {uniform: [0, 1]}\n  lr: {loguniform: [0.1, 1]}"})
+    done = run_cli("run", path)
+    # <file>:<line of the second occurrence>: duplicate key '<key>' (first at line <line of the first>)
+    assert (done.returncode, done.stderr) == (2, f"hpctune: error: {path}:8: duplicate key 'lr' (first at line 7)\n")
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("args, line", [
     (["run", "spec.yaml", "--workers", "-2"], "command line: argument --workers: expected a positive integer, got '-2'"),
     (["run", "spec.yaml", "--backend", "gpu"], "command line: argument --backend: invalid choice: 'gpu'"),
