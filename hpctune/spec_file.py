@@ -1,4 +1,4 @@
-"""Reading a spec file: YAML as ``yaml.safe_load`` reads it, but no key twice.
+"""Reading a spec file: UTF-8 text, YAML as ``yaml.safe_load`` reads it, but no key twice.
 
 Every problem is a :class:`SpecError` whose ``where`` is ``<file>`` or
 ``<file>:<line>`` (lines count from 1), so the CLI prints it as one line.
@@ -52,14 +52,20 @@ def read_spec_file(path: str | os.PathLike) -> Any:
     """The parsed YAML of a spec file.
 
     Raises:
-        SpecError: the file cannot be read, is not valid YAML or
+        SpecError: the file cannot be read, is not UTF-8, is not valid YAML or
             repeats a key; ``where`` names the file and, where known, the line.
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise SpecError(str(path), f"cannot read spec file ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        what = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start})"
+        raise SpecError(f"{path}:{line}", what) from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 -- a SafeLoader subclass
     except _DuplicateKey as exc:

@@ -101,6 +101,15 @@ def test_merge_keys_may_be_overridden(tmp_path):
     assert spec.space["other"] == {"x": 5, "y": 2}
 
 
+def test_spec_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: x\nmetric: café\n".encode("latin-1"))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    # the line counts from 1, the position is the byte offset in the file from 0
+    assert str(info.value) == f"{path}:2: not UTF-8 text (byte 0xe9 at position 19)"
+
+
 def test_yaml_that_is_not_a_mapping(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- 1\n- 2\n")
