@@ -1,11 +1,13 @@
 """The ``hpctune`` command: run, resume, status, analyze.
 
 Exit codes: 0 finished; 2 bad input, with one line ``hpctune: error: <where>: <what>``;
-1 the experiment could not finish.
+1 the experiment could not finish, or the reader of stdout went away (``| head -1``).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import sys
 from pathlib import Path
 
@@ -135,8 +137,35 @@ def _cmd_analyze(args) -> int:
 _COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "status": _cmd_status, "analyze": _cmd_analyze}
 
 
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe or socket whose reading end is closed."""
+    if not hasattr(select, "poll"):
+        return True  # no way to tell: take it for the pipe, as Python's docs on SIGPIPE do
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # stdout replaced or closed
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpctune`` console script; returns the exit code."""
+    try:
+        code = _run_command(argv)
+        sys.stdout.flush()  # inside the try: a reader gone is seen here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        # only a closed stdout is quiet: a broken pipe to a trial process is a bug to show
+        if not _stdout_reader_gone():
+            raise
+        # Python's docs on SIGPIPE: point stdout at devnull so the flush at exit cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _run_command(argv: list[str] | None) -> int:
     from .api import ExperimentInterrupted
 
     try:

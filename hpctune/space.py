@@ -6,7 +6,6 @@ A space is a (possibly nested) mapping whose leaves are either constants or
 """
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,7 +17,7 @@ from .errors import SpecError
 __all__ = [
     "Domain", "uniform", "loguniform", "quniform", "qloguniform", "randint",
     "choice", "grid", "sample_from", "parse_space", "space_to_json",
-    "flatten", "unflatten", "grid_points", "sample_config", "finite_values",
+    "flatten", "unflatten", "GridPoints", "sample_config",
 ]
 
 
@@ -122,8 +121,11 @@ class RandInt(Domain):
     def sample(self, rng, config):
         return int(rng.integers(self.low, self.high))
 
-    def values(self) -> list[int]:
-        return list(range(self.low, self.high))
+    def size(self) -> int:
+        return self.high - self.low
+
+    def value_at(self, index: int) -> int:
+        return self.low + index
 
     def to_json(self):
         return {self.kind: [self.low, self.high]}
@@ -143,8 +145,11 @@ class Choice(Domain):
     def sample(self, rng, config):
         return self.choices[int(rng.integers(len(self.choices)))]
 
-    def values(self) -> list:
-        return list(self.choices)
+    def size(self) -> int:
+        return len(self.choices)
+
+    def value_at(self, index: int) -> Any:
+        return self.choices[index]
 
     def to_json(self):
         return {self.kind: self.choices}
@@ -299,21 +304,35 @@ def space_to_json(space: Mapping) -> dict:
             for name, value in flatten(space).items()}
 
 
-def finite_values(domain: Domain) -> list | None:
-    """The values of a finite domain (grid, choice, randint), else None."""
-    return domain.values() if isinstance(domain, (Choice, RandInt)) else None
+class GridPoints:
+    """The cross product of the domains for which ``crossed(domain)`` is true, never materialised.
 
+    Point ``i`` is decoded from ``i`` in mixed radix, the last-declared name
+    being the fastest digit: the order of ``itertools.product`` over the
+    domains' values, so a grid of 10**10 points costs no more than one of 10.
+    Only finite domains (grid, choice, randint) may be crossed.
 
-def grid_points(space: Mapping, crossed: Callable[[Domain], bool]) -> list[dict]:
-    """The cross product of the domains for which ``crossed(domain)`` is true.
-
-    Returns a list of flat ``{name: value}`` assignments, in a fixed order (the
-    last-declared name varies fastest).
+    Args:
+        space: a parsed space (see :func:`parse_space`).
+        crossed: which domains to cross; the others are left out of the points.
     """
-    flat = flatten(space)
-    names = [n for n, v in flat.items() if isinstance(v, Domain) and crossed(v)]
-    values = [finite_values(flat[n]) for n in names]
-    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+
+    def __init__(self, space: Mapping, crossed: Callable[[Domain], bool]):
+        flat = flatten(space)
+        self._domains = [(name, value) for name, value in flat.items()
+                         if isinstance(value, Domain) and crossed(value)]
+        # a plain int, not len(): len() must fit in a C ssize_t and a product of randint ranges need not
+        self.size = math.prod(domain.size() for _, domain in self._domains)
+
+    def __getitem__(self, index: int) -> dict:
+        """The flat ``{name: value}`` assignment of point ``index`` (0 <= index < size)."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"grid point {index} out of range (the grid has {self.size})")
+        point = {}
+        for name, domain in reversed(self._domains):
+            index, digit = divmod(index, domain.size())
+            point[name] = domain.value_at(digit)
+        return {name: point[name] for name, _ in self._domains}
 
 
 def sample_config(space: Mapping, fixed: Mapping, rng: np.random.Generator) -> dict:

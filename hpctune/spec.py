@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import SpecError
 from .space import parse_space, space_to_json
+from .spec_file import read_spec_file
 
 __all__ = ["ExperimentSpec", "Resources", "load_spec", "spec_from_dict"]
 
@@ -90,19 +89,13 @@ class ExperimentSpec:
 
 
 def load_spec(path: str | os.PathLike, overrides: Mapping | None = None) -> ExperimentSpec:
-    """Read and validate a YAML spec file; ``overrides`` (e.g. from the CLI) win."""
+    """Read and validate a YAML spec file; ``overrides`` (e.g. from the CLI) win.
+
+    Raises:
+        SpecError: for the file (unreadable, not UTF-8, bad YAML, a key twice) or its first bad field.
+    """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(str(path), f"cannot read spec file ({exc.strerror or exc})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(where, f"not valid YAML ({problem})") from None
+    raw = read_spec_file(path)
     if not isinstance(raw, Mapping):
         raise SpecError(str(path), "expected a YAML mapping of spec fields")
     raw = dict(raw)

@@ -69,6 +69,22 @@ def test_broken_yaml(run_cli, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_duplicate_key(run_cli, tmp_path):
+    path = _write(tmp_path, {"space": "\n  lr: {uniform: [0, 1]}\n  lr: {loguniform: [0.1, 1]}"})
+    done = run_cli("run", path)
+    # <file>:<line of the second occurrence>: duplicate key '<key>' (first at line <line of the first>)
+    assert (done.returncode, done.stderr) == (2, f"hpctune: error: {path}:8: duplicate key 'lr' (first at line 7)\n")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_spec_that_is_not_utf8(run_cli, tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: x\nmetric: \xff\n")
+    done = run_cli("run", str(path))
+    # <file>:<line>: not UTF-8 text (byte 0x<byte> at position <byte offset in the file, from 0>)
+    assert (done.returncode, done.stderr) == (2, f"hpctune: error: {path}:2: not UTF-8 text (byte 0xff at position 16)\n")
+
+
 @pytest.mark.parametrize("args, line", [
     (["run", "spec.yaml", "--workers", "-2"], "command line: argument --workers: expected a positive integer, got '-2'"),
     (["run", "spec.yaml", "--backend", "gpu"], "command line: argument --backend: invalid choice: 'gpu'"),

@@ -1,10 +1,15 @@
 """The command line: exit codes, output, and nothing written for bad input."""
 from __future__ import annotations
 
+import os
+import subprocess
+
 import h5py
 import pytest
 
 import hpctune
+from conftest import BIN, _env
+from hpctune import cli
 
 
 def _spec(tmp_path, name="cli", **extra) -> str:
@@ -75,6 +80,39 @@ def test_bad_command_line(run_cli, tmp_path, args, line):
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.strip().startswith(line)
+
+
+@pytest.fixture
+def finished_experiment(run_cli, tmp_path):
+    done = run_cli("run", _spec(tmp_path), "--backend", "local")
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "runs" / "cli"
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize("command", ["status", "analyze"])
+def test_reader_of_stdout_gone_is_quiet(finished_experiment, command, unbuffered):
+    # `hpctune status DIR | head -1` with head already gone: the read end is closed before hpctune
+    # starts, so every write fails (with head itself it depends on who is faster)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([str(BIN / "hpctune"), command, str(finished_experiment)], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120,
+                              env=_env({"PYTHONUNBUFFERED": unbuffered}))
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (1, "")  # exit 1, as Python's docs on SIGPIPE do
+
+
+def test_broken_pipe_not_on_stdout_is_not_hidden(monkeypatch):
+    # e.g. the socket to a trial process: a bug to show, not a reader of stdout gone
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(cli._COMMANDS, "status", broken)
+    with pytest.raises(BrokenPipeError):
+        cli.main(["status", "anywhere"])
 
 
 def test_second_run_with_same_name_is_refused(run_cli, tmp_path):

@@ -75,6 +75,41 @@ def test_broken_yaml_names_the_line(tmp_path):
     assert "not valid YAML" in str(info.value)
 
 
+# The line names the second occurrence; the first is given in brackets. Lines count from 1.
+@pytest.mark.parametrize("text, line", [
+    ("name: a\nmetric: loss\nname: b\n", "3: duplicate key 'name' (first at line 1)"),
+    ("space:\n  lr: {uniform: [0, 1]}\n  x: 1\n  lr: {uniform: [0, 2]}\n", "4: duplicate key 'lr' (first at line 2)"),
+    ("space:\n  net:\n    width: 8\n    width: 16\n", "4: duplicate key 'width' (first at line 3)"),
+    ("space: {x: {uniform: [0, 1], uniform: [0, 2]}}\n", "1: duplicate key 'uniform' (first at line 1)"),
+    ("scheduler:\n  type: asha\n  max_t: 9\n  max_t: 27\n", "4: duplicate key 'max_t' (first at line 3)"),
+    ("stop: [{a: 1}, {b: 1, b: 2}]\n", "1: duplicate key 'b' (first at line 1)"),
+], ids=["top-level", "space", "nested", "flow", "scheduler", "in-a-list"])
+def test_duplicate_key_names_key_and_line(tmp_path, text, line):
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value) == f"{path}:{line}"
+
+
+def test_merge_keys_may_be_overridden(tmp_path):
+    # YAML's merge (<<) is meant to be overridden: not a duplicate
+    path = tmp_path / "merge.yaml"
+    path.write_text("trainable: trainable_fixtures:quick\nmetric: loss\n"
+                    "space:\n  base: &b {x: 1, y: 2}\n  other:\n    <<: *b\n    x: 5\n")
+    spec = load_spec(path, {"storage": str(tmp_path)})
+    assert spec.space["other"] == {"x": 5, "y": 2}
+
+
+def test_spec_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: x\nmetric: café\n".encode("latin-1"))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    # the line counts from 1, the position is the byte offset in the file from 0
+    assert str(info.value) == f"{path}:2: not UTF-8 text (byte 0xe9 at position 19)"
+
+
 def test_yaml_that_is_not_a_mapping(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- 1\n- 2\n")

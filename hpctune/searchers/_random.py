@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..space import Domain, Grid, grid_points, sample_config
+from ..space import Domain, Grid, GridPoints, sample_config
 from ._base import FINISHED, SEARCHERS, Searcher
 
 
@@ -31,15 +31,15 @@ class RandomSearcher(Searcher):
         super().setup(space, metric, mode, num_samples, seed)
         seed = self._seed_override if self._seed_override is not None else seed
         self._rng = np.random.default_rng(seed)
-        self._points = grid_points(space, self._crossed)
+        self._points = GridPoints(space, self._crossed)
 
     def total_trials(self):
-        return self.num_samples * len(self._points)
+        return self.num_samples * self._points.size
 
     def suggest(self, trial_id):
         if self._count >= self.total_trials():
             return FINISHED
-        point = self._points[self._count % len(self._points)]
+        point = self._points[self._count % self._points.size]
         self._count += 1
         return sample_config(self.space, point, self._rng)
 

@@ -5,8 +5,9 @@ place with ``os.replace``, so a reader (or a resumed trial) never sees half of o
 
 Supported values: ``dict`` (string keys) -> group; numpy arrays, numbers and
 homogeneous numeric lists -> datasets; ``str``/``bytes``/``bool``/``None`` and
-other lists -> stored with a type tag. Anything else raises ``TypeError``
-unless ``allow_pickle=True``.
+other lists -> stored with a type tag. Anything else raises ``TypeError``.
+``allow_pickle`` is for hpctune's own use: no public call (``hpctune.report``,
+``Trainable.save_checkpoint``) passes it, so the error tells users to convert.
 """
 from __future__ import annotations
 
@@ -59,8 +60,12 @@ def _write(group: h5py.Group, key: str, value: Any, allow_pickle: bool, where: s
     if allow_pickle:
         group.create_dataset(key, data=np.void(pickle.dumps(value))).attrs[_TAG] = "pickle"
         return
-    raise TypeError(f"checkpoint value {where} of type {type(value).__name__} is not supported "
-                    "(use arrays, numbers, strings, lists or dicts, or pass allow_pickle=True)")
+    # no public call passes allow_pickle: say what the user can change, not how to get pickle
+    if isinstance(value, (list, tuple)):
+        raise TypeError(f"checkpoint value {where} is a {type(value).__name__} holding a value that is not a "
+                        "number, string, list or dict: convert its items, or make it a numpy array or a dict")
+    raise TypeError(f"checkpoint value {where} of type {type(value).__name__} is not supported: "
+                    "convert it to numpy arrays, numbers, strings, lists or dicts")
 
 
 def _read(node: h5py.Group | h5py.Dataset, allow_pickle: bool) -> Any:
@@ -96,11 +101,18 @@ def _read(node: h5py.Group | h5py.Dataset, allow_pickle: bool) -> Any:
 def save_checkpoint(path: str | os.PathLike, state: dict, allow_pickle: bool = False) -> str:
     """Write ``state`` to ``path`` atomically (temporary name, then ``os.replace``).
 
+    Args:
+        path: the file to write.
+        state: the checkpoint, a dict (see the module docstring for the values it may hold).
+        allow_pickle: pickle values of other types; for hpctune's own use only, as no
+            public call passes it through.
+
     Returns:
         The path written, as a string.
 
     Raises:
-        TypeError: ``state`` is not a dict or holds a value that needs pickle.
+        TypeError: ``state`` is not a dict or holds a value of another type (and
+            ``allow_pickle`` is false); the message names the value.
     """
     if not isinstance(state, dict):
         raise TypeError(f"a checkpoint must be a dict, got {type(state).__name__}")

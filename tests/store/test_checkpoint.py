@@ -23,10 +23,23 @@ def test_round_trip_of_nested_values(tmp_path):
     assert np.array_equal(back["nested"]["inner"]["v"], np.ones(3)) and back["nested"]["n"] == 7
 
 
-def test_objects_need_pickle_explicitly(tmp_path):
-    with pytest.raises(TypeError, match="checkpoint value obj of type object is not supported"):
-        save_checkpoint(tmp_path / "c.h5", {"obj": object()})
+@pytest.mark.parametrize("state, message", [
+    ({"obj": object()}, "checkpoint value obj of type object is not supported: "
+                        "convert it to numpy arrays, numbers, strings, lists or dicts"),
+    ({"opt": {"sets": {1, 2}}}, "checkpoint value opt/sets of type set is not supported: "
+                                "convert it to numpy arrays, numbers, strings, lists or dicts"),
+    ({"ws": [np.ones(2)]}, "checkpoint value ws is a list holding a value that is not a number, string, list "
+                           "or dict: convert its items, or make it a numpy array or a dict"),
+], ids=["object", "nested-set", "list-of-arrays"])
+def test_unsupported_value_says_what_to_convert_it_to(tmp_path, state, message):
+    # hpctune.report and Trainable.save_checkpoint take no allow_pickle: the message must not offer it
+    with pytest.raises(TypeError) as info:
+        save_checkpoint(tmp_path / "c.h5", state)
+    assert str(info.value) == message
     assert not list(tmp_path.iterdir())  # no partial file left behind
+
+
+def test_pickle_only_when_asked_for(tmp_path):
     save_checkpoint(tmp_path / "p.h5", {"obj": {1, 2}}, allow_pickle=True)
     with pytest.raises(ValueError, match="allow_pickle=True"):
         load_checkpoint(tmp_path / "p.h5")
