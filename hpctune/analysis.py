@@ -8,6 +8,7 @@ coordinator and the workers never pay for it.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .session import RESULT_FIELDS
-from .space import flatten, unflatten
+from .space import flatten
 from .store import load_experiment
 
 __all__ = ["Analysis"]
@@ -49,6 +50,7 @@ class Analysis:
         self.segments = _frame(view.segments)
         self.decisions = _frame(view.decisions)
         rows = []
+        self._configs = {int(trial_id): trial.get("config") or {} for trial_id, trial in view.trials.items()}
         for trial in view.trials.values():
             row = {"trial_id": int(trial["trial_id"]), "state": trial["state"],
                    "training_iteration": trial.get("iteration", 0),
@@ -91,9 +93,7 @@ class Analysis:
         """The config of :attr:`best_trial_id`."""
         if self._best_row is None:
             return None
-        prefix = "config/"
-        row = self.trials[self.trials.trial_id == self.best_trial_id].iloc[0]
-        return unflatten({k[len(prefix):]: _plain(v) for k, v in row.items() if k.startswith(prefix)})
+        return copy.deepcopy(self._configs[self.best_trial_id])
 
     def best_trials(self, top: int = 5) -> pd.DataFrame:
         """The ``top`` trials by their best value of the metric."""

@@ -190,6 +190,9 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
         if created and view is None:
             shutil.rmtree(spec.experiment_dir, ignore_errors=True)
         raise
+    except StorageFailed:  # the journal could not be written: what it holds is all there is
+        store.close()
+        raise
     analysis = _closing_analysis(store.folder, verbose)
     if controller.storage_full is not None:
         raise StorageFailed(store.folder, controller.storage_full)
@@ -235,7 +238,7 @@ def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: st
     console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks ({how})")
     try:
         status = serve_coordinator(controller, pool, housekeeping, **_watchdog_settings())
-    except SpecError:
+    except (SpecError, StorageFailed):  # a clean stop: every worker got SHUTDOWN
         if mode == "spawn":
             pool.comm.Disconnect()  # the workers got SHUTDOWN and disconnect too
         raise

@@ -96,7 +96,10 @@ def _load(folder: str):
         raise SpecError(folder, "is not an hpctune experiment (no experiment.h5)")
     from .analysis import Analysis
 
-    return Analysis(folder)
+    analysis = Analysis(folder)
+    for note in analysis.notes:
+        print(f"hpctune: warning: {note}", file=sys.stderr)
+    return analysis
 
 
 def _cmd_status(args) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .enums import Decision, SegmentEnd
 from .store.checkpoint import load_checkpoint, save_checkpoint
+from .store.tables import utf8_text
 from .trial import TrialTask
 
 RESULT_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "rank",
@@ -102,6 +103,8 @@ def _plain(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         return value.item() if value.size == 1 else value.tolist()
+    if isinstance(value, str):
+        return utf8_text(value)
     return value
 
 
@@ -148,7 +151,7 @@ class _Session:
         this_iter = now - self.last_time
         self.last_time = now
         self.time_total += this_iter
-        row = {str(k): _plain(v) for k, v in metrics.items()}
+        row = {utf8_text(str(k)): _plain(v) for k, v in metrics.items()}
         value = row.get(self.task.metric, 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"hpctune.report(): the metric {self.task.metric!r} must be a number, got {value!r} "

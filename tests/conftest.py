@@ -67,3 +67,28 @@ def start_run(spec, launcher: str, stdout=subprocess.DEVNULL, env: dict | None =
     command = [mpiexec_path(), "-n", "3", *command] if launcher == "mpiexec" else [*command, "--workers", "2"]
     return subprocess.Popen(command, env=_env(env), start_new_session=True, stdout=stdout,
                             stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real file system of a few MiB (tmpfs; needs root, as CI has): ``(folder, resize)``.
+
+    ``resize("64m")`` grows it in place, as freeing space would. Skipped where it cannot be
+    mounted, except in CI (HPCTUNE_CI=1), where that is a failure.
+    """
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        if os.environ.get("HPCTUNE_CI"):
+            pytest.fail(f"cannot mount a tmpfs for the full-disk tests: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+
+    def resize(size: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True)
+
+    try:
+        yield folder, resize
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -69,3 +69,35 @@ def dies(config):
                 os._exit(3)
             os.kill(os.getpid(), signal.SIGSEGV)
         hpctune.report({"loss": 1.0 / i, "attempt_start": start}, checkpoint={"iteration": i})
+
+
+def odd_names(config):
+    """Reports metrics whose names HDF5 reserves or nests (``a`` and ``a/b``, ``""``, ``.``, ``%2F``)."""
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else state["iteration"]
+    for i in range(start + 1, config["epochs"] + 1):
+        hpctune.report({"loss": 1.0 / i, "a": i, "a/b": 2.0 * i, "": "empty", ".": i, "%2F": "percent",
+                        "bad\udcff": 1}, checkpoint={"iteration": i})
+
+
+def big_checkpoints(config):
+    """Checkpoints of ``config["floats"]`` float64 each (fills a small disk); records where it started."""
+    import numpy as np
+
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else state["iteration"]
+    for i in range(start + 1, config["epochs"] + 1):
+        hpctune.report({"loss": config["x"] + 1.0 / i, "started_from": start},
+                       checkpoint={"iteration": i, "w": np.full(config["floats"], float(i))})
+
+
+def big_metrics(config):
+    """No checkpoint; a long text metric with every result (fills a small disk through the store itself)."""
+    for i in range(1, config["epochs"] + 1):
+        hpctune.report({"loss": config["x"] + 1.0 / i, "note": "x" * config["chars"]})
+
+
+def text_metric(config):
+    """Reports its metric as text at iteration 2."""
+    hpctune.report({"loss": 0.5})
+    hpctune.report({"loss": "0.4"})

@@ -99,8 +99,9 @@ def _write_virtual_tables(f: h5py.File, parts: list[PartInfo], columns_of: dict[
             for part, kind in zip(parts, kinds):
                 rows = part.length(table)
                 if kind is not None and rows:
-                    layout[start:start + rows] = h5py.VirtualSource(part.file, f"{table}/{escape_name(name)}",
-                                                                    shape=(rows,))
+                    # HDF5 reads "%" in a source's name as a printf-like specifier: "%%" is a "%"
+                    source = f"{table}/{escape_name(name)}".replace("%", "%%")
+                    layout[start:start + rows] = h5py.VirtualSource(part.file, source, shape=(rows,))
                 start += rows
             fill = {np.float64: np.nan}.get(dtype)  # strings read "" where a part has no such column
             dataset = group.create_virtual_dataset(escape_name(name), layout, fillvalue=fill)

@@ -134,18 +134,20 @@ class Journal:
         self.seq = next_seq - 1
         self.fsync_interval = fsync_interval
         self._buffer: list[str] = []
+        self._broken: OSError | None = None
         self._fd: int | None = None
         self._last_fsync = time.monotonic()
         self._open_segment()
 
     def _open_segment(self) -> None:
+        """Continue in a new segment; the old one stays the current one if that fails."""
+        path = self.folder / f"{self.seq + 1:012d}.jsonl"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        _cut_torn_tail(fd)
         if self._fd is not None:
             os.fsync(self._fd)
             os.close(self._fd)
-        path = self.folder / f"{self.seq + 1:012d}.jsonl"
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
-        _cut_torn_tail(self._fd)
-
+        self._fd = fd
 
     def append(self, record: dict) -> int:
         """Buffer one record (``seq`` is added); returns its sequence number."""
@@ -155,14 +157,25 @@ class Journal:
         return self.seq
 
     def flush(self) -> None:
-        """Hand every buffered record to the operating system (one write)."""
+        """Hand every buffered record to the operating system (one write).
+
+        Raises:
+            OSError: the write failed (a full disk); the journal then takes no more records,
+                since a record written after a torn one would be lost on reading.
+        """
+        if self._broken is not None:
+            raise self._broken
         if self._buffer:
             data = ("\n".join(self._buffer) + "\n").encode()
             self._buffer.clear()
             view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            try:
+                while view:
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+            except OSError as exc:
+                self._broken = exc
+                raise
         now = time.monotonic()
         if now - self._last_fsync >= self.fsync_interval:
             os.fsync(self._fd)
@@ -178,9 +191,13 @@ class Journal:
                 path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        self.flush()
-        if self._fd is not None:
-            os.fsync(self._fd)
+        if self._fd is None:
+            return
+        try:
+            if self._broken is None:
+                self.flush()
+                os.fsync(self._fd)
+        finally:
             os.close(self._fd)
             self._fd = None
 

@@ -21,7 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-__all__ = ["escape_name", "unescape_name", "column_array", "write_table", "read_table", "Columns",
+__all__ = ["utf8_text", "escape_name", "unescape_name", "column_array", "write_table", "read_table", "Columns",
            "concat_columns", "STRING"]
 
 STRING = h5py.string_dtype()
@@ -29,12 +29,21 @@ Columns = dict[str, np.ndarray]
 """A table as column name -> 1-D array of equal lengths (object arrays hold strings, None for missing)."""
 
 
+def utf8_text(text: str) -> str:
+    """``text`` as valid UTF-8 (HDF5 stores UTF-8): a lone surrogate becomes ``\\udcff``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def escape_name(name: str) -> str:
     """The HDF5 link name of a column: ``%`` -> ``%25``, ``/`` -> ``%2F``, a leading ``.`` -> ``%2E``;
     the empty name is ``%`` (no escaped name is a lone ``%``)."""
     if name == "":
         return "%"
-    escaped = name.replace("%", "%25").replace("/", "%2F")
+    escaped = utf8_text(name).replace("%", "%25").replace("/", "%2F")
     return "%2E" + escaped[1:] if escaped.startswith(".") else escaped
 
 
@@ -55,7 +64,7 @@ def _is_number(value: Any) -> bool:
 
 def _as_text(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return utf8_text(value)
     return json.dumps(value, default=str, allow_nan=True)
 
 
@@ -89,7 +98,7 @@ def write_table(parent: h5py.Group, key: str, rows: Iterable[dict] | None = None
             data = group.create_dataset(escape_name(name), data=text, dtype=STRING)
         else:
             data = group.create_dataset(escape_name(name), data=array)
-        data.attrs["name"] = name
+        data.attrs["name"] = utf8_text(name)
     return group
 
 

@@ -1,0 +1,70 @@
+"""Smaller defects found by trying to break hpctune: each test failed before its fix."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import hpctune
+
+from conftest import BIN, _env
+from trainable_fixtures import text_metric
+
+
+def _files(folder):
+    """Every file below ``folder`` with its size and modification time."""
+    return {(p, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_metric_reported_as_text_fails_the_trial_with_a_clear_message(tmp_path):
+    analysis = hpctune.run(text_metric, space={}, metric="loss", num_samples=1, storage=str(tmp_path),
+                           name="text", backend="local", verbose=0)
+    (error,) = analysis.trials.error
+    assert analysis.trials.state[0] == "ERROR"
+    assert error.rstrip().endswith("TypeError: hpctune.report(): the metric 'loss' must be a number, got '0.4' (str)")
+    assert list(analysis.results.loss) == [0.5]
+
+
+def test_stop_key_never_reported_warns_once(run_cli, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\ntrainable: trainable_fixtures:quick\nmetric: loss\nnum_samples: 3\n"
+                    "space: {x: 0.5, epochs: 3}\nstop: {accuracy: 0.9, training_iteration: 2}\n"
+                    f"storage: {tmp_path}\n")
+    done = run_cli("run", str(spec), "--backend", "local")
+    assert done.returncode == 0, done.stderr
+    warning = ("[hpctune s] warning: stop.accuracy: the first result has no 'accuracy' (it reported: loss); "
+               "this criterion stops only trials that report it")
+    assert done.stderr.splitlines().count(warning) == 1
+    assert set(hpctune.Analysis(tmp_path / "s").trials.training_iteration) == {2}  # the other key still stops
+
+
+def test_resume_of_a_finished_experiment_touches_nothing(run_cli, tmp_path):
+    spec = tmp_path / "f.yaml"
+    spec.write_text(f"name: f\ntrainable: trainable_fixtures:quick\nmetric: loss\nnum_samples: 2\n"
+                    f"space: {{x: 0.5, epochs: 2}}\nstorage: {tmp_path}\n")
+    assert run_cli("run", str(spec), "--backend", "local").returncode == 0
+    folder = tmp_path / "f"
+    before = _files(folder)
+    done = run_cli("resume", str(folder))  # MPI backend: it would spawn workers
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == f"[hpctune f] {folder} is finished; nothing to resume"
+    assert "worker ranks" not in done.stderr
+    assert "Experiment f: finished, 2 trials" in done.stdout
+    assert _files(folder) == before
+
+
+def test_racing_cli_runs_leave_one_experiment_and_one_line_each(tmp_path):
+    spec = tmp_path / "r.yaml"
+    spec.write_text(f"name: r\ntrainable: trainable_fixtures:quick\nmetric: loss\nnum_samples: 1\n"
+                    f"space: {{x: 0.5, epochs: 1}}\nstorage: {tmp_path}\n")
+    runs = [subprocess.Popen([str(BIN / "hpctune"), "run", str(spec), "--backend", "local"], env=_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = [(run.wait(timeout=120), run.stderr.read()) for run in runs]
+    assert sorted(code for code, _ in outcomes).count(0) == 1
+    folder = tmp_path / "r"
+    allowed = {f"hpctune: error: name: {folder} already holds an experiment; continue it with 'hpctune resume "
+               f"{folder}' or choose another name", f"hpctune: error: {folder}: is in use by a running hpctune "
+               "coordinator"}
+    for code, stderr in outcomes:
+        if code:
+            assert code == 2 and stderr.strip().splitlines()[-1] in allowed, stderr
+    assert sorted(os.listdir(tmp_path)) == ["r", "r.yaml"]
