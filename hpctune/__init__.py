@@ -3,14 +3,26 @@
 Training side: :func:`report`, :func:`get_checkpoint`, :func:`get_config`,
 :class:`Trainable`. Driving side: :func:`run`, :class:`Analysis`, and the
 search-space domains.
+
+Each name is imported on first use (PEP 562): a trial's process that only calls
+``hpctune.report`` never loads the spec, YAML or pandas machinery, so trials
+start sooner.
 """
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from ._version import __version__
-from .api import ExperimentInterrupted, run
 from .errors import ExperimentError, HpctuneError, SpecError, StorageFailed
-from .session import Trainable, get_checkpoint, get_config, get_trial_dir, get_trial_id, report
-from .space import choice, grid, loguniform, qloguniform, quniform, randint, sample_from, uniform
+
+_LAZY = {
+    "run": "api", "ExperimentInterrupted": "api", "Analysis": "analysis",
+    **dict.fromkeys(["Trainable", "get_checkpoint", "get_config", "get_trial_dir", "get_trial_id", "report"],
+                    "session"),
+    **dict.fromkeys(["choice", "grid", "loguniform", "qloguniform", "quniform", "randint", "sample_from",
+                     "uniform"], "space"),
+}
 
 __all__ = [
     "__version__", "run", "Analysis", "report", "get_checkpoint", "get_config", "get_trial_id",
@@ -19,11 +31,21 @@ __all__ = [
     "StorageFailed",
 ]
 
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on first use
+    from .analysis import Analysis
+    from .api import ExperimentInterrupted, run
+    from .session import Trainable, get_checkpoint, get_config, get_trial_dir, get_trial_id, report
+    from .space import choice, grid, loguniform, qloguniform, quniform, randint, sample_from, uniform
+
 
 def __getattr__(name: str):
-    # Analysis needs pandas, which costs ~150 ms to import: coordinators and workers never load it
-    if name == "Analysis":
-        from .analysis import Analysis
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hpctune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups are plain attribute reads
+    return value
 
-        return Analysis
-    raise AttributeError(f"module 'hpctune' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,9 +1,28 @@
-"""Storage: the experiment folder (snapshots, part files, journal) and checkpoint files."""
+"""Storage: the experiment folder (snapshots, part files, journal) and checkpoint files.
+
+Names load on first use, so that a trial's process, which needs only
+:mod:`.checkpoint`, does not import the coordinator's store.
+"""
 from __future__ import annotations
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .experiment import (EXPERIMENT_FILE, ExperimentDamaged, ExperimentStore, ExperimentView, is_experiment,
-                         load_experiment)
+import importlib
+from typing import TYPE_CHECKING
+
+_LAZY = {"load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+         **dict.fromkeys(["EXPERIMENT_FILE", "ExperimentDamaged", "ExperimentStore", "ExperimentView",
+                          "is_experiment", "load_experiment"], "experiment")}
 
 __all__ = ["ExperimentStore", "ExperimentView", "ExperimentDamaged", "load_experiment", "is_experiment",
            "EXPERIMENT_FILE", "save_checkpoint", "load_checkpoint"]
+
+if TYPE_CHECKING:
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .experiment import (EXPERIMENT_FILE, ExperimentDamaged, ExperimentStore, ExperimentView, is_experiment,
+                             load_experiment)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hpctune.store' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

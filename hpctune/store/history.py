@@ -28,33 +28,39 @@ class History:
     def __init__(self, open_segments: dict[int, dict] | None = None):
         self.open_segments: dict[int, dict] = dict(open_segments or {})
         self.rows: dict[str, list[dict]] = {name: [] for name in TABLES}
+        self.length = 0  # rows collected (kept as a count: the coordinator asks after every message)
 
     def __len__(self) -> int:
-        return sum(len(rows) for rows in self.rows.values())
+        return self.length
 
     def apply(self, record: dict) -> None:
         """Add what one journal record changes in the history tables."""
         kind = record["k"]
         if kind == "result":
             self.rows["results"].append(record["row"])
+            self.length += 1
         elif kind == "launch":
             cut = self.open_segments.pop(record["trial"], None)
             if cut is not None:  # its run was cut by a crash: no end is known
                 self.rows["segments"].append({**cut, "end": None, "how": None})
+                self.length += 1
             self.open_segments[record["trial"]] = {"rank": record["rank"], "trial_id": record["trial"],
                                                    "start": record["t"]}
         elif kind == "end":
             run = self.open_segments.pop(record["trial"], None)
             if run is not None:
                 self.rows["segments"].append({**run, "end": record["t"], "how": record["how"]})
+                self.length += 1
         elif kind == "decision":
             self.rows["decisions"].append({"trial_id": record["trial"], "training_iteration": record["it"],
                                            "decision": record["d"], "t": record.get("t")})
+            self.length += 1
 
     def take_rows(self) -> dict[str, list[dict]]:
         """The rows collected so far (for a part file); the history starts collecting anew."""
         rows = self.rows
         self.rows = {name: [] for name in TABLES}
+        self.length = 0
         return rows
 
     def open_rows(self) -> list[dict]:
