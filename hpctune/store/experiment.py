@@ -22,7 +22,8 @@ from typing import Any
 
 from ..errors import ExperimentError, SpecError
 from ..trial import Trial
-from .head import EXPERIMENT_FILE, PREVIOUS_FILE, DamagedSnapshot, Head, read_head, read_manifest, write_head
+from .head import (EXPERIMENT_FILE, PREVIOUS_FILE, DamagedSnapshot, Head, UnsupportedFormat, read_head,
+                   read_manifest, write_head)
 from .history import TABLES, History
 from .journal import Journal, JournalGap, read_journal_after
 from .parts import (PART_DIR, Kinds, PartInfo, fsync_path, is_part_file, merge_parts, part_kinds, plan_merge,
@@ -108,6 +109,8 @@ def _newest_head(folder: Path) -> tuple[Head, bool, list[str]]:
         except FileNotFoundError:
             damaged.append(f"{name}: missing")
             continue
+        except UnsupportedFormat as exc:
+            raise ExperimentDamaged(str(exc)) from None
         except DamagedSnapshot as exc:
             damaged.append(str(exc).replace(f"{folder / name}: ", f"{name}: ", 1))
             continue

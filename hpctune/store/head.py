@@ -33,6 +33,7 @@ from .parts import PartInfo, fsync_path
 from .tables import STRING, Columns, escape_name, read_table, write_table
 
 __all__ = ["EXPERIMENT_FILE", "PREVIOUS_FILE", "FORMAT", "FORMAT_VERSION", "Head", "DamagedSnapshot",
+           "UnsupportedFormat",
            "write_head", "read_head", "read_manifest"]
 
 EXPERIMENT_FILE = "experiment.h5"
@@ -44,6 +45,10 @@ _MANIFEST_FIELDS = ("file", "first_seq", "last_seq", *TABLES)
 
 class DamagedSnapshot(OSError):
     """A snapshot file that cannot be read (truncated, empty, not HDF5, not hpctune's)."""
+
+
+class UnsupportedFormat(DamagedSnapshot):
+    """A snapshot written in another format version of hpctune's."""
 
 
 @dataclass
@@ -179,9 +184,9 @@ def read_head(path: Path) -> Head:
                 raise DamagedSnapshot(f"{path}: not an hpctune experiment file")
             version = int(f.attrs.get("format_version", 0))
             if version != FORMAT_VERSION:
-                raise DamagedSnapshot(f"{path}: written in format {version} by hpctune "
-                                      f"{f.attrs.get('hpctune_version', '?')}; this hpctune reads format "
-                                      f"{FORMAT_VERSION}")
+                raise UnsupportedFormat(f"{path}: written in format {version} by hpctune "
+                                        f"{f.attrs.get('hpctune_version', '?')}; this hpctune reads format "
+                                        f"{FORMAT_VERSION} (docs/hdf5-layout.md)")
             state_text = f["controller_state"].asstr()[()]
             trials, _ = read_table(f["trials"])
             running_columns, running_length = read_table(f["running"])

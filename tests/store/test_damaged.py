@@ -81,3 +81,17 @@ def test_no_readable_snapshot_says_what_is_left_in_one_line(tmp_path):
             "experiment.prev.h5: empty file (0 bytes)), so the experiment cannot be resumed; intact: ")
         parted = int(lines[0].split("intact: ")[1].split()[0])
         assert 0 < parted <= rows  # the parts hold results (the rest is in the journal)
+
+
+def test_an_experiment_of_another_format_says_so_in_one_line(run_cli, tmp_path):
+    import h5py
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    with h5py.File(folder / "experiment.h5", "w") as f:  # what hpctune 0.1 wrote at the top of its file
+        f.attrs.update({"format": "hpctune-experiment", "format_version": 1, "hpctune_version": "0.1.0"})
+    for command in ("status", "resume"):
+        done = run_cli(command, str(folder))
+        assert (done.returncode, done.stderr.strip()) == (
+            1, f"hpctune: error: {folder / 'experiment.h5'}: written in format 1 by hpctune 0.1.0; this hpctune "
+               "reads format 2 (docs/hdf5-layout.md)")
