@@ -23,10 +23,14 @@ from ..errors import ExperimentError
 from .housekeeping import Housekeeping
 from .trial_process import TrialProcess
 
-__all__ = ["Backoff", "MPIWorkers", "WorkerLost", "serve_coordinator", "serve_worker", "HEARTBEAT_S"]
+__all__ = ["Backoff", "MPIWorkers", "WorkerLost", "serve_coordinator", "serve_worker", "HEARTBEAT_S",
+           "MAX_POLL_GAP_S"]
 
 HEARTBEAT_S = 5.0
 """A busy worker tells the coordinator it is alive at least this often."""
+
+MAX_POLL_GAP_S = 1.0
+"""The most a pause between two of the coordinator's polls counts towards a worker's silence."""
 
 
 class WorkerLost(ExperimentError):
@@ -88,23 +92,38 @@ class MPIWorkers:
 
 
 class _Watchdog:
-    """Notices a busy worker that has been silent for ``timeout`` seconds (checked once a second)."""
+    """Notices a busy worker that stayed silent for ``timeout`` seconds of the coordinator's listening.
 
-    def __init__(self, timeout: float):
+    Silence is measured on a clock that runs only while the coordinator polls: the time between
+    two polls counts at most ``max_gap`` seconds. A coordinator that was stopped (SIGSTOP, a
+    swapped-out node, a long GC pause) or busy (a long snapshot) has not read what its workers
+    sent meanwhile; that silence is its own, not theirs. (After such a pause, MPICH may answer
+    the first ``Iprobe`` with False although messages are waiting.) Checked once a second.
+    """
+
+    def __init__(self, timeout: float, max_gap: float = MAX_POLL_GAP_S):
         self.timeout = timeout
+        self.max_gap = max_gap
+        self.listened = 0.0  # seconds the coordinator has been listening
         self.last_heard: dict[int, float] = {}
-        self._next_check = time.monotonic() + 1.0
+        self._last_poll = time.monotonic()
+        self._next_check = 1.0
+
+    def polled(self) -> None:
+        """The coordinator polls for messages now."""
+        now = time.monotonic()
+        self.listened += min(now - self._last_poll, self.max_gap)
+        self._last_poll = now
 
     def heard(self, worker_id: int) -> None:
-        self.last_heard[worker_id] = time.monotonic()
+        self.last_heard[worker_id] = self.listened
 
     def check(self, controller: Controller) -> None:
-        now = time.monotonic()
-        if now < self._next_check:
+        if self.listened < self._next_check:
             return
-        self._next_check = now + 1.0
+        self._next_check = self.listened + 1.0
         for worker_id, trial_id in controller.running.items():
-            silent = now - self.last_heard.get(worker_id, now)
+            silent = self.listened - self.last_heard.get(worker_id, self.listened)
             if silent > self.timeout:
                 raise WorkerLost(f"worker rank {worker_id} stopped answering (nothing for {silent:.0f} s while "
                                  f"running trial {trial_id}); its process or node is gone")
@@ -115,7 +134,7 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     """Run the experiment to its end (or interruption); returns the final status.
 
     Raises:
-        WorkerLost: a busy worker was silent for ``worker_timeout`` seconds; the
+        WorkerLost: a busy worker was silent for ``worker_timeout`` seconds of listening; the
             journal holds everything accepted, and ``resume`` continues.
     """
     from mpi4py import MPI
@@ -128,8 +147,9 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     try:
         while not controller.is_finished:
             housekeeping.check_signals(controller)
+            watchdog.polled()
             if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
-                watchdog.check(controller)  # only with every pending message read: a slow snapshot is no silence
+                watchdog.check(controller)  # only with every pending message read
                 housekeeping.tick(controller)
                 backoff.wait()
                 continue
