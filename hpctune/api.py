@@ -42,7 +42,9 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
 
     Raises:
         SpecError: bad input (the message names the field).
-        ExperimentError: the experiment could not finish.
+        ExperimentError: the experiment could not finish. (On MPI ranks, a stop the coordinator
+            decides at once, such as a hung worker, saves the state and then ends every rank,
+            this process included, with exit code 1.)
     """
     if os.environ.get("HPCTUNE_TRIAL_PROCESS"):
         raise TrainableImportInterrupted()
@@ -214,11 +216,9 @@ def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: st
         if isinstance(exc, HpctuneError):
             print(f"hpctune: error: {exc}; continue it with 'hpctune resume {controller.store.folder}'",
                   file=sys.stderr, flush=True)
-            exc.reported = True
         elif not isinstance(exc, KeyboardInterrupt):
             traceback.print_exc()
-        pool.comm.Abort(1)
-        raise
+        pool.end_now()  # exit code 1 under mpiexec and with spawned workers alike
     if mode == "spawn":
         pool.comm.Disconnect()
     return status

@@ -146,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hpctune: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except HpctuneError as exc:
-        if not getattr(exc, "reported", False):
-            print(f"hpctune: error: {exc}", file=sys.stderr)
+        print(f"hpctune: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("hpctune: interrupted", file=sys.stderr)

@@ -1,31 +1,53 @@
-"""A worker rank lost: the job ends non-zero within 30 s instead of hanging, and resume completes it;
-a coordinator that was itself stopped for a while blames no worker."""
+"""A worker rank lost: the job ends (a hung one: exit 1, by hpctune's watchdog) and resume completes
+it; a coordinator that was itself stopped for a while blames no worker."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
 import pytest
+
+import hpctune
 
 from conftest import assert_finished, resume_to_the_end, run_pids, running
 
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
 
+def _left_after(spec, seconds: float) -> list[int]:
+    """Processes of the run still there ``seconds`` after it ended (the process manager ends the ranks)."""
+    deadline = time.monotonic() + seconds
+    while run_pids(spec) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return run_pids(spec)
+
+
 @pytest.mark.parametrize("launcher, signum", [("mpiexec", signal.SIGKILL), ("spawn", signal.SIGKILL),
-                                              ("mpiexec", signal.SIGSTOP)])
+                                              ("mpiexec", signal.SIGSTOP), ("spawn", signal.SIGSTOP)])
 def test_lost_worker_ends_the_job_then_resume_completes(tmp_path, launcher, signum):
-    with running(tmp_path, launcher, "lost", num_samples=6, epochs=8, sleep=0.1) as (process, folder, spec):
-        victim = run_pids(spec, rank=1)  # of this run only: other runs may share the node
+    with running(tmp_path, launcher, "lost", num_samples=6, epochs=8, sleep=0.1,
+                 env={"HPCTUNE_WORKER_TIMEOUT": "5"}) as (process, folder, spec):
+        victim = run_pids(spec, rank=1)
         assert len(victim) == 1 and process.poll() is None
         lost_at = time.monotonic()
         os.kill(victim[0], signum)  # SIGSTOP: a hung node, which no launcher notices
         _, stderr = process.communicate(timeout=30)
-    assert process.returncode != 0
-    assert time.monotonic() - lost_at < 30
-    if signum == signal.SIGSTOP:  # hpctune's own watchdog noticed (default: 20 s of silence)
-        assert "hpctune: error: worker rank 1 stopped answering" in stderr
+        took = time.monotonic() - lost_at
+        left = _left_after(spec, 5)  # the process manager ended every rank, the hung one included
+    assert left == []
+    if launcher == "mpiexec" and signum == signal.SIGKILL:
+        # hydra ends the job at once and exits with the killed rank's status (signal 9)
+        assert process.returncode == 9 and took < 5, stderr
+    else:  # hpctune's watchdog noticed (5 s of silence) and ended the job with exit code 1
+        assert process.returncode == 1 and took < 15, stderr
+        rank = "1" if signum == signal.SIGSTOP else r"[12]"  # spawned: the process manager ends both
+        pattern = (rf"hpctune: error: worker rank {rank} stopped answering \(nothing for \d+ s while running "
+                   rf"trial \d+\); its process or node is gone; continue it with "
+                   rf"'hpctune resume {re.escape(str(folder))}'")
+        assert any(re.fullmatch(pattern, line) for line in stderr.splitlines()), stderr
+        assert hpctune.Analysis(folder).status == "interrupted"
     resume_to_the_end(folder, trials=6, epochs=8)
 
 

@@ -5,6 +5,8 @@ backs off while idle (MPICH's blocking receives spin, which would starve the
 trials of an oversubscribed node), replies only after the journal has the
 events that caused them, and ends every worker with a SHUTDOWN sentinel.
 Worker errors travel back as data (the traceback text), never as exceptions.
+A stop the coordinator decides at once (a hung worker) writes the state, then
+ends every rank with exit code 1 (:meth:`MPIWorkers.end_now`).
 
 Worker ids are 1..N in both launch modes: under ``mpiexec -n N+1`` they are
 the COMM_WORLD ranks; when the coordinator spawned its workers they are the
@@ -15,7 +17,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import time
+from typing import NoReturn
 
 from ..controller import Controller
 from ..enums import SegmentEnd, Tag
@@ -76,6 +80,7 @@ class MPIWorkers:
 
     def __init__(self, comm, spawned: bool):
         self.comm = comm
+        self.spawned = spawned
         self.offset = 1 if spawned else 0
         self.ids = [r + self.offset for r in range(comm.Get_remote_size() if spawned else comm.Get_size())
                     if spawned or r != 0]
@@ -89,6 +94,23 @@ class MPIWorkers:
                 self.send(worker_id, Tag.SHUTDOWN, None)
             except Exception:  # a dead worker; the others still need to hear it
                 pass
+
+    def end_now(self) -> NoReturn:
+        """End every rank at once, this process included, with exit code 1 (the journal is flushed).
+
+        Under mpiexec, ``MPI_Abort(1)``: hydra's mpiexec kills every rank and exits with the
+        code given to MPI_Abort. With spawned workers this process is the one the user started,
+        so it exits with 1 itself; its process manager (in a session of its own, see
+        :func:`~hpctune.backends.launch.spawn_workers`) then kills the spawned ranks. MPI_Abort
+        there would end this process by a signal instead (SIGKILL from the process manager,
+        which a shell shows as 137, or a segfault inside MPI_Abort).
+        """
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.spawned:
+            os._exit(1)
+        self.comm.Abort(1)
+        os._exit(1)  # not reached: MPI_Abort does not return
 
 
 class _Watchdog:
@@ -135,7 +157,8 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
 
     Raises:
         WorkerLost: a busy worker was silent for ``worker_timeout`` seconds of listening; the
-            journal holds everything accepted, and ``resume`` continues.
+            journal holds everything accepted, the snapshot says ``interrupted``, the store
+            is closed, and ``resume`` continues.
     """
     from mpi4py import MPI
 
@@ -179,6 +202,7 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     except WorkerLost:
         housekeeping.flush(controller)
         housekeeping.store.write_snapshot(controller.state_dict(), list(controller.trials.values()), "interrupted")
+        housekeeping.store.close()
         raise
     finally:
         workers.shutdown()
