@@ -1,9 +1,11 @@
-"""Ctrl-C and SIGTERM: running trials pause at a checkpoint, exit 1, and resume finishes the experiment."""
+"""Ctrl-C and SIGTERM: running trials pause at a checkpoint, exit 1, and resume finishes the experiment;
+a second one stops at once, and resume finishes it too."""
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -34,3 +36,28 @@ def test_signal_pauses_running_trials_then_resume_finishes(tmp_path, launcher, s
         later = analysis.results[(analysis.results.trial_id == trial_id)
                                  & (analysis.results.training_iteration > iteration)]
         assert (later.started_from == iteration).all()  # continued from the checkpoint taken at the pause
+
+
+@pytest.mark.parametrize("launcher, signum", [("spawn", signal.SIGINT), ("mpiexec", signal.SIGTERM),
+                                              ("mpiexec", signal.SIGINT)])
+def test_second_signal_stops_at_once_then_resume_finishes(tmp_path, launcher, signum):
+    with running(tmp_path, launcher, "twice", num_samples=2, epochs=3, sleep=3.0,
+                 stdout=subprocess.PIPE) as (process, folder, _):
+        os.killpg(process.pid, signum)  # both trials just reported: their next results are 3 s away
+        time.sleep(0.2)
+        os.killpg(process.pid, signum)  # a second Ctrl-C: stop at once, without waiting for the trials
+        stdout, stderr = process.communicate(timeout=30)
+    if launcher == "mpiexec" and signum == signal.SIGINT:
+        # hydra keeps a second Ctrl-C to itself: it kills every rank at once and exits 255
+        assert process.returncode == 255, stderr
+        assert "Ctrl-C caught... cleaning up processes" in stdout
+    else:
+        assert process.returncode == 1, stderr
+        assert (f"hpctune: error: a second {signum.name} stopped the experiment at once; "
+                f"continue it with 'hpctune resume {folder}'") in stderr.splitlines(), stderr
+        interrupted = hpctune.Analysis(folder)
+        assert interrupted.status == "interrupted"
+        assert list(interrupted.trials.state) == ["RUNNING", "RUNNING"]  # not paused: they restart on resume
+
+    results = resume_to_the_end(folder, trials=2, epochs=3).results
+    assert (results[results.training_iteration > 1].started_from == 1).all()  # from the iteration-1 checkpoint

@@ -5,8 +5,8 @@ backs off while idle (MPICH's blocking receives spin, which would starve the
 trials of an oversubscribed node), replies only after the journal has the
 events that caused them, and ends every worker with a SHUTDOWN sentinel.
 Worker errors travel back as data (the traceback text), never as exceptions.
-A stop the coordinator decides at once (a hung worker) writes the state, then
-ends every rank with exit code 1 (:meth:`MPIWorkers.end_now`).
+A stop the coordinator decides at once (a hung worker, a second Ctrl-C) writes
+the state, then ends every rank with exit code 1 (:meth:`MPIWorkers.end_now`).
 
 Worker ids are 1..N in both launch modes: under ``mpiexec -n N+1`` they are
 the COMM_WORLD ranks; when the coordinator spawned its workers they are the
@@ -27,8 +27,8 @@ from ..errors import ExperimentError
 from .housekeeping import Housekeeping
 from .trial_process import TrialProcess
 
-__all__ = ["Backoff", "MPIWorkers", "WorkerLost", "serve_coordinator", "serve_worker", "HEARTBEAT_S",
-           "MAX_POLL_GAP_S"]
+__all__ = ["Backoff", "MPIWorkers", "StoppedAtOnce", "WorkerLost", "serve_coordinator", "serve_worker",
+           "HEARTBEAT_S", "MAX_POLL_GAP_S"]
 
 HEARTBEAT_S = 5.0
 """A busy worker tells the coordinator it is alive at least this often."""
@@ -39,6 +39,13 @@ MAX_POLL_GAP_S = 1.0
 
 class WorkerLost(ExperimentError):
     """A worker rank running a trial stopped answering (its process or node died)."""
+
+
+class StoppedAtOnce(ExperimentError):
+    """A second SIGINT/SIGTERM: the coordinator stopped without waiting for the running trials."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"a second {signal.Signals(signum).name} stopped the experiment at once")
 
 
 class Backoff:
@@ -156,9 +163,10 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     """Run the experiment to its end (or interruption); returns the final status.
 
     Raises:
-        WorkerLost: a busy worker was silent for ``worker_timeout`` seconds of listening; the
-            journal holds everything accepted, the snapshot says ``interrupted``, the store
-            is closed, and ``resume`` continues.
+        WorkerLost: a busy worker was silent for ``worker_timeout`` seconds of listening.
+        StoppedAtOnce: a second SIGINT/SIGTERM.
+        Either way the journal holds everything accepted, the snapshot says
+        ``interrupted``, the store is closed, and ``resume`` continues.
     """
     from mpi4py import MPI
 
@@ -167,8 +175,11 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     backoff = Backoff()
     watchdog = _Watchdog(worker_timeout)
     replies: list = []
+    housekeeping.defer_second_signal = True  # acted on here, between two events, never mid-write
     try:
         while not controller.is_finished:
+            if housekeeping.second_signal is not None:
+                raise StoppedAtOnce(housekeeping.second_signal)
             housekeeping.check_signals(controller)
             watchdog.polled()
             if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
@@ -199,7 +210,7 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                 workers.send(launch.rank, Tag.RUN, launch.task)
                 watchdog.heard(launch.rank)
             housekeeping.tick(controller)
-    except WorkerLost:
+    except (WorkerLost, StoppedAtOnce):
         housekeeping.flush(controller)
         housekeeping.store.write_snapshot(controller.state_dict(), list(controller.trials.values()), "interrupted")
         housekeeping.store.close()
