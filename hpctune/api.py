@@ -42,7 +42,9 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
 
     Raises:
         SpecError: bad input (the message names the field).
-        ExperimentError: the experiment could not finish.
+        ExperimentError: the experiment could not finish. (On MPI ranks, a stop the coordinator
+            decides at once, a hung worker or a second Ctrl-C, saves the state and then ends
+            every rank, this process included, with exit code 1.)
     """
     if os.environ.get("HPCTUNE_TRIAL_PROCESS"):
         raise TrainableImportInterrupted()
@@ -230,6 +232,7 @@ def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: st
     from .backends.launch import spawn_workers
     from .backends.mpi import MPIWorkers, serve_coordinator
 
+    housekeeping.defer_second_signal = True  # a second Ctrl-C while spawning is acted on by the loop
     if mode == "world":
         pool = MPIWorkers(workers, spawned=False)
     else:
@@ -247,11 +250,9 @@ def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: st
         if isinstance(exc, HpctuneError):
             print(f"hpctune: error: {exc}; continue it with 'hpctune resume {controller.store.folder}'",
                   file=sys.stderr, flush=True)
-            exc.reported = True
         elif not isinstance(exc, KeyboardInterrupt):
             traceback.print_exc()
-        pool.comm.Abort(1)
-        raise
+        pool.end_now()  # exit code 1 under mpiexec and with spawned workers alike
     if mode == "spawn":
         pool.comm.Disconnect()
     return status

@@ -181,8 +181,7 @@ def _run_command(argv: list[str] | None) -> int:
         print(f"hpctune: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except HpctuneError as exc:
-        if not getattr(exc, "reported", False):
-            print(f"hpctune: error: {exc}", file=sys.stderr)
+        print(f"hpctune: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("hpctune: interrupted", file=sys.stderr)

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,13 +64,109 @@ def mpiexec_path() -> str:
     return found
 
 
+def slow_counter_spec(tmp_path: Path, name: str, num_samples: int, epochs: int, sleep: float) -> Path:
+    """A spec for ``trainable_fixtures:slow_counter`` (``sleep`` seconds an iteration), stored in tmp_path/runs."""
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(f"name: {name}\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\n"
+                    f"num_samples: {num_samples}\nspace: {{x: {{uniform: [0, 1]}}, epochs: {epochs}, "
+                    f"sleep: {sleep}}}\nstorage: {tmp_path / 'runs'}\n")
+    return spec
+
+
+def assert_finished(folder: Path, trials: int, epochs: int):
+    """The experiment finished: each trial TERMINATED, with iterations 1..epochs once each; its Analysis."""
+    import hpctune
+
+    analysis = hpctune.Analysis(folder)
+    assert analysis.status == "finished"
+    assert len(analysis.trials) == trials and set(analysis.trials.state) == {"TERMINATED"}
+    for _, rows in analysis.results.groupby("trial_id"):
+        assert sorted(rows.training_iteration) == list(range(1, epochs + 1))
+    return analysis
+
+
+def resume_to_the_end(folder: Path, trials: int, epochs: int):
+    """``hpctune resume`` finishes the experiment (see :func:`assert_finished`); its Analysis."""
+    done = subprocess.run([str(BIN / "hpctune"), "resume", str(folder), "--workers", "2"], env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return assert_finished(folder, trials, epochs)
+
+
 def start_run(spec, launcher: str, stdout=subprocess.DEVNULL, env: dict | None = None) -> subprocess.Popen:
     """``hpctune run SPEC`` in the background, in its own session (for killpg): 2 workers,
-    spawned (``launcher="spawn"``) or under ``mpiexec -n 3``."""
+    spawned (``launcher="spawn"``) or under ``mpiexec -n 3``. Every process of the run carries
+    ``HPCTUNE_TEST_RUN=<spec>`` in its environment (see :func:`run_pids`)."""
     command = [str(BIN / "hpctune"), "run", str(spec)]
     command = [mpiexec_path(), "-n", "3", *command] if launcher == "mpiexec" else [*command, "--workers", "2"]
-    return subprocess.Popen(command, env=_env(env), start_new_session=True, stdout=stdout,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, env=_env({"HPCTUNE_TEST_RUN": str(spec), **(env or {})}),
+                            start_new_session=True, stdout=stdout, stderr=subprocess.PIPE, text=True)
+
+
+@contextmanager
+def running(tmp_path: Path, launcher: str, name: str, num_samples: int, epochs: int, sleep: float,
+            stdout=subprocess.DEVNULL, env: dict | None = None) -> Iterator[tuple[subprocess.Popen, Path, Path]]:
+    """A :func:`slow_counter_spec` experiment started with :func:`start_run`, once two of its trials
+    have reported (a fixed sleep is too short on a loaded node): ``(process, folder, spec)``.
+    Whatever is left of the run is killed at the end."""
+    spec = slow_counter_spec(tmp_path, name, num_samples, epochs, sleep)
+    folder = tmp_path / "runs" / name
+    process = start_run(spec, launcher, stdout, env)
+    try:
+        wait_for_results(folder)
+        yield process, folder, spec
+    finally:
+        kill_run(spec)
+
+
+def run_pids(spec, rank: int | None = None) -> list[int]:
+    """Processes of the run :func:`start_run` started for ``spec`` (never another test's or user's);
+    with ``rank``, only that rank's own process (0: the coordinator, 1 and 2: the workers)."""
+    mark = f"HPCTUNE_TEST_RUN={spec}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            command = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if mark in env and (rank is None or _rank_of(command, env) == rank):
+            found.append(int(pid))
+    return found
+
+
+def kill_run(spec) -> None:
+    """SIGKILL whatever is left of the run :func:`start_run` started for ``spec``."""
+    for pid in run_pids(spec):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _rank_of(command: list[bytes], env: list[bytes]) -> int | None:
+    """The rank a process of a run is (None: a trial process, mpiexec, hydra_pmi_proxy)."""
+    pmi_rank = next((int(item[9:]) for item in env if item.startswith(b"PMI_RANK=")), None)
+    if b"hpctune.backends.launch" in command:  # a spawned worker: remote rank + 1
+        return pmi_rank + 1
+    if command[1:2] and command[1].endswith(b"/hpctune"):  # python .../bin/hpctune run ...
+        return pmi_rank or 0  # a rank under mpiexec, or the coordinator that spawned its workers
+    return None
+
+
+def wait_for_results(folder, trials: int = 2, timeout: float = 60) -> None:
+    """Wait until ``trials`` trials of the experiment running in ``folder`` have reported."""
+    import hpctune
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if hpctune.Analysis(folder).results.trial_id.nunique() >= trials:
+                return
+        except Exception:  # not created yet, or no result yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {trials} trials reported in {folder} after {timeout} s")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM: running trials pause at a checkpoint, exit 1, and resume finishes the experiment."""
+"""Ctrl-C and SIGTERM: running trials pause at a checkpoint, exit 1, and resume finishes the experiment;
+a second one stops at once, and resume finishes it too."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import pytest
 
 import hpctune
 
-from conftest import BIN, _env, start_run
+from conftest import resume_to_the_end, running
 
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
@@ -18,15 +19,10 @@ pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 @pytest.mark.parametrize("launcher, signum", [("spawn", signal.SIGINT), ("mpiexec", signal.SIGTERM),
                                               ("mpiexec", signal.SIGINT)])
 def test_signal_pauses_running_trials_then_resume_finishes(tmp_path, launcher, signum):
-    spec = tmp_path / "sig.yaml"
-    spec.write_text("name: sig\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 4\n"
-                    f"space: {{x: {{uniform: [0, 1]}}, epochs: 12, sleep: 0.15}}\nstorage: {tmp_path / 'runs'}\n")
-    process = start_run(spec, launcher, stdout=subprocess.PIPE)
-    time.sleep(2.5)
-    assert process.poll() is None
-    os.killpg(process.pid, signum)  # what a terminal's Ctrl-C or Slurm's time limit does
-    stdout, stderr = process.communicate(timeout=30)
-    folder = tmp_path / "runs" / "sig"
+    with running(tmp_path, launcher, "sig", num_samples=4, epochs=12, sleep=0.15,
+                 stdout=subprocess.PIPE) as (process, folder, _):
+        os.killpg(process.pid, signum)  # what a terminal's Ctrl-C or Slurm's time limit does
+        stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 1, stderr
     assert f"received {signum.name}: pausing 2 running trial(s) at their next result" in stderr
     assert f"hpctune: experiment interrupted; continue it with 'hpctune resume {folder}'" in stderr
@@ -34,16 +30,34 @@ def test_signal_pauses_running_trials_then_resume_finishes(tmp_path, launcher, s
     assert interrupted.status == "interrupted"
     assert list(interrupted.trials.state) == ["PAUSED", "PAUSED"]
 
-    done = subprocess.run([str(BIN / "hpctune"), "resume", str(folder), "--workers", "2"], env=_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    analysis = hpctune.Analysis(folder)
-    assert analysis.status == "finished" and len(analysis.trials) == 4
-    assert set(analysis.trials.state) == {"TERMINATED"}
-    for trial_id, rows in analysis.results.groupby("trial_id"):
-        assert sorted(rows.training_iteration) == list(range(1, 13))
+    analysis = resume_to_the_end(folder, trials=4, epochs=12)
     paused_at = interrupted.trials.set_index("trial_id").training_iteration
     for trial_id, iteration in paused_at.items():
         later = analysis.results[(analysis.results.trial_id == trial_id)
                                  & (analysis.results.training_iteration > iteration)]
         assert (later.started_from == iteration).all()  # continued from the checkpoint taken at the pause
+
+
+@pytest.mark.parametrize("launcher, signum", [("spawn", signal.SIGINT), ("mpiexec", signal.SIGTERM),
+                                              ("mpiexec", signal.SIGINT)])
+def test_second_signal_stops_at_once_then_resume_finishes(tmp_path, launcher, signum):
+    with running(tmp_path, launcher, "twice", num_samples=2, epochs=3, sleep=3.0,
+                 stdout=subprocess.PIPE) as (process, folder, _):
+        os.killpg(process.pid, signum)  # both trials just reported: their next results are 3 s away
+        time.sleep(0.2)
+        os.killpg(process.pid, signum)  # a second Ctrl-C: stop at once, without waiting for the trials
+        stdout, stderr = process.communicate(timeout=30)
+    if launcher == "mpiexec" and signum == signal.SIGINT:
+        # hydra keeps a second Ctrl-C to itself: it kills every rank at once and exits 255
+        assert process.returncode == 255, stderr
+        assert "Ctrl-C caught... cleaning up processes" in stdout
+    else:
+        assert process.returncode == 1, stderr
+        assert (f"hpctune: error: a second {signum.name} stopped the experiment at once; "
+                f"continue it with 'hpctune resume {folder}'") in stderr.splitlines(), stderr
+        interrupted = hpctune.Analysis(folder)
+        assert interrupted.status == "interrupted"
+        assert list(interrupted.trials.state) == ["RUNNING", "RUNNING"]  # not paused: they restart on resume
+
+    results = resume_to_the_end(folder, trials=2, epochs=3).results
+    assert (results[results.training_iteration > 1].started_from == 1).all()  # from the iteration-1 checkpoint

@@ -29,6 +29,8 @@ class Housekeeping:
         self.console = console
         self.signal_received: int | None = None
         self._snapshot_errors = 0
+        self.second_signal: int | None = None
+        self.defer_second_signal = False  # True: a second signal only sets second_signal, for a loop to act on
         self._previous: dict[int, object] = {}
         if handle_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -38,9 +40,12 @@ class Housekeeping:
                     break
 
     def _on_signal(self, signum, frame) -> None:
-        if self.signal_received is not None:  # second signal: stop now; the journal has everything
+        if self.signal_received is None:
+            self.signal_received = signum
+        elif self.defer_second_signal:
+            self.second_signal = signum
+        else:  # second signal: stop now; the journal has everything
             raise KeyboardInterrupt
-        self.signal_received = signum
 
     def check_signals(self, controller: Controller) -> None:
         if self.signal_received is not None and not controller.interrupting:

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = ["import_mpi", "world_size", "spawn_workers", "spawned_worker_main"]
 
@@ -41,17 +46,55 @@ def spawn_workers(count: int):
     MPI = import_mpi()
     if MPI is None:
         raise RuntimeError("mpi4py is not installed (pip install 'hpctune[mpich]')")
-    # The process manager that MPI starts for the spawned ranks shares our terminal: with
-    # SIGINT/SIGTERM blocked while it starts (a blocked mask is inherited), Ctrl-C reaches the
-    # coordinator alone, which pauses the trials and stops cleanly instead of being torn down.
+    # SIGINT/SIGTERM stay blocked until the process manager is in a session of its own (the
+    # blocked mask is inherited): Ctrl-C reaches the coordinator alone, which pauses the trials
+    # and stops cleanly instead of being torn down.
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
-        return MPI.COMM_SELF.Spawn(sys.executable, args=["-m", "hpctune.backends.launch"], maxprocs=count)
+        with _process_manager_in_own_session():
+            return MPI.COMM_SELF.Spawn(sys.executable, args=["-m", "hpctune.backends.launch"], maxprocs=count)
     except MPI.Exception as exc:
         raise RuntimeError(f"MPI could not spawn {count} worker ranks: {exc}") from None
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+_NEW_SESSION = """import os, sys
+try:
+    os.setsid()
+except OSError:
+    pass
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+@contextmanager
+def _process_manager_in_own_session() -> Iterator[None]:
+    """While spawning, ``mpiexec`` on PATH starts the real one in a new session, stdin on /dev/null.
+
+    On the first spawn MPICH forks and runs ``mpiexec`` (its process manager, hydra) as a child
+    of this process, in this process's process group. When a spawned rank dies by a signal, or
+    the job ends abnormally, hydra's proxy SIGKILLs that mpiexec's whole process group: this
+    process, and whatever shares its group (the shell running a batch script, a ``| tee``).
+    In a session of its own, only mpiexec goes; it never reads the terminal either.
+    """
+    real = shutil.which("mpiexec")
+    if real is None:  # MPICH will say that it needs one
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="hpctune-spawn-") as folder:
+        shim = os.path.join(folder, "mpiexec")
+        with open(shim, "w") as f:
+            f.write(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -c {shlex.quote(_NEW_SESSION)} "
+                    f"{shlex.quote(real)} \"$@\" </dev/null\n")
+        os.chmod(shim, 0o755)
+        path = os.environ.get("PATH", "")
+        os.environ["PATH"] = folder + os.pathsep + path
+        try:
+            yield
+        finally:
+            os.environ["PATH"] = path
 
 
 def spawned_worker_main() -> None:

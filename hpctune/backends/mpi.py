@@ -5,6 +5,8 @@ backs off while idle (MPICH's blocking receives spin, which would starve the
 trials of an oversubscribed node), replies only after the journal has the
 events that caused them, and ends every worker with a SHUTDOWN sentinel.
 Worker errors travel back as data (the traceback text), never as exceptions.
+A stop the coordinator decides at once (a hung worker, a second Ctrl-C) writes
+the state, then ends every rank with exit code 1 (:meth:`MPIWorkers.end_now`).
 
 Worker ids are 1..N in both launch modes: under ``mpiexec -n N+1`` they are
 the COMM_WORLD ranks; when the coordinator spawned its workers they are the
@@ -15,7 +17,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import time
+from typing import NoReturn
 
 from ..controller import Controller
 from ..enums import SegmentEnd, Tag
@@ -23,14 +27,25 @@ from ..errors import ExperimentError
 from .housekeeping import Housekeeping
 from .trial_process import TrialProcess
 
-__all__ = ["Backoff", "MPIWorkers", "WorkerLost", "serve_coordinator", "serve_worker", "HEARTBEAT_S"]
+__all__ = ["Backoff", "MPIWorkers", "StoppedAtOnce", "WorkerLost", "serve_coordinator", "serve_worker",
+           "HEARTBEAT_S", "MAX_POLL_GAP_S"]
 
 HEARTBEAT_S = 5.0
 """A busy worker tells the coordinator it is alive at least this often."""
 
+MAX_POLL_GAP_S = 1.0
+"""The most a pause between two of the coordinator's polls counts towards a worker's silence."""
+
 
 class WorkerLost(ExperimentError):
     """A worker rank running a trial stopped answering (its process or node died)."""
+
+
+class StoppedAtOnce(ExperimentError):
+    """A second SIGINT/SIGTERM: the coordinator stopped without waiting for the running trials."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"a second {signal.Signals(signum).name} stopped the experiment at once")
 
 
 class Backoff:
@@ -72,6 +87,7 @@ class MPIWorkers:
 
     def __init__(self, comm, spawned: bool):
         self.comm = comm
+        self.spawned = spawned
         self.offset = 1 if spawned else 0
         self.ids = [r + self.offset for r in range(comm.Get_remote_size() if spawned else comm.Get_size())
                     if spawned or r != 0]
@@ -86,25 +102,57 @@ class MPIWorkers:
             except Exception:  # a dead worker; the others still need to hear it
                 pass
 
+    def end_now(self) -> NoReturn:
+        """End every rank at once, this process included, with exit code 1 (the journal is flushed).
+
+        Under mpiexec, ``MPI_Abort(1)``: hydra's mpiexec kills every rank and exits with the
+        code given to MPI_Abort. With spawned workers this process is the one the user started,
+        so it exits with 1 itself; its process manager (in a session of its own, see
+        :func:`~hpctune.backends.launch.spawn_workers`) then kills the spawned ranks. MPI_Abort
+        there would end this process by a signal instead (SIGKILL from the process manager,
+        which a shell shows as 137, or a segfault inside MPI_Abort).
+        """
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.spawned:
+            os._exit(1)
+        self.comm.Abort(1)
+        os._exit(1)  # not reached: MPI_Abort does not return
+
 
 class _Watchdog:
-    """Notices a busy worker that has been silent for ``timeout`` seconds (checked once a second)."""
+    """Notices a busy worker that stayed silent for ``timeout`` seconds of the coordinator's listening.
 
-    def __init__(self, timeout: float):
+    Silence is measured on a clock that runs only while the coordinator polls: the time between
+    two polls counts at most ``max_gap`` seconds. A coordinator that was stopped (SIGSTOP, a
+    swapped-out node, a long GC pause) or busy (a long snapshot) has not read what its workers
+    sent meanwhile; that silence is its own, not theirs. (After such a pause, MPICH may answer
+    the first ``Iprobe`` with False although messages are waiting.) Checked once a second.
+    """
+
+    def __init__(self, timeout: float, max_gap: float = MAX_POLL_GAP_S):
         self.timeout = timeout
+        self.max_gap = max_gap
+        self.listened = 0.0  # seconds the coordinator has been listening
         self.last_heard: dict[int, float] = {}
-        self._next_check = time.monotonic() + 1.0
+        self._last_poll = time.monotonic()
+        self._next_check = 1.0
+
+    def polled(self) -> None:
+        """The coordinator polls for messages now."""
+        now = time.monotonic()
+        self.listened += min(now - self._last_poll, self.max_gap)
+        self._last_poll = now
 
     def heard(self, worker_id: int) -> None:
-        self.last_heard[worker_id] = time.monotonic()
+        self.last_heard[worker_id] = self.listened
 
     def check(self, controller: Controller) -> None:
-        now = time.monotonic()
-        if now < self._next_check:
+        if self.listened < self._next_check:
             return
-        self._next_check = now + 1.0
+        self._next_check = self.listened + 1.0
         for worker_id, trial_id in controller.running.items():
-            silent = now - self.last_heard.get(worker_id, now)
+            silent = self.listened - self.last_heard.get(worker_id, self.listened)
             if silent > self.timeout:
                 raise WorkerLost(f"worker rank {worker_id} stopped answering (nothing for {silent:.0f} s while "
                                  f"running trial {trial_id}); its process or node is gone")
@@ -115,8 +163,10 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     """Run the experiment to its end (or interruption); returns the final status.
 
     Raises:
-        WorkerLost: a busy worker was silent for ``worker_timeout`` seconds; the
-            journal holds everything accepted, and ``resume`` continues.
+        WorkerLost: a busy worker was silent for ``worker_timeout`` seconds of listening.
+        StoppedAtOnce: a second SIGINT/SIGTERM.
+        Either way the journal holds everything accepted, the snapshot says
+        ``interrupted``, the store is closed, and ``resume`` continues.
     """
     from mpi4py import MPI
 
@@ -125,11 +175,15 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     backoff = Backoff()
     watchdog = _Watchdog(worker_timeout)
     replies: list = []
+    housekeeping.defer_second_signal = True  # acted on here, between two events, never mid-write
     try:
         while not controller.is_finished:
+            if housekeeping.second_signal is not None:
+                raise StoppedAtOnce(housekeeping.second_signal)
             housekeeping.check_signals(controller)
+            watchdog.polled()
             if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
-                watchdog.check(controller)  # only with every pending message read: a slow snapshot is no silence
+                watchdog.check(controller)  # only with every pending message read
                 housekeeping.tick(controller)
                 backoff.wait()
                 continue
@@ -156,9 +210,10 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                 workers.send(launch.rank, Tag.RUN, launch.task)
                 watchdog.heard(launch.rank)
             housekeeping.tick(controller)
-    except WorkerLost:
+    except (WorkerLost, StoppedAtOnce):
         housekeeping.flush(controller)
         housekeeping.snapshot(controller, "interrupted")
+        housekeeping.store.close()
         raise
     finally:
         workers.shutdown()
