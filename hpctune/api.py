@@ -208,7 +208,9 @@ def _release_world(world) -> None:
     if world is not None:
         from .backends.mpi import MPIWorkers
 
-        MPIWorkers(world, spawned=False).shutdown()
+        pool = MPIWorkers(world, spawned=False)
+        pool.shutdown()
+        pool.release()
 
 
 def _closing_analysis(folder: Path, verbose: int):
@@ -242,8 +244,7 @@ def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: st
     try:
         status = serve_coordinator(controller, pool, housekeeping, **_watchdog_settings())
     except (SpecError, StorageFailed):  # a clean stop: every worker got SHUTDOWN
-        if mode == "spawn":
-            pool.comm.Disconnect()  # the workers got SHUTDOWN and disconnect too
+        pool.release()
         raise
     except BaseException as exc:
         # never leave an allocation hanging: the journal holds every accepted event, so end every rank now
@@ -253,8 +254,7 @@ def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: st
         elif not isinstance(exc, KeyboardInterrupt):
             traceback.print_exc()
         pool.end_now()  # exit code 1 under mpiexec and with spawned workers alike
-    if mode == "spawn":
-        pool.comm.Disconnect()
+    pool.release()
     return status
 
 

@@ -50,3 +50,4 @@ class Tag(IntEnum):
     SEGMENT_END = 5   # worker -> coordinator: (trial_id, SegmentEnd, error, checkpoint)
     SHUTDOWN = 6      # coordinator -> worker: leave the worker loop
     HEARTBEAT = 7     # worker -> coordinator: still running its trial (sent while the trial is quiet)
+    BYE = 8           # worker -> coordinator: after SHUTDOWN, the last message it sends

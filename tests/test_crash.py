@@ -78,6 +78,7 @@ def test_sigkill_at_ten_random_moments_then_resume_loses_nothing(tmp_path):
             with h5py.File(folder / "experiment.h5", "r") as f:  # plain h5py, no repair
                 assert f.attrs["format"] == "hpctune-experiment"
             after = _accepted(folder)
+            assert load_experiment(folder).status == "interrupted"  # no coordinator holds it any more
             assert before <= after, "a result that was durable before the kill is gone"
             assert durable <= after
             durable = after

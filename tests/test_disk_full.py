@@ -20,7 +20,7 @@ def _run(command, folder_or_spec, env, workers="2"):
 
 @pytest.mark.parametrize("trainable, space", [
     ("big_checkpoints", "{x: {uniform: [0, 1]}, epochs: 6, floats: 40000}"),   # 320 kB checkpoints: a worker's write fails
-    ("big_metrics", "{x: {uniform: [0, 1]}, epochs: 6, chars: 30000}"),         # 30 kB rows: the coordinator's writes fail
+    ("big_metrics", "{x: {uniform: [0, 1]}, epochs: 6, chars: 60000, sleep: 0.05}"),  # 60 kB rows: the coordinator's writes fail
 ])
 def test_full_disk_stops_cleanly_and_resume_completes(small_disk, tmp_path, trainable, space):
     disk, resize = small_disk

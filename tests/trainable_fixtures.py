@@ -93,7 +93,10 @@ def big_checkpoints(config):
 
 def big_metrics(config):
     """No checkpoint; a long text metric with every result (fills a small disk through the store itself)."""
+    import time
+
     for i in range(1, config["epochs"] + 1):
+        time.sleep(config["sleep"])
         hpctune.report({"loss": config["x"] + 1.0 / i, "note": "x" * config["chars"]})
 
 

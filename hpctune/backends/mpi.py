@@ -49,16 +49,22 @@ class StoppedAtOnce(ExperimentError):
 
 
 class Backoff:
-    """Sleep a little longer each time nothing arrived (up to ``max_sleep`` seconds)."""
+    """Sleep a little longer each time nothing arrived (up to ``max_sleep`` seconds).
 
-    def __init__(self, max_sleep: float = 1e-3, spins: int = 20):
+    A few polls without sleeping first (an answer often follows at once), then sleeps from
+    ``first_sleep`` doubling: every poll costs the coordinator CPU time, so polling rarely while
+    idle keeps its cost per result low, and 1 ms at most keeps the latency low.
+    """
+
+    def __init__(self, max_sleep: float = 1e-3, spins: int = 2, first_sleep: float = 2e-5):
         self.max_sleep = max_sleep
         self.spins = spins
+        self.first_sleep = first_sleep
         self.reset()
 
     def reset(self) -> None:
         self._misses = 0
-        self._delay = 1e-5
+        self._delay = self.first_sleep
 
     def wait(self) -> None:
         self._misses += 1
@@ -101,6 +107,35 @@ class MPIWorkers:
                 self.send(worker_id, Tag.SHUTDOWN, None)
             except Exception:  # a dead worker; the others still need to hear it
                 pass
+
+    def release(self, timeout: float = 60.0) -> None:
+        """After :meth:`shutdown`: read and drop whatever the workers still send until each has said
+        BYE, then let go of them (disconnect spawned ones).
+
+        MPI must not be finalized or disconnected while a worker's message is unreceived: a large
+        result travels by rendezvous and waits for its receive, and MPICH crashes if it never comes.
+        A worker that does not say BYE within ``timeout`` seconds (hung) gets :meth:`end_now`.
+        """
+        from mpi4py import MPI
+
+        status = MPI.Status()
+        waiting = set(self.ids)
+        deadline = time.monotonic() + timeout
+        backoff = Backoff()
+        while waiting:
+            if self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+                self.comm.recv(source=status.Get_source(), tag=status.Get_tag())
+                if status.Get_tag() == Tag.BYE:
+                    waiting.discard(status.Get_source() + self.offset)
+                backoff.reset()
+            elif time.monotonic() > deadline:
+                print(f"hpctune: error: worker rank(s) {sorted(waiting)} did not stop within {timeout:.0f} s",
+                      file=sys.stderr, flush=True)
+                self.end_now()
+            else:
+                backoff.wait()
+        if self.spawned:
+            self.comm.Disconnect()
 
     def end_now(self) -> NoReturn:
         """End every rank at once, this process included, with exit code 1 (the journal is flushed).
@@ -251,11 +286,17 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
             def on_quiet():
                 comm.send(None, dest=coordinator, tag=Tag.HEARTBEAT)
 
+            def on_tick():  # the experiment may end while the trial trains: it is not waited for
+                if comm.Iprobe(source=coordinator, tag=Tag.SHUTDOWN):
+                    comm.recv(source=coordinator, tag=Tag.SHUTDOWN)
+                    raise _ShutdownWhileRunning
+
             try:
-                how, error = trial_process.run(task, on_result, on_quiet, HEARTBEAT_S)
+                how, error = trial_process.run(task, on_result, on_quiet, HEARTBEAT_S, on_tick)
             except _ShutdownWhileRunning:
                 trial_process.kill()
                 return
             comm.send((task.trial_id, SegmentEnd(how), error), dest=coordinator, tag=Tag.SEGMENT_END)
     finally:
         trial_process.close()
+        comm.send(None, dest=coordinator, tag=Tag.BYE)  # the coordinator reads until it has this

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
@@ -23,7 +24,10 @@ from ..enums import Decision, SegmentEnd
 from ..session import run_segment, trial_environment
 from ..trial import TrialTask
 
-__all__ = ["TrialProcess", "describe_exit"]
+__all__ = ["TrialProcess", "describe_exit", "TICK_S"]
+
+TICK_S = 0.25
+"""How often a worker looks for a message from the coordinator while its trial trains."""
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -63,20 +67,27 @@ class TrialProcess:
         self._conn = Connection(parent.detach())
 
     def run(self, task: TrialTask, on_result: Callable[[dict, str | None], object],
-            on_quiet: Callable[[], None] | None = None, quiet_interval: float = 5.0) -> tuple[SegmentEnd, str | None]:
+            on_quiet: Callable[[], None] | None = None, quiet_interval: float = 5.0,
+            on_tick: Callable[[], None] | None = None) -> tuple[SegmentEnd, str | None]:
         """Run one segment in the child; ``on_result(row, checkpoint)`` returns each decision.
 
-        ``on_quiet()`` is called every ``quiet_interval`` seconds without a message (heartbeats).
+        ``on_quiet()`` is called every ``quiet_interval`` seconds without a message (heartbeats),
+        ``on_tick()`` every ``TICK_S`` while the child is quiet (it may raise to abandon the trial).
         """
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         try:
             self._conn.send(task)
+            quiet_since = time.monotonic()
             while True:
-                if not self._conn.poll(quiet_interval):
-                    if on_quiet is not None:
+                if not self._conn.poll(TICK_S if on_tick else quiet_interval):
+                    if on_tick is not None:
+                        on_tick()
+                    if on_quiet is not None and time.monotonic() - quiet_since >= quiet_interval:
                         on_quiet()
+                        quiet_since = time.monotonic()
                     continue
+                quiet_since = time.monotonic()
                 message = self._conn.recv()
                 if message[0] == "result":
                     self._conn.send(on_result(message[1], message[2]))

@@ -11,6 +11,7 @@ other lists -> stored with a type tag. Anything else raises ``TypeError``.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -98,6 +99,32 @@ def _read(node: h5py.Group | h5py.Dataset, allow_pickle: bool) -> Any:
     raise ValueError(f"unknown checkpoint value type {tag!r}")
 
 
+_ROOM_MARGIN = 1 << 20
+
+
+def _size_of(value: Any) -> int:
+    """About how many bytes ``value`` takes in a checkpoint file."""
+    if isinstance(value, dict):
+        return sum(64 + len(str(k)) + _size_of(v) for k, v in value.items())
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (str, bytes)):
+        return len(value) * (4 if isinstance(value, str) else 1)
+    if isinstance(value, (list, tuple)):
+        return 16 + sum(_size_of(v) for v in value)
+    return 16
+
+
+def _check_room(folder: Path, size: int) -> None:
+    """Refuse a checkpoint that would not fit: HDF5 can crash the process (rather than fail) when
+    variable-length data meets a full disk, and a clean ENOSPC lets the trial be paused instead."""
+    stats = os.statvfs(folder)
+    free = stats.f_bavail * stats.f_frsize
+    if free < size + size // 16 + _ROOM_MARGIN:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free, the checkpoint needs "
+                                    f"about {size})", str(folder))
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict, allow_pickle: bool = False) -> str:
     """Write ``state`` to ``path`` atomically (temporary name, then ``os.replace``).
 
@@ -113,11 +140,13 @@ def save_checkpoint(path: str | os.PathLike, state: dict, allow_pickle: bool = F
     Raises:
         TypeError: ``state`` is not a dict or holds a value of another type (and
             ``allow_pickle`` is false); the message names the value.
+        OSError: it cannot be written; ENOSPC also when it would not fit, found before writing.
     """
     if not isinstance(state, dict):
         raise TypeError(f"a checkpoint must be a dict, got {type(state).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _check_room(path.parent, _size_of(state))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with h5py.File(tmp, "w") as f:

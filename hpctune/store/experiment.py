@@ -24,9 +24,10 @@ from ..errors import ExperimentError, SpecError
 from ..trial import Trial
 from .head import (EXPERIMENT_FILE, PREVIOUS_FILE, DamagedSnapshot, Head, UnsupportedFormat, read_head,
                    read_manifest, write_head)
+from .files import fsync_path
 from .history import TABLES, History
 from .journal import Journal, JournalGap, read_journal_after
-from .parts import (PART_DIR, Kinds, PartInfo, fsync_path, is_part_file, merge_parts, part_kinds, plan_merge,
+from .parts import (PART_DIR, Kinds, PartInfo, is_part_file, merge_parts, part_kinds, plan_merge,
                     read_part, write_part)
 from .tables import Columns, concat_columns, rows_to_columns
 from .trials import trial_rows, trials_from_columns, trials_to_columns
@@ -180,12 +181,51 @@ def _view(folder: Path, head: Head, is_current: bool, notes: list[str], records:
     for record in records:
         tail.apply(record)
         _apply_trials(view, record)
+    if view.status == "running" and not coordinator_running(folder):
+        view.status = "interrupted"  # killed, or stopped before it could write so (a full disk)
     if history:
         for name in TABLES:
             rows = tail.rows[name] + (tail.open_rows() if name == "segments" else [])
             tables = [block[name] for block in blocks] + [(rows_to_columns(rows), len(rows))]
             setattr(view, name, concat_columns(tables))
     return view
+
+
+LOCK_FILE = ".lock"
+_LOCK_TRIES = 20
+
+
+def _lock(folder: Path) -> int:
+    """One coordinator per experiment: an exclusive lock on ``.lock``, freed by any exit of its process.
+
+    Tried for a moment: a reader's probe (:func:`coordinator_running`) holds it for microseconds.
+    """
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    for attempt in range(_LOCK_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            time.sleep(0.01)
+    os.close(fd)
+    raise SpecError(str(folder), "is in use by a running hpctune coordinator")
+
+
+def coordinator_running(folder: Path) -> bool:
+    """Whether a coordinator holds the experiment now (a moment's shared lock tells; nothing is kept)."""
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without locks: cannot tell, believe the record
+        return True
+    finally:
+        os.close(fd)
 
 
 class ExperimentStore:
@@ -223,40 +263,34 @@ class ExperimentStore:
         self.history = History(view.open_segments if view else None)
         for record in (view.records_after_snapshot if view else ()):
             self.history.apply(record)
-        if view is None:
-            self._create()
-        self._lock_fd = self._lock()
+        self._lock_fd = self._create() if view is None else _lock(self.folder)
         self.root = Path(os.path.realpath(self.folder))  # checkpoint paths are relative to this
         self._remove_strays()
         self.journal = Journal(self.folder / "journal", (view.last_seq if view else 0) + 1, fsync_interval)
         self._last_snapshot = time.monotonic()
 
     # -- the folder ------------------------------------------------------------------
-    def _create(self) -> None:
-        """Make the folder with an empty snapshot under a temporary name, then rename it: a crash
-        never leaves half an experiment, and of two runs racing for one name, one wins cleanly."""
+    def _create(self) -> int:
+        """Make the folder with an empty snapshot under a temporary name, locked, then rename it: a
+        crash never leaves half an experiment, of two runs racing for one name one wins cleanly, and
+        no reader ever sees it unlocked while it starts. Returns the lock's descriptor."""
         tmp = self.folder.parent / f".{self.folder.name}.{os.getpid()}.creating"
+        fd = None
         try:
             (tmp / "trials").mkdir(parents=True)
             (tmp / "journal").mkdir()
+            fd = _lock(tmp)
             self._write_head(tmp, None, [], "running", 0, keep_previous=False)
             os.rename(tmp, self.folder)  # replaces an empty folder, fails on a non-empty one
+            return fd
         except OSError as exc:
+            if fd is not None:
+                os.close(fd)
             shutil.rmtree(tmp, ignore_errors=True)
             if is_experiment(self.folder):
                 raise SpecError("name", f"{self.folder} already holds an experiment; continue it with "
                                         f"'hpctune resume {self.folder}' or choose another name") from None
             raise SpecError("storage", f"cannot create {self.folder}: {exc.strerror or exc}") from None
-
-    def _lock(self) -> int:
-        """One coordinator per experiment: an exclusive lock on ``.lock``, freed by any exit."""
-        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise SpecError(str(self.folder), "is in use by a running hpctune coordinator") from None
-        return fd
 
     def _remove_strays(self) -> None:
         """Delete temporary files and parts no kept snapshot lists (a crash between writing a part and

@@ -29,7 +29,8 @@ import numpy as np
 from .._version import __version__
 from .history import TABLES
 from .journal import to_jsonable
-from .parts import PartInfo, fsync_path
+from .files import fsync_path, write_hdf5
+from .parts import PartInfo
 from .tables import STRING, Columns, escape_name, read_table, write_table
 
 __all__ = ["EXPERIMENT_FILE", "PREVIOUS_FILE", "FORMAT", "FORMAT_VERSION", "Head", "DamagedSnapshot",
@@ -128,20 +129,22 @@ def write_head(folder: Path, *, spec: dict, controller_state: dict | None, pytho
     """
     path = folder / EXPERIMENT_FILE
     tmp = folder / f".{EXPERIMENT_FILE}.{os.getpid()}.tmp"
+
+    def build(f: h5py.File) -> None:
+        f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "hpctune_version": __version__,
+                        "name": spec["name"], "metric": spec["metric"], "mode": spec["mode"],
+                        "status": status, "journal_seq": seq, "updated": time.time(),
+                        "coordinator_host": socket.gethostname()})
+        f["spec"] = _json(spec)
+        f["controller_state"] = _json(controller_state) if controller_state is not None else ""
+        f["python_path"] = _json(python_path)
+        write_table(f, "trials", columns=trials)
+        write_table(f, "running", rows=running)
+        write_table(f, "manifest", rows=[{k: getattr(p, k) for k in _MANIFEST_FIELDS} for p in parts])
+        _write_virtual_tables(f, parts, columns_of)
+
     try:
-        with h5py.File(tmp, "w", locking=False, libver=("v110", "latest")) as f:
-            f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "hpctune_version": __version__,
-                            "name": spec["name"], "metric": spec["metric"], "mode": spec["mode"],
-                            "status": status, "journal_seq": seq, "updated": time.time(),
-                            "coordinator_host": socket.gethostname()})
-            f["spec"] = _json(spec)
-            f["controller_state"] = _json(controller_state) if controller_state is not None else ""
-            f["python_path"] = _json(python_path)
-            write_table(f, "trials", columns=trials)
-            write_table(f, "running", rows=running)
-            write_table(f, "manifest", rows=[{k: getattr(p, k) for k in _MANIFEST_FIELDS} for p in parts])
-            _write_virtual_tables(f, parts, columns_of)
-        fsync_path(tmp)
+        write_hdf5(tmp, build, libver=("v110", "latest"))
         if keep_previous and path.exists():
             link = folder / f".{PREVIOUS_FILE}.{os.getpid()}.tmp"
             link.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ coordinator merges parts in tiers (:func:`plan_merge`): whenever the newest
 ``FANOUT`` parts are of the same size class, they become one part. Each row is
 rewritten about ``log(MAX_MERGED_ROWS / TIER_BASE_ROWS, FANOUT)`` times in all,
 and no merge handles more than ``MAX_MERGED_ROWS`` rows, which bounds the
-coordinator's pause. Which parts make up the experiment is listed in the
+coordinator's pause and memory (a part is built in memory, see :mod:`.files`). Which parts make up the experiment is listed in the
 snapshot (``experiment.h5``); a merged part's inputs are deleted only once no
 kept snapshot lists them.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import h5py
 
+from .files import fsync_path, write_hdf5
 from .history import TABLES
 from .tables import Columns, concat_columns, read_table, rows_to_columns, write_table
 
@@ -35,7 +36,7 @@ PART_DIR = "parts"
 FORMAT = "hpctune-part"
 FANOUT = 4
 TIER_BASE_ROWS = 4096
-MAX_MERGED_ROWS = 1_000_000
+MAX_MERGED_ROWS = 250_000
 _NAME = re.compile(r"^(\d{12})-(\d{12})\.h5$")
 
 Kinds = dict[str, dict[str, str]]
@@ -69,30 +70,19 @@ def is_part_file(name: str) -> bool:
     return _NAME.match(name) is not None
 
 
-def fsync_path(path: Path) -> None:
-    """Make a file's (or a folder's entries') content durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write(folder: Path, first_seq: int, last_seq: int, tables: dict[str, Columns]) -> tuple[PartInfo, Kinds]:
     relative = part_file(first_seq, last_seq)
     path = folder / relative
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     lengths = {}
-    try:
-        with h5py.File(tmp, "w", locking=False) as f:
-            f.attrs.update({"format": FORMAT, "format_version": 2, "first_seq": first_seq, "last_seq": last_seq})
-            for name in TABLES:
-                group = write_table(f, name, columns=tables.get(name) or {})
-                lengths[name] = int(group.attrs["length"])
-        fsync_path(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    def build(f: h5py.File) -> None:
+        f.attrs.update({"format": FORMAT, "format_version": 2, "first_seq": first_seq, "last_seq": last_seq})
+        for name in TABLES:
+            lengths[name] = int(write_table(f, name, columns=tables.get(name) or {}).attrs["length"])
+
+    write_hdf5(tmp, build)
+    os.replace(tmp, path)
     kinds = {name: {column: array.dtype.kind for column, array in (tables.get(name) or {}).items()}
              for name in TABLES}
     return PartInfo(relative, first_seq, last_seq, **lengths), kinds
