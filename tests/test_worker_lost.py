@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
 import hpctune
 
-from conftest import assert_finished, resume_to_the_end, run_pids, running
+from conftest import BIN, _env, assert_finished, resume_to_the_end, run_pids, running, slow_counter_spec
 
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
@@ -66,3 +67,21 @@ def test_frozen_coordinator_blames_no_worker(tmp_path, launcher):
     assert process.returncode == 0, stderr
     assert "stopped answering" not in stderr
     assert_finished(folder, trials=4, epochs=20)
+
+
+def test_workers_that_cannot_start_end_the_run_with_one_line(tmp_path):
+    """MPI_Comm_spawn has no time limit: spawned ranks that die at start would leave it spinning forever."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text("import os\nif 'PMI_RANK' in os.environ or 'PMI_FD' in os.environ:\n"
+                                             "    os._exit(3)  # a worker rank whose environment is broken\n")
+    spec = slow_counter_spec(tmp_path, "nostart", 2, 2, 0.01)
+    env = _env({"HPCTUNE_SPAWN_TIMEOUT": "3"})
+    env["PYTHONPATH"] = f"{broken}{os.pathsep}{env['PYTHONPATH']}"
+    started = time.monotonic()
+    done = subprocess.run([str(BIN / "hpctune"), "run", str(spec), "--workers", "2"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 30
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(
+        "hpctune: error: the 2 spawned worker ranks did not start within 3 s (can ")

@@ -6,6 +6,7 @@ import shlex
 import shutil
 import signal
 import sys
+import threading
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,13 +52,32 @@ def spawn_workers(count: int):
     # and stops cleanly instead of being torn down.
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    # MPI_Comm_spawn waits for every rank to connect, with no time limit: a rank that cannot start
+    # (a broken environment on the nodes) or a process manager that died would leave it spinning
+    # forever; the journal has everything, so end this process with one line instead
+    limit = float(os.environ.get("HPCTUNE_SPAWN_TIMEOUT", SPAWN_TIMEOUT_S))
+    timer = threading.Timer(limit, _spawn_timed_out, args=(count, limit))
+    timer.daemon = True
+    timer.start()
     try:
         with _process_manager_in_own_session():
             return MPI.COMM_SELF.Spawn(sys.executable, args=["-m", "hpctune.backends.launch"], maxprocs=count)
     except MPI.Exception as exc:
         raise RuntimeError(f"MPI could not spawn {count} worker ranks: {exc}") from None
     finally:
+        timer.cancel()
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+SPAWN_TIMEOUT_S = 120.0
+"""Seconds the spawned worker ranks may take to start (``HPCTUNE_SPAWN_TIMEOUT``)."""
+
+
+def _spawn_timed_out(count: int, limit: float) -> None:
+    print(f"hpctune: error: the {count} spawned worker ranks did not start within {limit:.0f} s (can "
+          f"'{sys.executable} -m hpctune.backends.launch' import hpctune and mpi4py?); nothing was run",
+          file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 _NEW_SESSION = """import os, sys
