@@ -33,6 +33,9 @@ __all__ = ["Backoff", "MPIWorkers", "StoppedAtOnce", "WorkerLost", "serve_coordi
 HEARTBEAT_S = 5.0
 """A busy worker tells the coordinator it is alive at least this often."""
 
+TICK_S = 0.01
+"""Signals, the watchdog, progress and snapshots are looked at this often, not on every message."""
+
 MAX_POLL_GAP_S = 1.0
 """The most a pause between two of the coordinator's polls counts towards a worker's silence."""
 
@@ -173,9 +176,8 @@ class _Watchdog:
         self._last_poll = time.monotonic()
         self._next_check = 1.0
 
-    def polled(self) -> None:
-        """The coordinator polls for messages now."""
-        now = time.monotonic()
+    def polled(self, now: float) -> None:
+        """The coordinator polls for messages now (``time.monotonic()``)."""
         self.listened += min(now - self._last_poll, self.max_gap)
         self._last_poll = now
 
@@ -211,40 +213,25 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     watchdog = _Watchdog(worker_timeout)
     replies: list = []
     housekeeping.defer_second_signal = True  # acted on here, between two events, never mid-write
+    next_tick = 0.0
     try:
         while not controller.is_finished:
-            if housekeeping.second_signal is not None:
-                raise StoppedAtOnce(housekeeping.second_signal)
-            housekeeping.check_signals(controller)
-            watchdog.polled()
-            if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
-                watchdog.check(controller)  # only with every pending message read
-                housekeeping.tick(controller)
+            idle = not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status)
+            if idle:
                 backoff.wait()
-                continue
-            backoff.reset()
-            while comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
-                source, tag = status.Get_source(), status.Get_tag()
-                message = comm.recv(source=source, tag=tag)
-                worker_id = source + workers.offset
-                watchdog.heard(worker_id)
-                if tag == Tag.RESULT:
-                    trial_id, row, checkpoint = message
-                    replies.append((worker_id, controller.on_result(trial_id, row, checkpoint)))
-                elif tag == Tag.SEGMENT_END:
-                    trial_id, how, error = message
-                    controller.on_segment_end(trial_id, how, error)
-                    housekeeping.segment_ended(controller, trial_id, how, error)
-                elif tag == Tag.READY:
-                    controller.on_worker_ready(worker_id)
-            housekeeping.flush(controller)  # durable before anyone hears of it
-            for worker_id, decision in replies:
-                workers.send(worker_id, Tag.DECISION, decision)
-            replies.clear()
-            for launch in controller.take_launches():
-                workers.send(launch.rank, Tag.RUN, launch.task)
-                watchdog.heard(launch.rank)
-            housekeeping.tick(controller)
+            else:
+                backoff.reset()
+                _serve_messages(controller, workers, housekeeping, watchdog, comm, status, replies)
+            now = time.monotonic()
+            watchdog.polled(now)
+            if now >= next_tick:  # the rest at most every TICK_S: each call costs on every message
+                next_tick = now + TICK_S
+                if housekeeping.second_signal is not None:
+                    raise StoppedAtOnce(housekeeping.second_signal)
+                housekeeping.check_signals(controller)
+                if idle:
+                    watchdog.check(controller)  # only with every pending message read
+                housekeeping.tick(controller)
     except (WorkerLost, StoppedAtOnce):
         housekeeping.flush(controller)
         housekeeping.snapshot(controller, "interrupted")
@@ -253,6 +240,36 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     finally:
         workers.shutdown()
     return housekeeping.finish(controller)
+
+
+def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping, watchdog: _Watchdog,
+                    comm, status, replies: list) -> None:
+    """Take every message waiting, make their records durable, then answer and launch."""
+    from mpi4py import MPI
+
+    while True:
+        source, tag = status.Get_source(), status.Get_tag()
+        message = comm.recv(source=source, tag=tag)
+        worker_id = source + workers.offset
+        watchdog.heard(worker_id)
+        if tag == Tag.RESULT:
+            trial_id, row, checkpoint = message
+            replies.append((worker_id, controller.on_result(trial_id, row, checkpoint)))
+        elif tag == Tag.SEGMENT_END:
+            trial_id, how, error = message
+            controller.on_segment_end(trial_id, how, error)
+            housekeeping.segment_ended(controller, trial_id, how, error)
+        elif tag == Tag.READY:
+            controller.on_worker_ready(worker_id)
+        if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+            break
+    housekeeping.flush(controller)  # durable before anyone hears of it
+    for worker_id, decision in replies:
+        workers.send(worker_id, Tag.DECISION, decision)
+    replies.clear()
+    for launch in controller.take_launches():
+        workers.send(launch.rank, Tag.RUN, launch.task)
+        watchdog.heard(launch.rank)
 
 
 class _ShutdownWhileRunning(Exception):

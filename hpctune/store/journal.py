@@ -43,8 +43,11 @@ def to_jsonable(value: Any) -> Any:
     return repr(value)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=to_jsonable)  # one, not one per record
+
+
 def _dumps(record: dict) -> str:
-    return json.dumps(record, separators=(",", ":"), default=to_jsonable)
+    return _ENCODER.encode(record)
 
 
 def _segments(folder: Path) -> list[tuple[int, Path]]:

@@ -54,12 +54,10 @@ def unescape_name(link: str) -> str:
     return link.replace("%2F", "/").replace("%2E", ".").replace("%25", "%")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating, bool, np.bool_))
+_BOOLS = frozenset({bool, np.bool_})
+_INTS = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint32, np.uint16, np.uint8})
+_NUMBERS = _BOOLS | _INTS | frozenset({float, np.float64, np.float32, np.float16, np.uint64})
+_MISSING = type(None)
 
 
 def _as_text(value: Any) -> str:
@@ -69,15 +67,21 @@ def _as_text(value: Any) -> str:
 
 
 def column_array(values: list) -> np.ndarray:
-    """The stored form of one column (see the module docstring for the rules)."""
-    present = [v for v in values if v is not None]
-    complete = len(present) == len(values)
-    if complete and present and all(isinstance(v, (bool, np.bool_)) for v in present):
+    """The stored form of one column (see the module docstring for the rules).
+
+    Decided from the set of the values' types, then converted by numpy in one call: this runs
+    for every cell of every part the coordinator writes.
+    """
+    types = set(map(type, values))
+    if types and types <= _BOOLS:
         return np.asarray(values, dtype=bool)
-    if all(_is_number(v) for v in present):
-        if complete and all(_is_int(v) and -2**63 <= int(v) < 2**63 for v in present):
+    if types and types <= _INTS:
+        try:
             return np.asarray(values, dtype=np.int64)
-        return np.asarray([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+        except OverflowError:  # beyond int64: stored as float
+            pass
+    if types <= _NUMBERS | {_MISSING}:
+        return np.asarray(values, dtype=np.float64)  # None becomes NaN
     array = np.empty(len(values), dtype=object)
     array[:] = [None if v is None else _as_text(v) for v in values]
     return array
@@ -94,7 +98,7 @@ def write_table(parent: h5py.Group, key: str, rows: Iterable[dict] | None = None
     for name, array in columns.items():
         array = array if isinstance(array, np.ndarray) else column_array(list(array))
         if array.dtype == object:
-            text = np.asarray(["" if v is None else _as_text(v) for v in array], dtype=object)
+            text = np.asarray(["" if v is None else v if type(v) is str else _as_text(v) for v in array], dtype=object)
             data = group.create_dataset(escape_name(name), data=text, dtype=STRING)
         else:
             data = group.create_dataset(escape_name(name), data=array)
