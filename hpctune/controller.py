@@ -422,7 +422,7 @@ class Controller:
         checkpoint = trial.checkpoint and str(self.store.checkpoint_path(trial.checkpoint, trial.trial_id))
         task = TrialTask(
             trial_id=trial.trial_id, trainable=self.spec.trainable, config=trial.config,
-            experiment_dir=str(self.store.root), trial_dir=str(self.store.trial_dir(trial.trial_id)),
+            experiment_dir=str(self.store.root), trial_dir=self.store.trial_dir(trial.trial_id),
             checkpoint=checkpoint, metric=self.spec.metric,
             start_iteration=trial.checkpoint_iteration if trial.checkpoint else 0,
             time_total_s=trial.checkpoint_time_s if trial.checkpoint else 0.0,

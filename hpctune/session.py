@@ -266,10 +266,3 @@ def run_segment(trainable: Any, task: TrialTask, channel: ResultChannel, rank: i
     finally:
         _current = previous
 
-
-def trial_environment() -> dict:
-    """Environment for a trial's own process: the launcher's MPI wiring removed."""
-    drop = ("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_", "I_MPI_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["HPCTUNE_TRIAL_PROCESS"] = "1"
-    return env

@@ -19,13 +19,15 @@ import signal
 import socket
 import sys
 import time
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from ..controller import Controller
 from ..enums import SegmentEnd, Tag
 from ..errors import ExperimentError
-from .housekeeping import Housekeeping
 from .trial_process import TrialProcess
+
+if TYPE_CHECKING:  # a worker rank never loads the coordinator's side
+    from ..controller import Controller
+    from .housekeeping import Housekeeping
 
 __all__ = ["Backoff", "MPIWorkers", "StoppedAtOnce", "WorkerLost", "serve_coordinator", "serve_worker",
            "HEARTBEAT_S", "MAX_POLL_GAP_S"]
@@ -286,6 +288,7 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
     status = MPI.Status()
     backoff = Backoff()
     trial_process = TrialProcess(worker_id)
+    trial_process.start()
     comm.send({"hostname": socket.gethostname(), "pid": os.getpid()}, dest=coordinator, tag=Tag.READY)
     try:
         while True:

@@ -21,13 +21,20 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from ..enums import Decision, SegmentEnd
-from ..session import run_segment, trial_environment
 from ..trial import TrialTask
 
 __all__ = ["TrialProcess", "describe_exit", "TICK_S"]
 
 TICK_S = 0.25
 """How often a worker looks for a message from the coordinator while its trial trains."""
+
+
+def trial_environment() -> dict:
+    """Environment for a trial's own process: the launcher's MPI wiring removed."""
+    drop = ("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_", "I_MPI_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env["HPCTUNE_TRIAL_PROCESS"] = "1"
+    return env
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -55,7 +62,8 @@ class TrialProcess:
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the child now (a worker does so at once: its start-up overlaps the coordinator's)."""
         parent, child = socket.socketpair()
         env = trial_environment()
         env["HPCTUNE_WORKER_RANK"] = str(self.rank)
@@ -75,7 +83,7 @@ class TrialProcess:
         ``on_tick()`` every ``TICK_S`` while the child is quiet (it may raise to abandon the trial).
         """
         if self._proc is None or self._proc.poll() is not None:
-            self._start()
+            self.start()
         try:
             self._conn.send(task)
             quiet_since = time.monotonic()
@@ -139,6 +147,7 @@ class _PipeChannel:
 
 def main(fd: int) -> None:
     """The child's loop: run tasks until told to exit (or the parent goes away)."""
+    from ..session import run_segment  # numpy and h5py: loaded while the worker's rank starts up
     from ..trainable import resolve_trainable
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides how to stop

@@ -265,6 +265,7 @@ class ExperimentStore:
             self.history.apply(record)
         self._lock_fd = self._create() if view is None else _lock(self.folder)
         self.root = Path(os.path.realpath(self.folder))  # checkpoint paths are relative to this
+        self._root_text = str(self.root)
         self._remove_strays()
         self.journal = Journal(self.folder / "journal", (view.last_seq if view else 0) + 1, fsync_interval)
         self._last_snapshot = time.monotonic()
@@ -303,9 +304,9 @@ class ExperimentStore:
             path.unlink(missing_ok=True)
 
     # -- checkpoints ------------------------------------------------------------------
-    def trial_dir(self, trial_id: int) -> Path:
-        """The trial's own folder (absolute)."""
-        return self.root / "trials" / f"{trial_id:06d}"
+    def trial_dir(self, trial_id: int) -> str:
+        """The trial's own folder (absolute; a string: one is made for every launch)."""
+        return f"{self._root_text}/trials/{trial_id:06d}"
 
     @staticmethod
     def check_checkpoint_ref(ref: str, trial_id: int) -> None:

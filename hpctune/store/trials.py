@@ -28,8 +28,11 @@ _SCALARS = ("trial_id", "iteration", "num_failures", "time_total_s", "checkpoint
 _JSON = ("config", "last_result", "checkpoint_history")
 
 
+_ENCODER = json.JSONEncoder(default=to_jsonable)  # one for all rows, not one per value
+
+
 def _dumps(value) -> str:
-    return json.dumps(value, default=to_jsonable)
+    return _ENCODER.encode(value)
 
 
 def trials_to_columns(trials: list[Trial]) -> Columns:
