@@ -1,15 +1,21 @@
 """``hpctune.Analysis``: an experiment's trials and results as pandas DataFrames.
 
-Reads the newest snapshot, its part files and the journal after it, so it is
-current to the last accepted result even while the experiment runs, never
-blocks the coordinator (nothing is locked), and always sees one consistent
-prefix of the experiment. pandas is imported here only, so that the
-coordinator and the workers never pay for it.
+The trials, their last and best values and the summary come from the newest
+snapshot and the journal after it: their cost follows the number of trials, so
+the coordinator's closing summary and ``hpctune status`` never read the history.
+The history tables (:attr:`Analysis.results`, ``segments``, ``decisions``) are
+read from the part files on first use. Each read is one consistent prefix of the
+experiment, current to the last accepted result even while it runs, and blocks
+nothing (see docs/hdf5-layout.md); while an experiment runs, the history read
+later may be newer than the trials read first. pandas is imported here only, so
+that the coordinator and the workers never pay for it.
 """
 from __future__ import annotations
 
 import copy
+import math
 import os
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -27,87 +33,123 @@ class Analysis:
 
     Args:
         path: the experiment folder (``runs/<name>``).
-        metric, mode: rank by these instead of the experiment's own.
+        metric, mode: rank by these instead of the experiment's own (reads the history).
 
     Attributes:
         trials: one row per trial: ``trial_id``, ``state``, ``training_iteration``,
             ``num_failures``, ``end_reason``, ``error``, one ``config/<name>`` column per
             leaf of the config, and the last value of each reported metric.
-        results: every reported row.
+        results: every reported row (read on first use).
         segments: every run of a trial on a worker rank (``rank``, ``start``, ``end``, ``how``).
+        decisions: every PAUSE or STOP decision.
         notes: what the reader had to work around (a damaged snapshot, say).
     """
 
     def __init__(self, path: str | os.PathLike, metric: str | None = None, mode: str | None = None):
-        view = load_experiment(path)
+        view = load_experiment(path, history=False)
         self.path = Path(path)
         self.spec = view.spec
         self.status = view.status
         self.notes = view.notes
+        self.num_results = view.result_count
         self.metric = metric or view.spec["metric"]
         self.mode = mode or view.spec["mode"]
-        self.results = _frame(view.results)
-        self.segments = _frame(view.segments)
-        self.decisions = _frame(view.decisions)
+        self._stored_ranking = (self.metric, self.mode) == (view.spec["metric"], view.spec["mode"])
+        self._configs = {int(trial_id): trial["config"] or {} for trial_id, trial in view.trials.items()}
+        self._best = {int(trial_id): (trial["best_score"], trial["best_iteration"])
+                      for trial_id, trial in view.trials.items()}
         rows = []
-        self._configs = {int(trial_id): trial.get("config") or {} for trial_id, trial in view.trials.items()}
         for trial in view.trials.values():
             row = {"trial_id": int(trial["trial_id"]), "state": trial["state"],
-                   "training_iteration": trial.get("iteration", 0),
-                   "num_failures": trial.get("num_failures", 0), "end_reason": trial.get("end_reason") or "",
-                   "error": trial.get("error")}
-            row.update({f"config/{k}": v for k, v in flatten(trial.get("config") or {}).items()})
+                   "training_iteration": trial["iteration"], "num_failures": trial["num_failures"],
+                   "end_reason": trial["end_reason"] or "", "error": trial["error"]}
+            row.update({f"config/{k}": v for k, v in flatten(trial["config"] or {}).items()})
+            last = trial["last_result"] or {}
+            row.update({k: v for k, v in last.items()
+                        if k not in row and (k not in RESULT_FIELDS or k == "time_total_s")})
             rows.append(row)
-        self.trials = self._with_last_metrics(pd.DataFrame(rows))
-        self._best_row = self._find_best()
+        self.trials = pd.DataFrame(rows)
 
-    def _with_last_metrics(self, trials: pd.DataFrame) -> pd.DataFrame:
-        """Add the last reported value of every metric (and time_total_s) to each trial's row."""
-        if trials.empty or self.results.empty:
-            return trials
-        names = [c for c in self.results if c not in trials and c not in RESULT_FIELDS or c == "time_total_s"]
-        last = self.results[["trial_id", *names]].groupby("trial_id", sort=False).last()
-        return trials.join(last, on="trial_id")
+    # -- the history, read on first use --------------------------------------------------
+    @cached_property
+    def _history(self):
+        return load_experiment(self.path)
 
-    def _find_best(self) -> dict | None:
+    @cached_property
+    def results(self) -> pd.DataFrame:
+        return _frame(self._history.results)
+
+    @cached_property
+    def segments(self) -> pd.DataFrame:
+        return _frame(self._history.segments)
+
+    @cached_property
+    def decisions(self) -> pd.DataFrame:
+        return _frame(self._history.decisions)
+
+    # -- the best ---------------------------------------------------------------------------
+    def _best_values(self) -> pd.Series:
+        """Each trial's best value of the metric (trials without one left out)."""
+        if self._stored_ranking:
+            sign = 1.0 if self.mode == "max" else -1.0
+            best = {trial_id: sign * score for trial_id, (score, _) in self._best.items() if math.isfinite(score)}
+            return pd.Series(best, dtype=float)
         if self.results.empty or self.metric not in self.results:
-            return None
+            return pd.Series(dtype=float)
         values = pd.to_numeric(self.results[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
-        if values.isna().all():
-            return None  # NaN and inf count as the worst value
-        best = values.idxmin() if self.mode == "min" else values.idxmax()
-        return {k: _plain(v) for k, v in self.results.loc[best].dropna().items()}
+        return values.groupby(self.results["trial_id"]).agg("min" if self.mode == "min" else "max").dropna()
 
-    @property
+    @cached_property
     def best_trial_id(self) -> int | None:
         """The trial with the best reported value of the metric (over all its results)."""
-        return None if self._best_row is None else int(self._best_row["trial_id"])
+        best = self._best_values()
+        if best.empty:
+            return None
+        return int(best.idxmin() if self.mode == "min" else best.idxmax())
+
+    @cached_property
+    def best_result(self) -> dict | None:
+        """The result row holding the best value of the metric (reads the history)."""
+        trial_id = self.best_trial_id
+        if trial_id is None:
+            return None
+        rows = self.results[self.results.trial_id == trial_id]
+        values = pd.to_numeric(rows[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
+        best = values.idxmin() if self.mode == "min" else values.idxmax()
+        return {k: _plain(v) for k, v in rows.loc[best].dropna().items()}
 
     @property
-    def best_result(self) -> dict | None:
-        """The result row holding the best value of the metric."""
-        return self._best_row
+    def best_value(self) -> float | None:
+        """The best value of the metric (without reading the history)."""
+        trial_id = self.best_trial_id
+        return None if trial_id is None else float(self._best_values()[trial_id])
+
+    @property
+    def best_iteration(self) -> int | None:
+        """The ``training_iteration`` of that result (without reading the history)."""
+        trial_id = self.best_trial_id
+        if trial_id is None:
+            return None
+        return self._best[trial_id][1] if self._stored_ranking else int(self.best_result["training_iteration"])
 
     @property
     def best_config(self) -> dict | None:
         """The config of :attr:`best_trial_id`."""
-        if self._best_row is None:
-            return None
-        return copy.deepcopy(self._configs[self.best_trial_id])
+        trial_id = self.best_trial_id
+        return None if trial_id is None else copy.deepcopy(self._configs[trial_id])
 
     def best_trials(self, top: int = 5) -> pd.DataFrame:
         """The ``top`` trials by their best value of the metric."""
-        if self.results.empty or self.metric not in self.results:
+        best = self._best_values()
+        if best.empty:
             return self.trials.head(0)
-        ascending = self.mode == "min"
-        values = pd.to_numeric(self.results[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
-        best = values.groupby(self.results["trial_id"]).agg("min" if ascending else "max")
-        table = self.trials.set_index("trial_id")
-        table = table.assign(**{f"best_{self.metric}": best}).dropna(subset=[f"best_{self.metric}"])
-        table = table.sort_values(f"best_{self.metric}", ascending=ascending).head(top)
-        columns = ["state", "training_iteration", f"best_{self.metric}"] + [c for c in table if c.startswith("config/")]
+        column = f"best_{self.metric}"
+        table = self.trials.set_index("trial_id").assign(**{column: best}).dropna(subset=[column])
+        table = table.sort_values(column, ascending=self.mode == "min", kind="stable").head(top)
+        columns = ["state", "training_iteration", column] + [c for c in table if c.startswith("config/")]
         return table[columns].reset_index()
 
+    # -- more ----------------------------------------------------------------------------------
     def utilization(self) -> float | None:
         """Busy rank-seconds over rank-seconds between the first segment start and the last end.
 
@@ -133,10 +175,10 @@ class Analysis:
         return [(level, int((reached >= level).sum())) for level in levels()]
 
     def summary(self, top: int = 5) -> str:
-        """The closing text: best trials table and where the HDF5 file is."""
+        """The closing text: trials by state, the best trials and where the HDF5 file is (no history read)."""
         counts = self.trials.state.value_counts().to_dict() if not self.trials.empty else {}
         lines = [f"Experiment {self.spec['name']}: {self.status}, {len(self.trials)} trials "
-                 f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), {len(self.results)} results"]
+                 f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), {self.num_results} results"]
         table = self.best_trials(top)
         if not table.empty:
             lines.append(f"Best trials by {self.metric} ({self.mode}):")

@@ -103,16 +103,15 @@ def _load(folder: str):
 
 
 def _cmd_status(args) -> int:
-    analysis = _load(args.dir)
+    analysis = _load(args.dir)  # reads the snapshot and the journal: as fast at 10 M results as at 10
     counts = analysis.trials.state.value_counts().to_dict() if not analysis.trials.empty else {}
     print(f"{analysis.spec['name']}: {analysis.status}, {len(analysis.trials)} trials, "
-          f"{len(analysis.results)} results")
+          f"{analysis.num_results} results")
     for state in ("RUNNING", "PENDING", "PAUSED", "TERMINATED", "ERROR"):
         print(f"  {state:<10} {counts.get(state, 0)}")
-    best = analysis.best_result
-    if best is not None:
-        print(f"best {analysis.metric}: {best[analysis.metric]:.6g} (trial {analysis.best_trial_id}, "
-              f"iteration {int(best['training_iteration'])})")
+    if analysis.best_trial_id is not None:
+        print(f"best {analysis.metric}: {analysis.best_value:.6g} (trial {analysis.best_trial_id}, "
+              f"iteration {analysis.best_iteration})")
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ crash stopped.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -97,6 +98,7 @@ class Controller:
         """
         self._event_time(t)
         trial = self.trials[trial_id]
+        row = _interned(row)
         iteration = row["training_iteration"]
         if iteration <= trial.iteration or trial.state.is_finished:
             return Decision.STOP if trial.state.is_finished else Decision.CONTINUE
@@ -118,6 +120,8 @@ class Controller:
         if checkpoint:
             self._set_checkpoint(trial, checkpoint, iteration, trial.time_total_s)
         score = metric_value(row, self.spec.metric, self.spec.mode)
+        if score > trial.best_score:
+            trial.best_score, trial.best_iteration = score, iteration
         if self.spec.metric in row and (self.best is None or score > self.best[0]):
             self.best = (score, trial_id)
 
@@ -429,6 +433,12 @@ class Controller:
             python_path=self.python_path,
         )
         self._launches.append(Launch(rank, task))
+
+
+def _interned(row: dict) -> dict:
+    """``row`` with its names (and string values, such as the hostname) interned: a row arrives
+    unpickled with its own copy of every name, and each trial keeps its last row."""
+    return {sys.intern(k): (sys.intern(v) if type(v) is str and len(v) < 64 else v) for k, v in row.items()}
 
 
 def _action(decision: Decision | SchedulerDecision) -> Decision:

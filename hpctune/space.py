@@ -7,6 +7,7 @@ A space is a (possibly nested) mapping whose leaves are either constants or
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -293,8 +294,8 @@ def unflatten(flat: Mapping) -> dict:
         node = tree
         *parents, leaf = name.split("/")
         for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+            node = node.setdefault(sys.intern(part), {})
+        node[sys.intern(leaf)] = value  # one copy of each name for all the configs a coordinator holds
     return tree
 
 

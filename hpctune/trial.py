@@ -1,10 +1,25 @@
 """The coordinator's record of one trial."""
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from .enums import TrialState
 
-__all__ = ["Trial", "TrialTask"]
+__all__ = ["Trial", "TrialTask", "metric_value"]
+
+
+def metric_value(result: Mapping, metric: str, mode: str) -> float:
+    """The result's metric as a score where larger is better; NaN, inf or missing is the worst."""
+    value = result.get(metric)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return -math.inf
+    if not math.isfinite(value):
+        return -math.inf
+    return value if mode == "max" else -value
+
 
 
 @dataclass(slots=True)
@@ -31,6 +46,8 @@ class Trial:
     error: str | None = None
     end_reason: str = ""
     rank: int | None = None
+    best_score: float = float("-inf")  # its best result's metric, larger is better (see metric_value)
+    best_iteration: int = 0            # the iteration of that result (0: none yet)
 
 
 @dataclass

@@ -1,13 +1,12 @@
 """The Scheduler interface: decides *when* a trial continues, pauses or stops, and which runs next."""
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..enums import Decision, TrialState
 from ..registry import Configurable, Registry
-from ..trial import Trial
+from ..trial import Trial, metric_value
 
 __all__ = ["Scheduler", "SchedulerDecision", "SCHEDULERS", "metric_value"]
 
@@ -21,18 +20,6 @@ class SchedulerDecision:
     action: Decision
     config: dict | None = None
     checkpoint: str | None = None
-
-
-def metric_value(result: Mapping, metric: str, mode: str) -> float:
-    """The result's metric as a score where larger is better; NaN, inf or missing is the worst."""
-    value = result.get(metric)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return -math.inf
-    if not math.isfinite(value):
-        return -math.inf
-    return value if mode == "max" else -value
 
 
 class Scheduler(Configurable):

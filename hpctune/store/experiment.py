@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExperimentError, SpecError
-from ..trial import Trial
+from ..trial import Trial, metric_value
 from .head import (EXPERIMENT_FILE, PREVIOUS_FILE, DamagedSnapshot, Head, UnsupportedFormat, read_head,
                    read_manifest, write_head)
 from .files import fsync_path
@@ -30,7 +30,7 @@ from .journal import Journal, JournalGap, read_journal_after
 from .parts import (PART_DIR, Kinds, PartInfo, is_part_file, merge_parts, part_kinds, plan_merge,
                     read_part, write_part)
 from .tables import Columns, concat_columns, rows_to_columns
-from .trials import trial_rows, trials_from_columns, trials_to_columns
+from .trials import trial_rows, trials_from_columns
 
 __all__ = ["ExperimentStore", "ExperimentView", "ExperimentDamaged", "load_experiment", "is_experiment",
            "EXPERIMENT_FILE"]
@@ -71,6 +71,7 @@ class ExperimentView:
     decisions: Columns = field(default_factory=dict)
     snapshot_is_current: bool = True
     notes: list[str] = field(default_factory=list)
+    result_count: int = 0
 
     def restored_trials(self) -> list[Trial]:
         """The trials as of the snapshot (the journal after it is replayed on top)."""
@@ -84,7 +85,8 @@ def _apply_trials(view: ExperimentView, record: dict) -> None:
     if kind == "add":
         view.trials[record["trial"]] = {"trial_id": record["trial"], "state": "PENDING", "iteration": 0,
                                         "num_failures": 0, "end_reason": "", "error": None,
-                                        "config": record["config"]}
+                                        "config": record["config"], "last_result": {},
+                                        "best_score": float("-inf"), "best_iteration": 0}
     elif kind == "status":
         view.status = record["status"]
     elif trial is None:
@@ -92,7 +94,12 @@ def _apply_trials(view: ExperimentView, record: dict) -> None:
     elif kind == "launch":
         trial["state"] = "RUNNING"
     elif kind == "result":
-        trial["iteration"] = record["row"].get("training_iteration", 0)
+        row = record["row"]
+        trial["iteration"] = row.get("training_iteration", 0)
+        trial["last_result"] = row
+        score = metric_value(row, view.spec["metric"], view.spec["mode"])
+        if score > trial["best_score"]:
+            trial["best_score"], trial["best_iteration"] = score, trial["iteration"]
     elif kind == "end" and record.get("error"):
         trial["error"] = record["error"]
     elif kind == "state":
@@ -165,7 +172,7 @@ def load_experiment(folder: str | os.PathLike, history: bool = True) -> Experime
             time.sleep(0.01)
             continue
         return _view(folder, head, is_current, notes, records, blocks, history)
-    raise ExperimentDamaged(f"{folder}: the journal after the snapshot is incomplete ({problem})")
+    raise ExperimentDamaged(f"{folder}: what the snapshot lists is incomplete ({problem})")
 
 
 def _view(folder: Path, head: Head, is_current: bool, notes: list[str], records: list[dict],
@@ -183,6 +190,7 @@ def _view(folder: Path, head: Head, is_current: bool, notes: list[str], records:
         _apply_trials(view, record)
     if view.status == "running" and not coordinator_running(folder):
         view.status = "interrupted"  # killed, or stopped before it could write so (a full disk)
+    view.result_count = sum(part.results for part in head.parts) + len(tail.rows["results"])
     if history:
         for name in TABLES:
             rows = tail.rows[name] + (tail.open_rows() if name == "segments" else [])
@@ -406,7 +414,7 @@ class ExperimentStore:
             if part.file not in self._kinds:  # parts of a resumed experiment
                 self._kinds[part.file] = part_kinds(self.folder, part)
         write_head(folder, spec=self.spec_json, controller_state=controller_state, python_path=self.python_path,
-                   trials=trials_to_columns(trials), running=self.history.open_rows(), parts=parts,
+                   trials=trials, running=self.history.open_rows(), parts=parts,
                    columns_of=self._kinds, status=status, seq=seq, keep_previous=keep_previous)
 
     def close(self) -> None:

@@ -2,14 +2,16 @@
 
 HDF5 2.0 (h5py 3.16) can crash the process (a segfault) when a large
 variable-length string dataset does not fit on the disk, where numbers fail
-cleanly with ENOSPC. So the coordinator builds each file in memory (HDF5's core
-driver) and writes its image with plain ``os.write``: a full disk or quota is
-then an ``OSError`` like any other, the temporary file is removed, and nothing
-already durable is touched. The files are small by design (a snapshot, a part of
-bounded rows), so the image costs little memory.
+cleanly with ENOSPC. So the coordinator builds each file in memory (h5py writing
+into a ``BytesIO``: one buffer, where HDF5's core driver would need a second for
+its image) and writes it with plain ``os.write``: a full disk or quota is then an
+``OSError`` like any other, the temporary file is removed, and nothing already
+durable is touched. The files are bounded by design (a snapshot: the trials; a
+part: at most ``MAX_MERGED_ROWS`` rows), and so is the memory the image takes.
 """
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -36,17 +38,18 @@ def write_hdf5(path: Path, build: Callable[[h5py.File], None], **options) -> Non
     Raises:
         OSError: the file could not be written (``errno`` ENOSPC, EDQUOT, ...); no file is left.
     """
-    with h5py.File(path.name, "w", driver="core", backing_store=False, **options) as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w", **options) as f:
         build(f)
-        f.flush()
-        image = memoryview(f.id.get_file_image())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        while image:
-            image = image[os.write(fd, image):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        raise
-    os.close(fd)
+    with buffer.getbuffer() as image:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            written = 0
+            while written < len(image):
+                written += os.write(fd, image[written:])
+            os.fsync(fd)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)

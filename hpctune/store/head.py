@@ -31,6 +31,7 @@ from .history import TABLES
 from .journal import to_jsonable
 from .files import fsync_path, write_hdf5
 from .parts import PartInfo
+from .trials import write_trials
 from .tables import STRING, Columns, escape_name, read_table, write_table
 
 __all__ = ["EXPERIMENT_FILE", "PREVIOUS_FILE", "FORMAT", "FORMAT_VERSION", "Head", "DamagedSnapshot",
@@ -115,7 +116,7 @@ def _write_virtual_tables(f: h5py.File, parts: list[PartInfo], columns_of: dict[
 
 
 def write_head(folder: Path, *, spec: dict, controller_state: dict | None, python_path: list[str],
-               trials: Columns, running: list[dict], parts: list[PartInfo],
+               trials: list, running: list[dict], parts: list[PartInfo],
                columns_of: dict[str, dict[str, dict]], status: str, seq: int, keep_previous: bool = True) -> None:
     """Replace ``experiment.h5`` with a new snapshot, durably; keep the old one as ``experiment.prev.h5``.
 
@@ -138,7 +139,7 @@ def write_head(folder: Path, *, spec: dict, controller_state: dict | None, pytho
         f["spec"] = _json(spec)
         f["controller_state"] = _json(controller_state) if controller_state is not None else ""
         f["python_path"] = _json(python_path)
-        write_table(f, "trials", columns=trials)
+        write_trials(f, "trials", trials)
         write_table(f, "running", rows=running)
         write_table(f, "manifest", rows=[{k: getattr(p, k) for k in _MANIFEST_FIELDS} for p in parts])
         _write_virtual_tables(f, parts, columns_of)

@@ -1,0 +1,42 @@
+"""Analysis: trials, best values and the summary come from the snapshot and the journal (their cost
+follows the trials, not the results); the history is read on first use and agrees with them."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import hpctune
+from hpctune.store import ExperimentDamaged
+
+from trainable_fixtures import quick
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_best_values_agree_with_the_history_and_need_none_of_it(tmp_path, run_cli, monkeypatch, mode):
+    monkeypatch.setenv("HPCTUNE_SNAPSHOT_INTERVAL", "0")  # results in part files
+    hpctune.run(quick, space={"x": hpctune.uniform(0, 1), "epochs": 4}, metric="loss", mode=mode, num_samples=6,
+                storage=str(tmp_path), name="a", backend="local", verbose=0)
+    folder = tmp_path / "a"
+    full = hpctune.Analysis(folder)
+    results = full.results
+    best_row = results.loc[results.loss.idxmin() if mode == "min" else results.loss.idxmax()]
+    assert full.best_trial_id == best_row.trial_id and full.best_value == best_row.loss
+    assert full.best_iteration == best_row.training_iteration
+    assert full.best_result["loss"] == best_row.loss
+    per_trial = results.groupby("trial_id").loss.agg(mode)
+    table = full.best_trials(top=6).set_index("trial_id")
+    assert table["best_loss"].to_dict() == per_trial.to_dict()
+    assert list(full.trials.loss) == list(results.groupby("trial_id").loss.last())  # last value per trial
+    summary = full.summary()
+
+    shutil.move(folder / "parts", tmp_path / "parts-away")  # no history at all now
+    light = hpctune.Analysis(folder)
+    assert light.summary() == summary and light.num_results == 24
+    status = run_cli("status", str(folder))
+    assert status.returncode == 0, status.stderr
+    assert f"a: finished, 6 trials, 24 results" in status.stdout
+    assert f"best loss: {best_row.loss:.6g} (trial {best_row.trial_id}, iteration {best_row.training_iteration})" \
+        in status.stdout
+    with pytest.raises(ExperimentDamaged, match="what the snapshot lists is incomplete"):
+        light.results
