@@ -13,8 +13,11 @@ that the coordinator and the workers never pay for it.
 from __future__ import annotations
 
 import copy
+import heapq
 import math
 import os
+from collections import Counter
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 
@@ -23,7 +26,8 @@ import pandas as pd
 
 from .session import RESULT_FIELDS
 from .space import flatten
-from .store import load_experiment
+from .store import is_experiment, load_experiment
+from .trial import Trial
 
 __all__ = ["Analysis"]
 
@@ -46,20 +50,44 @@ class Analysis:
     """
 
     def __init__(self, path: str | os.PathLike, metric: str | None = None, mode: str | None = None):
-        view = load_experiment(path, history=False)
+        if not is_experiment(path):
+            raise FileNotFoundError(f"{path} holds no hpctune experiment")
         self.path = Path(path)
-        self.spec = view.spec
-        self.status = view.status
-        self.notes = view.notes
-        self.num_results = view.result_count
-        self.metric = metric or view.spec["metric"]
-        self.mode = mode or view.spec["mode"]
-        self._stored_ranking = (self.metric, self.mode) == (view.spec["metric"], view.spec["mode"])
-        self._configs = {int(trial_id): trial["config"] or {} for trial_id, trial in view.trials.items()}
-        self._best = {int(trial_id): (trial["best_score"], trial["best_iteration"])
-                      for trial_id, trial in view.trials.items()}
+        self._metric, self._mode = metric, mode
+
+    @cached_property
+    def _view(self):
+        """The snapshot and the journal after it, read on first use (no history)."""
+        return load_experiment(self.path, history=False)
+
+    @property
+    def spec(self) -> dict:
+        return self._view.spec
+
+    @property
+    def status(self) -> str:
+        return self._view.status
+
+    @property
+    def notes(self) -> list[str]:
+        return self._view.notes
+
+    @property
+    def num_results(self) -> int:
+        return self._view.result_count
+
+    @property
+    def metric(self) -> str:
+        return self._metric or self.spec["metric"]
+
+    @property
+    def mode(self) -> str:
+        return self._mode or self.spec["mode"]
+
+    @cached_property
+    def trials(self) -> pd.DataFrame:
         rows = []
-        for trial in view.trials.values():
+        for trial in self._view.trials.values():
             row = {"trial_id": int(trial["trial_id"]), "state": trial["state"],
                    "training_iteration": trial["iteration"], "num_failures": trial["num_failures"],
                    "end_reason": trial["end_reason"] or "", "error": trial["error"]}
@@ -68,7 +96,7 @@ class Analysis:
             row.update({k: v for k, v in last.items()
                         if k not in row and (k not in RESULT_FIELDS or k == "time_total_s")})
             rows.append(row)
-        self.trials = pd.DataFrame(rows)
+        return pd.DataFrame(rows)
 
     # -- the history, read on first use --------------------------------------------------
     @cached_property
@@ -88,11 +116,16 @@ class Analysis:
         return _frame(self._history.decisions)
 
     # -- the best ---------------------------------------------------------------------------
+    @property
+    def _stored_ranking(self) -> bool:
+        return (self.metric, self.mode) == (self.spec["metric"], self.spec["mode"])
+
     def _best_values(self) -> pd.Series:
         """Each trial's best value of the metric (trials without one left out)."""
         if self._stored_ranking:
             sign = 1.0 if self.mode == "max" else -1.0
-            best = {trial_id: sign * score for trial_id, (score, _) in self._best.items() if math.isfinite(score)}
+            best = {trial_id: sign * trial["best_score"] for trial_id, trial in self._view.trials.items()
+                    if math.isfinite(trial["best_score"])}
             return pd.Series(best, dtype=float)
         if self.results.empty or self.metric not in self.results:
             return pd.Series(dtype=float)
@@ -130,13 +163,15 @@ class Analysis:
         trial_id = self.best_trial_id
         if trial_id is None:
             return None
-        return self._best[trial_id][1] if self._stored_ranking else int(self.best_result["training_iteration"])
+        if self._stored_ranking:
+            return self._view.trials[trial_id]["best_iteration"]
+        return int(self.best_result["training_iteration"])
 
     @property
     def best_config(self) -> dict | None:
         """The config of :attr:`best_trial_id`."""
         trial_id = self.best_trial_id
-        return None if trial_id is None else copy.deepcopy(self._configs[trial_id])
+        return None if trial_id is None else copy.deepcopy(self._view.trials[trial_id]["config"])
 
     def best_trials(self, top: int = 5) -> pd.DataFrame:
         """The ``top`` trials by their best value of the metric."""
@@ -177,14 +212,36 @@ class Analysis:
     def summary(self, top: int = 5) -> str:
         """The closing text: trials by state, the best trials and where the HDF5 file is (no history read)."""
         counts = self.trials.state.value_counts().to_dict() if not self.trials.empty else {}
-        lines = [f"Experiment {self.spec['name']}: {self.status}, {len(self.trials)} trials "
-                 f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), {self.num_results} results"]
-        table = self.best_trials(top)
-        if not table.empty:
-            lines.append(f"Best trials by {self.metric} ({self.mode}):")
-            lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
-        lines.append(f"Results: {self.path / 'experiment.h5'}")
-        return "\n".join(lines)
+        return summary_text(self.spec["name"], self.status, counts, self.num_results, self.metric, self.mode,
+                            self.best_trials(top), self.path)
+
+
+def summary_text(name: str, status: str, counts: dict[str, int], num_results: int, metric: str, mode: str,
+                 best: pd.DataFrame, folder: Path) -> str:
+    """The closing text of an experiment: trials by state, the best trials, where the HDF5 file is."""
+    lines = [f"Experiment {name}: {status}, {sum(counts.values())} trials "
+             f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), {num_results} results"]
+    if not best.empty:
+        lines.append(f"Best trials by {metric} ({mode}):")
+        lines.append(best.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    lines.append(f"Results: {Path(folder) / 'experiment.h5'}")
+    return "\n".join(lines)
+
+
+def closing_summary(trials: Iterable[Trial], status: str, num_results: int, spec: dict, folder: Path,
+                    top: int = 5) -> str:
+    """:func:`summary_text` from the coordinator's own trials, reading nothing back: the best
+    ``top`` trials by their best value, as :meth:`Analysis.best_trials` ranks them."""
+    trials = list(trials)
+    counts = dict(Counter(trial.state.name for trial in trials))
+    ranked = heapq.nlargest(top, (t for t in trials if math.isfinite(t.best_score)),
+                            key=lambda t: (t.best_score, -t.trial_id))
+    sign = 1.0 if spec["mode"] == "max" else -1.0
+    rows = [{"trial_id": t.trial_id, "state": t.state.name, "training_iteration": t.iteration,
+             f"best_{spec['metric']}": sign * t.best_score,
+             **{f"config/{k}": v for k, v in flatten(t.config).items()}} for t in ranked]
+    return summary_text(spec["name"], status, counts, num_results, spec["metric"], spec["mode"],
+                        pd.DataFrame(rows), folder)
 
 
 def _plain(value):

@@ -163,7 +163,7 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
         _release_world(world)
         if verbose:
             print(f"[hpctune {spec.name}] {spec.experiment_dir} is finished; nothing to resume", file=sys.stderr)
-        return _closing_analysis(spec.experiment_dir, verbose)
+        return _finished_analysis(spec.experiment_dir, verbose)
     controller = Controller(spec, store, python_path=store.python_path)
     console = Console(spec.name, spec.metric, spec.mode, spec.searcher.total_trials(), verbose)
     for note in view.notes if view is not None else ():
@@ -195,7 +195,12 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
     except StorageFailed:  # the journal could not be written: what it holds is all there is
         store.close()
         raise
-    analysis = _closing_analysis(store.folder, verbose)
+    from .analysis import Analysis, closing_summary
+
+    if verbose:  # from the trials the coordinator holds: nothing is read back
+        print(closing_summary(controller.trials.values(), status, store.result_count, store.spec_json,
+                              store.folder), flush=True)
+    analysis = Analysis(store.folder)  # loads when used
     if controller.storage_full is not None:
         raise StorageFailed(store.folder, controller.storage_full)
     if status != "finished":
@@ -213,7 +218,7 @@ def _release_world(world) -> None:
         pool.release()
 
 
-def _closing_analysis(folder: Path, verbose: int):
+def _finished_analysis(folder: Path, verbose: int):
     from .analysis import Analysis
 
     analysis = Analysis(folder)

@@ -271,6 +271,7 @@ class ExperimentStore:
         self.history = History(view.open_segments if view else None)
         for record in (view.records_after_snapshot if view else ()):
             self.history.apply(record)
+        self.result_count = view.result_count if view else 0  # result rows the experiment holds
         self._lock_fd = self._create() if view is None else _lock(self.folder)
         self.root = Path(os.path.realpath(self.folder))  # checkpoint paths are relative to this
         self._root_text = str(self.root)
@@ -352,6 +353,8 @@ class ExperimentStore:
         fields["k"] = kind
         self.journal.append(fields)
         self.history.apply(fields)
+        if kind == "result":
+            self.result_count += 1
 
     def flush(self) -> None:
         """Make every record so far survive a crash of this process (one ``os.write``)."""
