@@ -156,8 +156,37 @@ class MPIWorkers:
         sys.stderr.flush()
         if self.spawned:
             os._exit(1)
+        _wait_until_forwarded(sys.stderr, sys.stdout)
         self.comm.Abort(1)
         os._exit(1)  # not reached: MPI_Abort does not return
+
+
+def _wait_until_forwarded(*streams, timeout: float = 2.0) -> None:
+    """Wait until hydra's proxy has read what this rank wrote to its stdout/stderr pipes.
+
+    MPI_Abort makes hydra kill the job at once; output still in the pipe (the line that
+    says why the job ends) would be lost with it. Bounded by ``timeout``, then a short
+    grace for the proxy to pass it on to mpiexec.
+    """
+    import fcntl
+    import stat
+    import struct
+    import termios
+
+    deadline = time.monotonic() + timeout
+    for stream in streams:
+        try:
+            fd = stream.fileno()
+            if not (stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode)):
+                continue
+            while time.monotonic() < deadline:
+                unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+                if unread == 0:
+                    break
+                time.sleep(0.01)
+        except (OSError, ValueError, AttributeError):  # a closed or unusual stream: nothing to wait for
+            continue
+    time.sleep(0.2)
 
 
 class _Watchdog:
