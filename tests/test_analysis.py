@@ -35,7 +35,7 @@ def test_best_values_agree_with_the_history_and_need_none_of_it(tmp_path, run_cl
     assert light.summary() == summary and light.num_results == 24
     status = run_cli("status", str(folder))
     assert status.returncode == 0, status.stderr
-    assert f"a: finished, 6 trials, 24 results" in status.stdout
+    assert "a: finished, 6 trials, 24 results" in status.stdout
     assert f"best loss: {best_row.loss:.6g} (trial {best_row.trial_id}, iteration {best_row.training_iteration})" \
         in status.stdout
     with pytest.raises(ExperimentDamaged, match="what the snapshot lists is incomplete"):

@@ -8,17 +8,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-_LAZY = {"load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-         **dict.fromkeys(["EXPERIMENT_FILE", "ExperimentDamaged", "ExperimentStore", "ExperimentView",
-                          "is_experiment", "load_experiment"], "experiment")}
+_LAZY = {"load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint", "EXPERIMENT_FILE": "head",
+         "ExperimentStore": "experiment",  # the coordinator's writer; readers need only .view
+         **dict.fromkeys(["ExperimentDamaged", "ExperimentView", "is_experiment", "load_experiment"], "view")}
 
 __all__ = ["ExperimentStore", "ExperimentView", "ExperimentDamaged", "load_experiment", "is_experiment",
            "EXPERIMENT_FILE", "save_checkpoint", "load_checkpoint"]
 
 if TYPE_CHECKING:
     from .checkpoint import load_checkpoint, save_checkpoint
-    from .experiment import (EXPERIMENT_FILE, ExperimentDamaged, ExperimentStore, ExperimentView, is_experiment,
-                             load_experiment)
+    from .experiment import ExperimentStore
+    from .head import EXPERIMENT_FILE
+    from .view import ExperimentDamaged, ExperimentView, is_experiment, load_experiment
 
 
 def __getattr__(name: str):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-import pytest
 
 import hpctune
 from hpctune.store.tables import escape_name, read_table, unescape_name, write_table
