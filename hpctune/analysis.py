@@ -201,7 +201,7 @@ class Analysis:
         """``(milestone, trials that reached it)`` for each rung of the experiment's scheduler, if it has rungs."""
         from .schedulers import build_scheduler
 
-        scheduler, _ = build_scheduler(dict(self.spec["scheduler"]))
+        scheduler = build_scheduler(self.spec["scheduler"])
         levels = getattr(scheduler, "rung_levels", None)
         if levels is None or self.results.empty:
             return None

@@ -149,11 +149,12 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
                 python_path, must_exist: bool):
     from .backends.housekeeping import Housekeeping
     from .console import Console
-    from .controller import Controller
+    from .controller import Controller, build_algorithms
 
     world = workers if mode == "world" else None
     try:
         spec = make_spec()
+        build_algorithms(spec)  # an unknown scheduler or searcher option is refused before anything is written
         created = not spec.experiment_dir.exists()
         store, view = open_experiment(spec, resume, must_exist, python_path)
     except BaseException:
@@ -165,7 +166,7 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
             print(f"[hpctune {spec.name}] {spec.experiment_dir} is finished; nothing to resume", file=sys.stderr)
         return _finished_analysis(spec.experiment_dir, verbose)
     controller = Controller(spec, store, python_path=store.python_path)
-    console = Console(spec.name, spec.metric, spec.mode, spec.searcher.total_trials(), verbose)
+    console = Console(spec.name, spec.metric, spec.mode, controller.searcher.total_trials(), verbose)
     for note in view.notes if view is not None else ():
         console.message(f"warning: {note}")
     try:

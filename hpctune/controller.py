@@ -20,14 +20,26 @@ from dataclasses import dataclass
 
 from .enums import Decision, SegmentEnd, TrialState
 from .errors import SpecError
-from .schedulers import SchedulerDecision, metric_value
-from .searchers import FINISHED
+from .schedulers import Scheduler, SchedulerDecision, build_scheduler, metric_value
+from .searchers import FINISHED, Searcher, build_searcher
 from .spec import ExperimentSpec
 from .store import ExperimentStore
 from .session import RESULT_FIELDS
 from .trial import Trial, TrialTask
 
-__all__ = ["Controller", "Launch"]
+__all__ = ["Controller", "Launch", "build_algorithms"]
+
+
+def build_algorithms(spec: ExperimentSpec) -> tuple[Scheduler, Searcher]:
+    """The scheduler and the searcher ``spec`` describes, new (not set up).
+
+    The spec checks their shape only; ``hpctune.run`` and the CLI call this before anything
+    is written to storage, so that an unknown type or option is refused there.
+
+    Raises:
+        SpecError: an unknown type or option, or a bad option value, naming it (``scheduler.max_t: ...``).
+    """
+    return build_scheduler(spec.scheduler), build_searcher(spec.searcher)
 
 
 @dataclass
@@ -42,7 +54,7 @@ class Controller:
     """Owns the trials table and applies the scheduler's and searcher's decisions.
 
     Args:
-        spec: the validated experiment spec (its scheduler and searcher are used).
+        spec: the validated experiment spec (its scheduler and searcher are built here).
         store: where every event is journaled.
         clock: wall-clock time source (injected for tests and the simulator).
         python_path: folders workers add to ``sys.path`` to import the trainable.
@@ -54,8 +66,7 @@ class Controller:
         self.store = store
         self.clock = clock
         self.python_path = python_path or [os.getcwd()]
-        self.scheduler = spec.scheduler
-        self.searcher = spec.searcher
+        self.scheduler, self.searcher = build_algorithms(spec)
         self.scheduler.setup(spec.metric, spec.mode, spec.seed)
         self.searcher.setup(spec.space, spec.metric, spec.mode, spec.num_samples, spec.seed)
         self.trials: dict[int, Trial] = {}

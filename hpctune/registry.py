@@ -1,8 +1,9 @@
-"""Registries of schedulers and searchers by name, and the options they were built with.
+"""Registries of plug-ins by name, and the JSON descriptions they are built from.
 
-``type: asha`` in YAML looks the class up here; a Python user passes an instance.
-Either way the experiment file stores ``{"type": name, **options}`` so that a
-resumed experiment rebuilds the same object.
+``type: asha`` in YAML looks the class up here; a Python user may pass an
+instance instead. Either way the spec holds, and the experiment file stores,
+a description ``{"type": name, **options}`` (:func:`describe`), from which
+:meth:`Registry.build` makes the object, for a new experiment and a resumed one alike.
 """
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from typing import Any
 
 from .errors import SpecError
 
+__all__ = ["Configurable", "Registry", "describe"]
+
 
 class Configurable:
-    """Remembers the keyword options an instance was built with (``self.options``)."""
+    """Remembers the keyword options an instance was built with (``self.options``).
 
+    ``kind`` names the registry of the subclass (``"scheduler"``, ``"searcher"``), ``name`` its entry there.
+    """
+
+    kind: str = ""
     name: str = ""
 
     def __new__(cls, *args: Any, **kwargs: Any):
@@ -28,6 +35,26 @@ class Configurable:
     def describe(self) -> dict:
         """``{"type": name, **options}``: enough to build the same object again."""
         return {"type": self.name, **self.options}
+
+
+def describe(kind: str, raw: Any) -> dict:
+    """The description ``{"type": name, **options}`` of a ``kind`` plug-in given as a name, a
+    mapping with ``type`` or an instance. Whether the type and options exist is not checked here.
+
+    Raises:
+        SpecError: ``raw`` is none of these, naming ``<kind>`` or ``<kind>.type``.
+    """
+    if isinstance(raw, Configurable) and raw.kind == kind:
+        return raw.describe()
+    if isinstance(raw, str):
+        return {"type": raw}
+    if not isinstance(raw, Mapping):
+        raise SpecError(kind, f"expected a name or a mapping with 'type', got {raw!r}")
+    options = dict(raw)
+    name = options.pop("type", None)
+    if name is None:
+        raise SpecError(f"{kind}.type", "missing required field")
+    return {"type": name, **options}
 
 
 class Registry:
@@ -45,22 +72,15 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._classes)
 
-    def build(self, raw: Any, base: type) -> tuple[Any, dict]:
-        """An instance and its JSON description from a name, a mapping or an instance.
+    def build(self, raw: Any) -> Any:
+        """A new instance from a description (or from anything :func:`describe` takes).
 
         Raises:
-            SpecError: unknown type or option, naming ``<kind>.type`` or ``<kind>.<option>``.
+            SpecError: unknown type or option, or a bad option value, naming ``<kind>.type`` or
+                ``<kind>.<option>``.
         """
-        if isinstance(raw, base):
-            return raw, raw.describe()
-        if isinstance(raw, str):
-            raw = {"type": raw}
-        if not isinstance(raw, Mapping):
-            raise SpecError(self.kind, f"expected a name or a mapping with 'type', got {raw!r}")
-        options = dict(raw)
-        name = options.pop("type", None)
-        if name is None:
-            raise SpecError(f"{self.kind}.type", "missing required field")
+        options = describe(self.kind, raw)
+        name = options.pop("type")
         cls = self._classes.get(name)
         if cls is None:
             raise SpecError(f"{self.kind}.type", f"unknown {self.kind} {name!r} (known: {', '.join(self.names())})")
@@ -71,7 +91,6 @@ class Registry:
                 listing = ", ".join(known) if known else "none"
                 raise SpecError(f"{self.kind}.{option}", f"unknown option of {self.kind} {name!r} (known: {listing})")
         try:
-            instance = cls(**options)
+            return cls(**options)
         except SpecError as exc:
             raise SpecError(f"{self.kind}.{exc.where}", exc.what) from None
-        return instance, instance.describe()

@@ -1,7 +1,10 @@
 """The experiment spec: YAML (or keyword arguments) -> one validated :class:`ExperimentSpec`.
 
 Every field is checked here, before anything is written to storage; each error
-names the field (``space.lr.loguniform: low must be > 0``).
+names the field (``space.lr.loguniform: low must be > 0``). The scheduler and
+searcher are held as descriptions ``{"type": name, **options}``: whether that
+type and those options exist only their classes know, so the layer above checks
+them by building them (:func:`hpctune.controller.build_algorithms`).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpecError
+from .registry import describe
 from .space import parse_space, space_to_json
 from .spec_file import read_spec_file
 
@@ -38,8 +42,8 @@ class Resources:
 class ExperimentSpec:
     """One experiment, validated.
 
-    ``scheduler`` and ``searcher`` hold built objects (from the registries);
-    ``trainable`` is a reference string (``module:attr`` or ``path.py:attr``)
+    ``scheduler`` and ``searcher`` are descriptions ``{"type": name, **options}``, which the
+    controller builds from the registries; ``trainable`` is a reference string (``module:attr`` or ``path.py:attr``)
     that every worker can resolve.
     """
 
@@ -50,16 +54,14 @@ class ExperimentSpec:
     space: dict
     num_samples: int = 1
     stop: dict = field(default_factory=dict)
-    scheduler: Any = None
-    searcher: Any = None
+    scheduler: dict = field(default_factory=lambda: {"type": "fifo"})
+    searcher: dict = field(default_factory=lambda: {"type": "random"})
     resources: Resources = field(default_factory=Resources)
     max_failures: int = 0
     seed: int = 0
     storage: str = "runs"
     checkpoint_keep: int = 2
     time_budget_s: float | None = None
-    scheduler_json: Any = "fifo"
-    searcher_json: Any = "random"
 
     @property
     def experiment_dir(self) -> Path:
@@ -81,7 +83,7 @@ class ExperimentSpec:
             "name": self.name, "trainable": self.trainable, "metric": self.metric,
             "mode": self.mode, "num_samples": self.num_samples,
             "space": space_to_json(self.space), "stop": self.stop,
-            "scheduler": self.scheduler_json, "searcher": self.searcher_json,
+            "scheduler": self.scheduler, "searcher": self.searcher,
             "resources": vars(self.resources), "max_failures": self.max_failures,
             "seed": self.seed, "storage": self.storage, "checkpoint_keep": self.checkpoint_keep,
             "time_budget_s": self.time_budget_s,
@@ -173,8 +175,6 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
     Raises:
         SpecError: for the first bad field, naming it.
     """
-    from .schedulers import build_scheduler
-    from .searchers import build_searcher
     from .trainable import trainable_reference
 
     unknown = [k for k in raw if k not in _FIELDS]
@@ -200,9 +200,7 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
     trainable = trainable_reference(raw["trainable"], base_dir=base_dir, check=check_trainable,
                                     import_paths=import_paths)
 
-    scheduler_raw = raw.get("scheduler", "fifo")
-    searcher_raw = raw.get("searcher", "random")
-    spec = ExperimentSpec(
+    return ExperimentSpec(
         name=name, trainable=trainable, metric=metric, mode=mode, space=space,
         num_samples=num_samples, stop=_check_stop(raw.get("stop")),
         resources=_check_resources(raw.get("resources")),
@@ -210,8 +208,6 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
         storage=_check_storage(raw.get("storage", "runs")),
         checkpoint_keep=_int(raw, "checkpoint_keep", 2, 1),
         time_budget_s=_check_budget(raw.get("time_budget_s")),
+        scheduler=describe("scheduler", raw.get("scheduler", "fifo")),
+        searcher=describe("searcher", raw.get("searcher", "random")),
     )
-    spec.scheduler, spec.scheduler_json = build_scheduler(scheduler_raw)
-    spec.searcher, spec.searcher_json = build_searcher(searcher_raw)
-    spec.searcher.check_space(space)
-    return spec

@@ -11,7 +11,7 @@ import pytest
 
 import hpctune
 from hpctune.errors import SpecError
-from hpctune.searchers import FINISHED, GridSearcher, RandomSearcher
+from hpctune.searchers import FINISHED, GridSearcher, RandomSearcher, build_searcher
 from hpctune.space import parse_space, sample_config, space_to_json
 from hpctune.spec import load_spec
 
@@ -94,19 +94,20 @@ def test_huge_grid_is_enumerated_lazily(tmp_path):
     path.write_text("trainable: trainable_fixtures:quick\nmetric: loss\nsearcher: grid\nnum_samples: 3\n"
                     "space: {a: {randint: [0, 100000]}, b: {randint: [0, 100000]}, lr: {uniform: [0, 1]}}\n")
     spec = load_spec(path, {"storage": str(tmp_path)})
+    searcher = build_searcher(spec.searcher)
     started = time.perf_counter()
-    spec.searcher.setup(spec.space, spec.metric, spec.mode, spec.num_samples, spec.seed)
-    first = [spec.searcher.suggest(i) for i in range(3)]
+    searcher.setup(spec.space, spec.metric, spec.mode, spec.num_samples, spec.seed)
+    first = [searcher.suggest(i) for i in range(3)]
     assert time.perf_counter() - started < 0.5
-    assert spec.searcher.total_trials() == 10**10 * 3
+    assert searcher.total_trials() == 10**10 * 3
     assert [(c["a"], c["b"]) for c in first] == [(0, 0), (0, 1), (0, 2)]
-    state = spec.searcher.state_dict()
+    state = searcher.state_dict()
     assert state["count"] == 3 and len(json.dumps(state)) < 1000  # a counter and the RNG, nothing per point
     state["count"] = 3 * 10**10 - 1
-    spec.searcher.load_state_dict(state)
-    last = spec.searcher.suggest(3)
+    searcher.load_state_dict(state)
+    last = searcher.suggest(3)
     assert (last["a"], last["b"]) == (99999, 99999)
-    assert spec.searcher.suggest(4) is FINISHED
+    assert searcher.suggest(4) is FINISHED
 
 
 # results stored before grids were enumerated lazily came in itertools.product order (last name fastest)

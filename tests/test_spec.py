@@ -1,9 +1,18 @@
-"""Spec validation: each bad field gives its one-line message."""
+"""Spec validation: each bad field gives its one-line message (the scheduler's and searcher's
+options when they are built, as ``hpctune.run`` and the CLI do before anything is written)."""
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from hpctune.controller import build_algorithms
 from hpctune.errors import SpecError
+from hpctune.schedulers import AsyncSuccessiveHalving
+from hpctune.searchers import RandomSearcher
 from hpctune.spec import load_spec, spec_from_dict
 
 GOOD = {"name": "t", "trainable": "trainable_fixtures:quick", "metric": "loss", "mode": "min",
@@ -16,7 +25,7 @@ def _error(**changes) -> str:
         if value is ...:
             del raw[key]
     with pytest.raises(SpecError) as info:
-        spec_from_dict(raw)
+        build_algorithms(spec_from_dict(raw))
     return str(info.value)
 
 
@@ -37,6 +46,8 @@ def _error(**changes) -> str:
     ({"scheduler": {"grace_period": 1}}, "scheduler.type: missing required field"),
     ({"searcher": "bayes"}, "searcher.type: unknown searcher 'bayes' (known: grid, random)"),
     ({"searcher": {"type": "random", "sed": 1}}, "searcher.sed: unknown option of searcher 'random' (known: seed)"),
+    ({"scheduler": 3}, "scheduler: expected a name or a mapping with 'type', got 3"),
+    ({"scheduler": RandomSearcher()}, "scheduler: expected a name or a mapping with 'type', got <"),
     ({"stop": {"training_iteration": "x"}}, "stop.training_iteration: expected a number, got 'x'"),
     ({"stop": [1]}, "stop: expected a mapping of reported name to threshold, got [1]"),
     ({"resources": {"gpus_per_rank": -1}}, "resources.gpus_per_rank: must be >= 0, got -1"),
@@ -122,4 +133,26 @@ def test_good_spec_defaults_name_from_file(tmp_path):
     path.write_text("trainable: trainable_fixtures:quick\nmetric: loss\nspace: {x: {uniform: [0, 1]}}\n")
     spec = load_spec(path, {"storage": str(tmp_path)})
     assert (spec.name, spec.mode, spec.num_samples, spec.storage) == ("myexp", "min", 1, str(tmp_path))
-    assert spec.scheduler_json == {"type": "fifo"} and spec.searcher_json == {"type": "random"}
+    assert spec.scheduler == {"type": "fifo"} and spec.searcher == {"type": "random"}
+
+
+def test_scheduler_and_searcher_are_held_as_descriptions():
+    # an instance is held as the description it is rebuilt from, the type first, as the experiment file stores it
+    spec = spec_from_dict({**GOOD, "scheduler": AsyncSuccessiveHalving(max_t=9, grace_period=1),
+                           "searcher": {"seed": 3, "type": "random"}})
+    assert spec.scheduler == {"type": "asha", "max_t": 9, "grace_period": 1}
+    assert list(spec.to_json()["searcher"]) == ["type", "seed"]
+    scheduler, searcher = build_algorithms(spec)
+    assert isinstance(scheduler, AsyncSuccessiveHalving) and scheduler.options == {"max_t": 9, "grace_period": 1}
+    assert isinstance(searcher, RandomSearcher) and searcher.options == {"seed": 3}
+
+
+def test_the_spec_imports_no_algorithm(tmp_path):
+    # imports point downward: the spec knows descriptions, the controller builds them
+    raw = {**GOOD, "scheduler": {"type": "asha", "max_t": 9}, "storage": str(tmp_path)}
+    code = (f"import sys, hpctune.spec; hpctune.spec.spec_from_dict({raw!r}, check_trainable=False); "
+            "print(*sorted(m for m in sys.modules "
+            "if m.startswith(('hpctune.schedulers', 'hpctune.searchers', 'hpctune.controller'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.stdout.split() == []

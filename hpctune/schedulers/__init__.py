@@ -14,6 +14,10 @@ __all__ = ["Scheduler", "SchedulerDecision", "FIFOScheduler", "SuccessiveHalving
            "HyperBand", "MedianStopping", "SCHEDULERS", "build_scheduler", "metric_value"]
 
 
-def build_scheduler(raw: Any) -> tuple[Scheduler, dict]:
-    """A scheduler from a name, ``{type: NAME, **options}`` or an instance."""
-    return SCHEDULERS.build(raw, Scheduler)
+def build_scheduler(raw: Any) -> Scheduler:
+    """A new scheduler from a name or a description ``{"type": NAME, **options}``.
+
+    Raises:
+        SpecError: unknown type or option, or a bad option value (``scheduler.max_t: ...``).
+    """
+    return SCHEDULERS.build(raw)

@@ -34,6 +34,7 @@ class Scheduler(Configurable):
     experiment decides as an uninterrupted one would.
     """
 
+    kind = "scheduler"
     name = "base"
 
     def setup(self, metric: str, mode: str, seed: int = 0) -> None:

@@ -10,6 +10,10 @@ from ._random import RandomSearcher
 __all__ = ["Searcher", "RandomSearcher", "GridSearcher", "FINISHED", "SEARCHERS", "build_searcher"]
 
 
-def build_searcher(raw: Any) -> tuple[Searcher, dict]:
-    """A searcher from a name, ``{type: NAME, **options}`` or an instance."""
-    return SEARCHERS.build(raw, Searcher)
+def build_searcher(raw: Any) -> Searcher:
+    """A new searcher from a name or a description ``{"type": NAME, **options}``.
+
+    Raises:
+        SpecError: unknown type or option, or a bad option value, naming it (``searcher.<option>``).
+    """
+    return SEARCHERS.build(raw)

@@ -26,6 +26,7 @@ class Searcher(Configurable):
     exactly as an uninterrupted one.
     """
 
+    kind = "searcher"
     name = "base"
 
     def setup(self, space: dict, metric: str, mode: str, num_samples: int, seed: int) -> None:

@@ -142,7 +142,7 @@ def test_bad_options_name_the_option(case):
     kind = _kind(case)
     bad = {"time_attr": "", "grace_period": -1, "reduction_factor": 1, "max_t": 0, "brackets": 0,
            "min_samples_required": 0, "stop_variant": "yes"}
-    params = inspect.signature(type(build_scheduler(kind)[0]).__init__).parameters
+    params = inspect.signature(type(build_scheduler(kind)).__init__).parameters
     for option, value in bad.items():
         if option not in params:
             continue
