@@ -4,11 +4,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
-from .errors import ExperimentError, HpctuneError, SpecError, StorageFailed
+from .errors import ExperimentError, SpecError, StorageFailed
 from .spec import ExperimentSpec, spec_from_dict
 from .trainable import TrainableImportInterrupted
 
@@ -60,10 +59,6 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
                     trainable_object=trainable_object, verbose=verbose, python_path=python_path)
 
 
-def _default_workers() -> int:
-    return max(2, os.cpu_count() or 1)
-
-
 def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, backend: str = "auto",
              trainable_object: Any = None, verbose: int = 1, python_path: list[str] | None = None,
              must_exist: bool = False):
@@ -72,28 +67,13 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
     ``make_spec`` is called on the coordinator only, so that worker ranks under
     ``mpiexec`` never parse (or complain about) the spec themselves.
     """
-    from .backends.launch import import_mpi
+    from .backends import make_backend
 
-    if backend not in ("auto", "mpi", "local"):
-        raise SpecError("backend", f"must be 'auto', 'mpi' or 'local', got {backend!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SpecError("workers", f"must be a positive integer, got {workers!r}")
-    MPI = None if backend == "local" else import_mpi()
-    if MPI is None and backend == "mpi":
-        raise SpecError("backend", "mpi4py is not installed (pip install 'hpctune[mpich]')")
-    world = MPI.COMM_WORLD if MPI is not None else None
-    if world is not None and world.Get_size() > 1:
-        if world.Get_rank() != 0:
-            from .backends.mpi import serve_worker
-
-            serve_worker(world, worker_id=world.Get_rank())
-            return None
-        return _coordinate(make_spec, "world", world, resume, trainable_object, verbose, python_path, must_exist)
-    mode = "spawn" if MPI is not None else "local"
-    if MPI is None and backend == "auto" and verbose:
-        print("[hpctune] mpi4py is not available: running trials in this process, one at a time", file=sys.stderr)
-    return _coordinate(make_spec, mode, workers or _default_workers(), resume, trainable_object, verbose,
-                       python_path, must_exist)
+    chosen = make_backend(backend, workers, trainable_object, verbose)
+    if chosen.is_worker:
+        chosen.serve_worker()
+        return None
+    return _coordinate(make_spec, chosen, resume, verbose, python_path, must_exist)
 
 
 def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False,
@@ -145,23 +125,21 @@ def _store_settings() -> dict:
     return settings
 
 
-def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, verbose: int,
-                python_path, must_exist: bool):
+def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, must_exist: bool):
     from .backends.housekeeping import Housekeeping
     from .console import Console
     from .controller import Controller, build_algorithms
 
-    world = workers if mode == "world" else None
     try:
         spec = make_spec()
         build_algorithms(spec)  # an unknown scheduler or searcher option is refused before anything is written
         created = not spec.experiment_dir.exists()
         store, view = open_experiment(spec, resume, must_exist, python_path)
     except BaseException:
-        _release_world(world)
+        backend.release()
         raise
     if store is None:  # finished already: nothing is started, nothing written
-        _release_world(world)
+        backend.release()
         if verbose:
             print(f"[hpctune {spec.name}] {spec.experiment_dir} is finished; nothing to resume", file=sys.stderr)
         return _finished_analysis(spec.experiment_dir, verbose)
@@ -174,19 +152,13 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
             controller.restore(view.controller_state, view.restored_trials(), view.records_after_snapshot)
     except BaseException:
         store.close()
-        _release_world(world)
+        backend.release()
         raise
     housekeeping = Housekeeping(store, console)
     housekeeping.snapshot(controller, "running")
     action = "resuming" if view is not None else "starting"
     try:
-        if mode == "local":
-            from .backends.local import serve_local
-
-            console.message(f"{action} {store.folder}: trials in this process")
-            status = serve_local(controller, housekeeping, trainable_object)
-        else:
-            status = _serve_mpi(controller, housekeeping, console, mode, workers, action)
+        status = backend.serve(controller, housekeeping, console, action)
     except SpecError:
         # e.g. the metric was never reported: bad input, and a new experiment leaves nothing behind
         store.close()
@@ -209,16 +181,6 @@ def _coordinate(make_spec, mode: str, workers, resume: bool, trainable_object, v
     return analysis
 
 
-def _release_world(world) -> None:
-    """Let the worker ranks of an ``mpiexec`` world go (they wait for work)."""
-    if world is not None:
-        from .backends.mpi import MPIWorkers
-
-        pool = MPIWorkers(world, spawned=False)
-        pool.shutdown()
-        pool.release()
-
-
 def _finished_analysis(folder: Path, verbose: int):
     from .analysis import Analysis
 
@@ -234,41 +196,3 @@ class ExperimentInterrupted(ExperimentError):
     def __init__(self, folder: Path):
         self.folder = folder
         super().__init__(f"experiment interrupted; continue it with 'hpctune resume {folder}'")
-
-
-def _serve_mpi(controller, housekeeping, console, mode: str, workers, action: str) -> str:
-    from .backends.launch import spawn_workers
-    from .backends.mpi import MPIWorkers, serve_coordinator
-
-    housekeeping.defer_second_signal = True  # a second Ctrl-C while spawning is acted on by the loop
-    if mode == "world":
-        pool = MPIWorkers(workers, spawned=False)
-    else:
-        pool = MPIWorkers(spawn_workers(workers), spawned=True)
-    how = "spawned" if mode == "spawn" else "mpiexec"
-    console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks ({how})")
-    try:
-        status = serve_coordinator(controller, pool, housekeeping, **_watchdog_settings())
-    except (SpecError, StorageFailed):  # a clean stop: every worker got SHUTDOWN
-        pool.release()
-        raise
-    except BaseException as exc:
-        # never leave an allocation hanging: the journal holds every accepted event, so end every rank now
-        if isinstance(exc, HpctuneError):
-            print(f"hpctune: error: {exc}; continue it with 'hpctune resume {controller.store.folder}'",
-                  file=sys.stderr, flush=True)
-        elif not isinstance(exc, KeyboardInterrupt):
-            traceback.print_exc()
-        pool.end_now()  # exit code 1 under mpiexec and with spawned workers alike
-    pool.release()
-    return status
-
-
-def _watchdog_settings() -> dict:
-    text = os.environ.get("HPCTUNE_WORKER_TIMEOUT")
-    if text is None:
-        return {}
-    try:
-        return {"worker_timeout": float(text)}
-    except ValueError:
-        raise SpecError("HPCTUNE_WORKER_TIMEOUT", f"expected seconds, got {text!r}") from None

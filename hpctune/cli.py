@@ -34,6 +34,8 @@ def _positive_int(text: str) -> int:
 
 
 def _parser() -> _Parser:
+    from .backends import BACKEND_NAMES
+
     parser = _Parser(prog="hpctune", description="Hyperparameter tuning on MPI ranks and Slurm allocations.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run an experiment from a YAML spec")
@@ -42,11 +44,11 @@ def _parser() -> _Parser:
                                                             "(default: cores, at least 2)")
     run.add_argument("--name", help="experiment name (overrides the spec's)")
     run.add_argument("--storage", help="folder for experiments (overrides the spec's)")
-    run.add_argument("--backend", choices=("auto", "mpi", "local"), default="auto")
+    run.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
     resume = sub.add_parser("resume", help="continue a stopped experiment")
     resume.add_argument("dir", help="the experiment folder (runs/<name>)")
     resume.add_argument("--workers", type=_positive_int)
-    resume.add_argument("--backend", choices=("auto", "mpi", "local"), default="auto")
+    resume.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
     status = sub.add_parser("status", help="trials by state and the best so far (works while it runs)")
     status.add_argument("dir")
     analyze = sub.add_parser("analyze", help="best trials; every result as CSV")

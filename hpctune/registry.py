@@ -1,4 +1,5 @@
-"""Registries of plug-ins by name, and the JSON descriptions they are built from.
+"""Registries of plug-ins by name (schedulers, searchers, backends), and the JSON
+descriptions schedulers and searchers are built from.
 
 ``type: asha`` in YAML looks the class up here; a Python user may pass an
 instance instead. Either way the spec holds, and the experiment file stores,
@@ -58,7 +59,7 @@ def describe(kind: str, raw: Any) -> dict:
 
 
 class Registry:
-    """Name -> class, for one kind of plug-in (``scheduler`` or ``searcher``)."""
+    """Name -> class, for one kind of plug-in (``scheduler``, ``searcher``, ``backend``)."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -72,6 +73,10 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._classes)
 
+    def get(self, name: str) -> type | None:
+        """The class registered as ``name``, or None."""
+        return self._classes.get(name)
+
     def build(self, raw: Any) -> Any:
         """A new instance from a description (or from anything :func:`describe` takes).
 
@@ -81,7 +86,7 @@ class Registry:
         """
         options = describe(self.kind, raw)
         name = options.pop("type")
-        cls = self._classes.get(name)
+        cls = self.get(name)
         if cls is None:
             raise SpecError(f"{self.kind}.type", f"unknown {self.kind} {name!r} (known: {', '.join(self.names())})")
         params = inspect.signature(cls.__init__).parameters

@@ -1,4 +1,44 @@
-"""Backends drive the Controller: ``mpi`` (coordinator + worker ranks) and ``local`` (in-process).
+"""Backends drive the Controller, registered by name: ``mpi`` (coordinator + worker ranks) and
+``local`` (in-process).
 
-This package imports no MPI at import time: mpi4py is loaded only when the MPI backend runs.
+This package imports neither MPI nor the coordinator's side at import time: mpi4py is
+loaded only when the MPI backend runs, the controller and the store only on the coordinator.
 """
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..errors import SpecError
+from ._base import BACKENDS, Backend
+from .local import LocalBackend
+from .mpi_backend import MPIBackend
+
+__all__ = ["Backend", "BACKENDS", "BACKEND_NAMES", "LocalBackend", "MPIBackend", "make_backend"]
+
+BACKEND_NAMES = ("auto", "mpi", "local")
+"""What ``backend`` may be: ``auto`` is ``mpi`` where mpi4py imports, else ``local``."""
+
+
+def make_backend(name: str, workers: int | None = None, trainable: Any = None, verbose: int = 1) -> Backend:
+    """The backend registered as ``name``, or the one ``auto`` picks (saying so if it is ``local``).
+
+    Args:
+        workers, trainable: see :class:`Backend`.
+
+    Raises:
+        SpecError: an unknown name, ``workers`` not a positive integer, or ``mpi`` without mpi4py.
+    """
+    from .launch import import_mpi  # not at import time: launch is the spawned ranks' __main__
+
+    if name not in BACKEND_NAMES:
+        listing = ", ".join(repr(known) for known in BACKEND_NAMES[:-1])
+        raise SpecError("backend", f"must be {listing} or {BACKEND_NAMES[-1]!r}, got {name!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SpecError("workers", f"must be a positive integer, got {workers!r}")
+    if name == "auto":
+        name = "local" if import_mpi() is None else "mpi"
+        if name == "local" and verbose:
+            print("[hpctune] mpi4py is not available: running trials in this process, one at a time",
+                  file=sys.stderr)
+    return BACKENDS.get(name)(workers=workers, trainable=trainable)

@@ -6,16 +6,19 @@ trainable takes this process down (the MPI backend contains it).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..controller import Controller
 from ..enums import Decision
 from ..errors import SpecError
-from ..session import run_segment
 from ..trainable import resolve_trainable
-from .housekeeping import Housekeeping
+from ._base import BACKENDS, Backend
 
-__all__ = ["serve_local"]
+if TYPE_CHECKING:  # registering this backend loads neither the coordinator's side nor the session
+    from ..console import Console
+    from ..controller import Controller
+    from .housekeeping import Housekeeping
+
+__all__ = ["LocalBackend", "serve_local"]
 
 WORKER_ID = 1
 
@@ -44,8 +47,21 @@ class _DirectChannel:
         return decision
 
 
+@BACKENDS.register
+class LocalBackend(Backend):
+    """Trials one at a time in this process (``workers`` is not used)."""
+
+    name = "local"
+
+    def serve(self, controller: Controller, housekeeping: Housekeeping, console: Console, action: str) -> str:
+        console.message(f"{action} {controller.store.folder}: trials in this process")
+        return serve_local(controller, housekeeping, self.trainable)
+
+
 def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: Any = None) -> str:
     """Run the experiment in this process; ``trainable`` is the object itself if the caller has it."""
+    from ..session import run_segment
+
     trainable = trainable or resolve_trainable(controller.spec.trainable, controller.python_path)
     controller.on_worker_ready(WORKER_ID)
     housekeeping.flush(controller)
