@@ -1,9 +1,13 @@
 """The experiment core: trials, scheduler, searcher and store, driven by events.
 
-No MPI, no sleeping, no threads: a backend feeds it three input events
-(:meth:`Controller.on_worker_ready`, :meth:`~Controller.on_result`,
-:meth:`~Controller.on_segment_end`) and sends out what it returns and what
-:meth:`~Controller.take_launches` hands over. Every input event is journaled
+No MPI, no sleeping, no threads, no ranks: the controller decides *what* runs,
+the backend decides *where*. A backend feeds it plain-data events
+(:meth:`Controller.on_workers_joined`, :meth:`~Controller.on_result`,
+:meth:`~Controller.on_segment_end`), places each :class:`Launch` that
+:meth:`~Controller.take_launches` hands over on ranks of its own choosing
+(reporting them with :meth:`~Controller.placed`), and sends out what the
+events return. The controller only counts free ranks; which rank, node or GPU
+a trial gets is the backend's business. Every input event is journaled
 before its effects leave the coordinator, and replaying the journal through a
 controller restored from the last snapshot rebuilds the exact state
 (scheduler and searcher included), which is how ``resume`` continues where a
@@ -14,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +26,7 @@ from .enums import Decision, SegmentEnd, TrialState
 from .errors import SpecError
 from .schedulers import SchedulerDecision, metric_value
 from .searchers import FINISHED
-from .spec import ExperimentSpec
+from .spec import ExperimentSpec, Resources
 from .store import ExperimentStore
 from .session import RESULT_FIELDS
 from .trial import Trial, TrialTask
@@ -32,10 +36,14 @@ __all__ = ["Controller", "Launch"]
 
 @dataclass
 class Launch:
-    """Run ``task`` on worker ``rank``."""
+    """Run ``task`` on ranks the backend picks: ``resources`` says how many, and how many GPUs each."""
 
-    rank: int
     task: TrialTask
+    resources: Resources
+
+    @property
+    def trial_id(self) -> int:
+        return self.task.trial_id
 
 
 class Controller:
@@ -64,8 +72,8 @@ class Controller:
         self._next_trial_id = 0
         self._searcher_finished = False
         self._metric_seen = False
-        self._idle: deque[int] = deque()
-        self._running: dict[int, int] = {}           # rank -> trial_id
+        self._free_ranks = 0                         # ranks that can take work now
+        self._running: dict[int, None] = {}          # ordered set: trials running, in launch order
         self._requeue: dict[int, None] = {}          # ordered set: retried / interrupted trials
         self._interrupting = False
         self._interrupted: set[int] = set()          # paused because the experiment is stopping
@@ -78,11 +86,11 @@ class Controller:
         self._started_at = self._now                 # the time budget counts from here
 
     # -- input events ---------------------------------------------------------------
-    def on_worker_ready(self, rank: int, t: float | None = None) -> None:
-        """Worker ``rank`` is free (first contact)."""
+    def on_workers_joined(self, count: int = 1, t: float | None = None) -> None:
+        """``count`` more ranks can take work (workers that made first contact)."""
         self._event_time(t)
-        self._record("ready", rank=rank)
-        self._idle.append(rank)
+        self._record("ready", n=count)
+        self._free_ranks += count
         self._dispatch()
 
     def on_result(self, trial_id: int, row: dict, checkpoint: str | None = None,
@@ -148,10 +156,9 @@ class Controller:
         how = SegmentEnd(how)
         self._record("end", trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
         trial = self.trials[trial_id]
-        if trial.rank is not None:
-            self._running.pop(trial.rank, None)
-            self._idle.append(trial.rank)
-            trial.rank = None
+        if trial_id in self._running:
+            del self._running[trial_id]
+            self._free_ranks += self._ranks_per_trial
         if checkpoint:
             self._set_checkpoint(trial, checkpoint, trial.iteration, trial.time_total_s)
         if how == SegmentEnd.STORAGE_FULL:
@@ -172,9 +179,17 @@ class Controller:
 
     # -- outputs ----------------------------------------------------------------------
     def take_launches(self) -> list[Launch]:
-        """Segments to start now, each on an idle worker; the list is emptied."""
+        """Segments to start now, each on ``launch.resources.ranks_per_trial`` free ranks (the
+        backend has that many idle); the list is emptied. Report each placement with :meth:`placed`."""
         launches, self._launches = self._launches, []
         return launches
+
+    def placed(self, trial_id: int, ranks: list[int], t: float | None = None) -> None:
+        """The backend started ``trial_id``'s segment on ``ranks`` (the first one leads it): journaled
+        for the experiment's history (the ``segments`` table); it changes no decision."""
+        self._event_time(t)
+        self._record("launch", trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
+                     **({"ranks": ranks} if len(ranks) > 1 else {}))
 
     def take_obsolete_checkpoints(self) -> list[tuple[int, str]]:
         """``(trial id, checkpoint)`` that no trial can resume from any more (delete after a flush)."""
@@ -186,14 +201,14 @@ class Controller:
         return len(self._running)
 
     @property
-    def running(self) -> dict[int, int]:
-        """Worker rank -> the trial it runs (read-only view)."""
-        return self._running
+    def running(self) -> list[int]:
+        """The trials running now, in launch order."""
+        return list(self._running)
 
     @property
     def is_finished(self) -> bool:
-        """Nothing runs and nothing more can be started on the idle workers."""
-        return not self._running and bool(self._idle) and not self._launches
+        """Nothing runs and nothing more can be started on the free ranks."""
+        return not self._running and self._free_ranks > 0 and not self._launches
 
     @property
     def interrupting(self) -> bool:
@@ -237,8 +252,8 @@ class Controller:
         """Everything needed to continue exactly, besides the trials themselves (:attr:`trials`)."""
         return {
             "next_trial_id": self._next_trial_id, "searcher_finished": self._searcher_finished,
-            "metric_seen": self._metric_seen, "idle": list(self._idle),
-            "running": [[rank, tid] for rank, tid in self._running.items()],
+            "metric_seen": self._metric_seen, "free_ranks": self._free_ranks,
+            "running": list(self._running),
             "requeue": list(self._requeue), "best": self.best,
             "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
             "started_at": self._started_at,
@@ -261,8 +276,8 @@ class Controller:
             self._next_trial_id = state["next_trial_id"]
             self._searcher_finished = state["searcher_finished"]
             self._metric_seen = state["metric_seen"]
-            self._idle = deque(state["idle"])
-            self._running = {rank: tid for rank, tid in state["running"]}
+            self._free_ranks = state["free_ranks"]
+            self._running = dict.fromkeys(state["running"])
             self._requeue = dict.fromkeys(state["requeue"])
             self.best = tuple(state["best"]) if state["best"] else None
             self._interrupting = state.get("interrupting", False)
@@ -275,7 +290,7 @@ class Controller:
             for record in records:
                 kind, t = record["k"], record.get("t")
                 if kind == "ready":
-                    self.on_worker_ready(record["rank"], t=t)
+                    self.on_workers_joined(record["n"], t=t)
                 elif kind == "result":
                     self.on_result(record["trial"], record["row"], record.get("ckpt"), t=t)
                 elif kind == "end":
@@ -287,10 +302,9 @@ class Controller:
             self._replaying = False
         self._launches.clear()
         self._obsolete_checkpoints.clear()
-        lost = [self._running[rank] for rank in sorted(self._running)]
+        lost = list(self._running)
         for tid in lost:
             trial = self.trials[tid]
-            trial.rank = None
             if not trial.state.is_finished:  # it restarts from its last checkpoint, first in line
                 self._set_state(trial, TrialState.PAUSED if trial.checkpoint else TrialState.PENDING,
                                 "worker lost")
@@ -299,7 +313,7 @@ class Controller:
             for path in {trial.checkpoint, *trial.checkpoint_history} - {None}:
                 self.store.checkpoint_path(path, trial.trial_id)
         self._running.clear()
-        self._idle.clear()
+        self._free_ranks = 0
         self._interrupting = False
         self._interrupted.clear()
         self.storage_full = None
@@ -405,22 +419,24 @@ class Controller:
         budget = self.spec.time_budget_s
         return budget is not None and self._now - self._started_at >= budget
 
+    @property
+    def _ranks_per_trial(self) -> int:
+        return self.spec.resources.ranks_per_trial
+
     def _dispatch(self) -> None:
         if self._interrupting or self._budget_spent():
             return
-        while self._idle:
+        while self._free_ranks >= self._ranks_per_trial:
             trial = self._next_trial()
             if trial is None:
                 return
-            rank = self._idle.popleft()
-            self._launch(trial, rank)
+            self._launch(trial)
 
-    def _launch(self, trial: Trial, rank: int) -> None:
+    def _launch(self, trial: Trial) -> None:
         self._requeue.pop(trial.trial_id, None)
         self._set_state(trial, TrialState.RUNNING, record=False)  # the "launch" record says it
-        trial.rank = rank
-        self._running[rank] = trial.trial_id
-        self._record("launch", trial=trial.trial_id, rank=rank, ckpt=trial.checkpoint)
+        self._free_ranks -= self._ranks_per_trial
+        self._running[trial.trial_id] = None
         if self._replaying:
             return
         checkpoint = trial.checkpoint and str(self.store.checkpoint_path(trial.checkpoint, trial.trial_id))
@@ -432,7 +448,7 @@ class Controller:
             time_total_s=trial.checkpoint_time_s if trial.checkpoint else 0.0,
             python_path=self.python_path,
         )
-        self._launches.append(Launch(rank, task))
+        self._launches.append(Launch(task, self.spec.resources))
 
 
 def _interned(row: dict) -> dict:

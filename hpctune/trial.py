@@ -45,7 +45,6 @@ class Trial:
     num_failures: int = 0
     error: str | None = None
     end_reason: str = ""
-    rank: int | None = None
     best_score: float = float("-inf")  # its best result's metric, larger is better (see metric_value)
     best_iteration: int = 0            # the iteration of that result (0: none yet)
 

@@ -47,7 +47,7 @@ class _DirectChannel:
 def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: Any = None) -> str:
     """Run the experiment in this process; ``trainable`` is the object itself if the caller has it."""
     trainable = trainable or resolve_trainable(controller.spec.trainable, controller.python_path)
-    controller.on_worker_ready(WORKER_ID)
+    controller.on_workers_joined(1)
     housekeeping.flush(controller)
     while not controller.is_finished:
         launches = controller.take_launches()
@@ -55,6 +55,7 @@ def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: A
             break
         for launch in launches:
             task = launch.task
+            controller.placed(task.trial_id, [WORKER_ID])
             channel = _DirectChannel(controller, housekeeping, task.trial_id)
             try:
                 how, error = run_segment(trainable, task, channel, rank=WORKER_ID)

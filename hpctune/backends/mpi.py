@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ..enums import SegmentEnd, Tag
 from ..errors import ExperimentError
+from .placement import RankPool
 from .trial_process import TrialProcess
 
 if TYPE_CHECKING:  # a worker rank never loads the coordinator's side
@@ -102,6 +103,7 @@ class MPIWorkers:
         self.offset = 1 if spawned else 0
         self.ids = [r + self.offset for r in range(comm.Get_remote_size() if spawned else comm.Get_size())
                     if spawned or r != 0]
+        self.pool = RankPool()  # which worker runs which trial
 
     def send(self, worker_id: int, tag: Tag, payload) -> None:
         self.comm.send(payload, dest=worker_id - self.offset, tag=tag)
@@ -215,11 +217,12 @@ class _Watchdog:
     def heard(self, worker_id: int) -> None:
         self.last_heard[worker_id] = self.listened
 
-    def check(self, controller: Controller) -> None:
+    def check(self, running: dict[int, int]) -> None:
+        """Raise :class:`WorkerLost` if a worker of ``running`` (worker id -> trial id) was silent too long."""
         if self.listened < self._next_check:
             return
         self._next_check = self.listened + 1.0
-        for worker_id, trial_id in controller.running.items():
+        for worker_id, trial_id in running.items():
             silent = self.listened - self.last_heard.get(worker_id, self.listened)
             if silent > self.timeout:
                 raise WorkerLost(f"worker rank {worker_id} stopped answering (nothing for {silent:.0f} s while "
@@ -261,7 +264,7 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                     raise StoppedAtOnce(housekeeping.second_signal)
                 housekeeping.check_signals(controller)
                 if idle:
-                    watchdog.check(controller)  # only with every pending message read
+                    watchdog.check(workers.pool.running)  # only with every pending message read
                 housekeeping.tick(controller)
     except (WorkerLost, StoppedAtOnce):
         housekeeping.flush(controller)
@@ -288,19 +291,26 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
             replies.append((worker_id, controller.on_result(trial_id, row, checkpoint)))
         elif tag == Tag.SEGMENT_END:
             trial_id, how, error = message
+            workers.pool.release(trial_id)
             controller.on_segment_end(trial_id, how, error)
             housekeeping.segment_ended(controller, trial_id, how, error)
         elif tag == Tag.READY:
-            controller.on_worker_ready(worker_id)
+            workers.pool.join(worker_id, message["hostname"])
+            controller.on_workers_joined(1)
         if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
             break
+    launches = []
+    for launch in controller.take_launches():
+        ranks = workers.pool.place(launch.trial_id, launch.resources.ranks_per_trial)
+        controller.placed(launch.trial_id, ranks)
+        launches.append((ranks[0], launch.task))
     housekeeping.flush(controller)  # durable before anyone hears of it
     for worker_id, decision in replies:
         workers.send(worker_id, Tag.DECISION, decision)
     replies.clear()
-    for launch in controller.take_launches():
-        workers.send(launch.rank, Tag.RUN, launch.task)
-        watchdog.heard(launch.rank)
+    for worker_id, task in launches:
+        workers.send(worker_id, Tag.RUN, task)
+        watchdog.heard(worker_id)
 
 
 class _ShutdownWhileRunning(Exception):
