@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .enums import Decision, SegmentEnd, TrialState
+from .enums import Control, Decision, SegmentEnd, TrialState
 from .errors import SpecError
 from .schedulers import SchedulerDecision, metric_value
 from .searchers import FINISHED
@@ -31,7 +31,7 @@ from .store import ExperimentStore
 from .session import RESULT_FIELDS
 from .trial import Trial, TrialTask
 
-__all__ = ["Controller", "Launch"]
+__all__ = ["Controller", "Launch", "ControlMessage"]
 
 
 @dataclass
@@ -44,6 +44,15 @@ class Launch:
     @property
     def trial_id(self) -> int:
         return self.task.trial_id
+
+
+@dataclass
+class ControlMessage:
+    """Tell running trial ``trial_id`` something now (``payload``: the new config for ``Control.CONFIG``)."""
+
+    trial_id: int
+    control: Control
+    payload: dict | None = None
 
 
 class Controller:
@@ -77,6 +86,8 @@ class Controller:
         self._requeue: dict[int, None] = {}          # ordered set: retried / interrupted trials
         self._interrupting = False
         self._interrupted: set[int] = set()          # paused because the experiment is stopping
+        self._pause_requested: set[int] = set()      # to pause at their next result (pause_now)
+        self._controls: list[ControlMessage] = []
         self._launches: list[Launch] = []
         self._notices: list[str] = []                # lines for the console
         self.storage_full: str | None = None         # why the experiment stops for want of space, if it does
@@ -142,8 +153,8 @@ class Controller:
         action = _action(decision)
         if action == Decision.STOP:
             self._finish(trial, "stopped by scheduler", complete=False)
-        elif self._interrupting and action == Decision.CONTINUE:
-            decision = Decision.PAUSE  # pause at this checkpoint; resumed first when the experiment resumes
+        elif (self._interrupting or trial_id in self._pause_requested) and action == Decision.CONTINUE:
+            decision = Decision.PAUSE  # pause at this checkpoint; resumed first (when the experiment resumes)
             self._interrupted.add(trial_id)
         elif self._budget_spent() and action == Decision.CONTINUE:
             decision = Decision.PAUSE  # the time budget is spent: end at this checkpoint
@@ -171,10 +182,12 @@ class Controller:
             self._finish(trial, "completed", complete=True)
         elif trial_id in self._interrupted or how == SegmentEnd.INTERRUPTED:
             self._interrupted.discard(trial_id)
-            self._set_state(trial, TrialState.PAUSED, "interrupted")
+            asked = trial_id in self._pause_requested and not self._interrupting
+            self._set_state(trial, TrialState.PAUSED, "paused on request" if asked else "interrupted")
             self._requeue[trial_id] = None
         elif how == SegmentEnd.PAUSED:
             self._set_state(trial, TrialState.PAUSED, "paused by scheduler")
+        self._pause_requested.discard(trial_id)
         self._dispatch()
 
     # -- outputs ----------------------------------------------------------------------
@@ -190,6 +203,43 @@ class Controller:
         self._event_time(t)
         self._record("launch", trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
                      **({"ranks": ranks} if len(ranks) > 1 else {}))
+
+    def take_controls(self) -> list[ControlMessage]:
+        """Messages for running trials, to send once the journal is flushed; the list is emptied."""
+        controls, self._controls = self._controls, []
+        return controls
+
+    def checkpoint_now(self, trial_ids: list[int] | None = None) -> list[int]:
+        """Ask running trials (all of them by default) to checkpoint at their next report (a time
+        limit is near, a node will be drained); returns the trials asked. Nothing is journaled:
+        the checkpoints they report are."""
+        asked = [tid for tid in (self._running if trial_ids is None else trial_ids) if tid in self._running]
+        self._controls.extend(ControlMessage(tid, Control.CHECKPOINT) for tid in asked)
+        return asked
+
+    def pause_now(self, trial_id: int, t: float | None = None) -> None:
+        """Pause running trial ``trial_id`` at its next result (it is told now, so it checkpoints
+        with that result); it runs again first, on the next free rank, from that checkpoint."""
+        if trial_id not in self._running or trial_id in self._pause_requested:
+            return
+        self._event_time(t)
+        self._record("pause", trial=trial_id)
+        self._pause_requested.add(trial_id)
+        if not self._replaying:
+            self._controls.append(ControlMessage(trial_id, Control.PAUSE))
+
+    def set_config(self, trial_id: int, config: dict, t: float | None = None) -> None:
+        """Give trial ``trial_id`` new hyperparameters (PBT, live policies). A running trial sees them
+        at once (``hpctune.get_config()``; a class trainable's ``reset_config`` before its next step);
+        a paused or pending one starts its next segment with them."""
+        trial = self.trials[trial_id]
+        if trial.state.is_finished:
+            raise ValueError(f"trial {trial_id} is {trial.state.name}: its config can no longer change")
+        self._event_time(t)
+        self._record("config", trial=trial_id, config=config)
+        trial.config = config
+        if trial_id in self._running and not self._replaying:
+            self._controls.append(ControlMessage(trial_id, Control.CONFIG, config))
 
     def take_obsolete_checkpoints(self) -> list[tuple[int, str]]:
         """``(trial id, checkpoint)`` that no trial can resume from any more (delete after a flush)."""
@@ -256,6 +306,7 @@ class Controller:
             "running": list(self._running),
             "requeue": list(self._requeue), "best": self.best,
             "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
+            "pause_requested": sorted(self._pause_requested),
             "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
         }
@@ -283,6 +334,7 @@ class Controller:
             self._interrupting = state.get("interrupting", False)
             self._started_at = state.get("started_at", self._started_at)
             self._interrupted = set(state.get("interrupted", ()))
+            self._pause_requested = set(state.get("pause_requested", ()))
             self.scheduler.load_state_dict(state["scheduler"])
             self.searcher.load_state_dict(state["searcher"])
         self._replaying = True
@@ -298,6 +350,10 @@ class Controller:
                                         record.get("ckpt"), t=t)
                 elif kind == "interrupt":
                     self.request_stop(t=t, why=record.get("why"))
+                elif kind == "pause":
+                    self.pause_now(record["trial"], t=t)
+                elif kind == "config":
+                    self.set_config(record["trial"], record["config"], t=t)
         finally:
             self._replaying = False
         self._launches.clear()
@@ -316,6 +372,8 @@ class Controller:
         self._free_ranks = 0
         self._interrupting = False
         self._interrupted.clear()
+        self._pause_requested.clear()
+        self._controls.clear()
         self.storage_full = None
 
     # -- internals ------------------------------------------------------------------------

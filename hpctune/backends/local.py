@@ -33,7 +33,7 @@ class _DirectChannel:
         self.housekeeping = housekeeping
         self.trial_id = trial_id
 
-    def send_result(self, row: dict, checkpoint: str | None) -> Decision:
+    def send_result(self, row: dict, checkpoint: str | None) -> tuple[Decision, list]:
         self.housekeeping.check_signals(self.controller)
         try:
             decision = self.controller.on_result(self.trial_id, row, checkpoint)
@@ -41,7 +41,15 @@ class _DirectChannel:
             raise _CoordinatorFailed(error) from None
         self.housekeeping.flush(self.controller)
         self.housekeeping.tick(self.controller)
-        return decision
+        return decision, self.poll_controls()
+
+    def poll_controls(self) -> list:
+        """Control messages for this trial (the only one running): from a signal, or an event above."""
+        self.housekeeping.check_signals(self.controller)
+        controls = [(m.control, m.payload) for m in self.controller.take_controls() if m.trial_id == self.trial_id]
+        if controls:
+            self.housekeeping.flush(self.controller)  # journaled before the trial acts on them
+        return controls
 
 
 def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: Any = None) -> str:

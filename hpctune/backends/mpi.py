@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NoReturn
 from ..enums import SegmentEnd, Tag
 from ..errors import ExperimentError
 from .placement import RankPool
-from .trial_process import TrialProcess
+from .trial_process import COORDINATOR_SIGNALS, TrialProcess
 
 if TYPE_CHECKING:  # a worker rank never loads the coordinator's side
     from ..controller import Controller
@@ -263,6 +263,10 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                 if housekeeping.second_signal is not None:
                     raise StoppedAtOnce(housekeeping.second_signal)
                 housekeeping.check_signals(controller)
+                controls = controller.take_controls()  # e.g. SIGUSR1: every running trial checkpoints
+                if controls:
+                    housekeeping.flush(controller)
+                    _send_controls(workers, controls)
                 if idle:
                     watchdog.check(workers.pool.running)  # only with every pending message read
                 housekeeping.tick(controller)
@@ -311,6 +315,15 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
     for worker_id, task in launches:
         workers.send(worker_id, Tag.RUN, task)
         watchdog.heard(worker_id)
+    _send_controls(workers, controller.take_controls())
+
+
+def _send_controls(workers: MPIWorkers, controls: list) -> None:
+    """Send control messages (journaled and flushed already) to the ranks that lead their trials."""
+    for message in controls:
+        ranks = workers.pool.ranks_of(message.trial_id)
+        if ranks:  # a trial that ended meanwhile needs nothing more
+            workers.send(ranks[0], Tag.CONTROL, (message.trial_id, message.control, message.payload))
 
 
 class _ShutdownWhileRunning(Exception):
@@ -321,9 +334,9 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
     """A worker rank's loop: run the segments the coordinator sends until SHUTDOWN."""
     from mpi4py import MPI
 
-    # Ctrl-C and Slurm's SIGTERM reach every rank; the coordinator alone decides how to stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Ctrl-C, Slurm's SIGTERM and its warning signal reach every rank; the coordinator alone acts on them
+    for signum in COORDINATOR_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     status = MPI.Status()
     backoff = Backoff()
     trial_process = TrialProcess(worker_id)
@@ -334,21 +347,32 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
             task = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
             if status.Get_tag() == Tag.SHUTDOWN:
                 return
+            if status.Get_tag() == Tag.CONTROL:  # for a segment that has ended meanwhile
+                continue
+
+            def forward(message, trial_id=task.trial_id):
+                if message[0] == trial_id:
+                    trial_process.send_control(message[1], message[2])
 
             def on_result(row, checkpoint, trial_id=task.trial_id):
                 comm.send((trial_id, row, checkpoint), dest=coordinator, tag=Tag.RESULT)
-                decision = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
-                if status.Get_tag() == Tag.SHUTDOWN:
-                    raise _ShutdownWhileRunning
-                return decision
+                while True:
+                    message = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
+                    if status.Get_tag() == Tag.SHUTDOWN:
+                        raise _ShutdownWhileRunning
+                    if status.Get_tag() != Tag.CONTROL:
+                        return message
+                    forward(message)
 
             def on_quiet():
                 comm.send(None, dest=coordinator, tag=Tag.HEARTBEAT)
 
-            def on_tick():  # the experiment may end while the trial trains: it is not waited for
+            def on_tick():  # the coordinator may speak while the trial trains: it is not waited for
                 if comm.Iprobe(source=coordinator, tag=Tag.SHUTDOWN):
                     comm.recv(source=coordinator, tag=Tag.SHUTDOWN)
                     raise _ShutdownWhileRunning
+                while comm.Iprobe(source=coordinator, tag=Tag.CONTROL):
+                    forward(comm.recv(source=coordinator, tag=Tag.CONTROL))
 
             try:
                 how, error = trial_process.run(task, on_result, on_quiet, HEARTBEAT_S, on_tick)
