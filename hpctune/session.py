@@ -32,7 +32,7 @@ from .store.tables import utf8_text
 from .trial import TrialTask
 
 RESULT_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "rank",
-                 "hostname", "done")
+                 "hostname", "gpus", "done")
 """Fields hpctune adds to (or reads from) every result row."""
 
 __all__ = ["RESULT_FIELDS", "report", "get_checkpoint", "get_config", "get_trial_id", "get_trial_dir",
@@ -132,6 +132,7 @@ class _Session:
         self.channel = channel
         self.rank = rank
         self.hostname = hostname
+        self.gpus = ",".join(task.gpus or ())  # the devices this trial was given ("" for none)
         self.iteration = task.start_iteration
         self.time_total = task.time_total_s
         self.last_time = time.time()
@@ -186,7 +187,8 @@ class _Session:
             raise TypeError(f"hpctune.report(): the metric {self.task.metric!r} must be a number, got {value!r} "
                             f"({type(value).__name__})")
         row.update(trial_id=self.task.trial_id, training_iteration=self.iteration, time_this_iter_s=this_iter,
-                   time_total_s=self.time_total, timestamp=now, rank=self.rank, hostname=self.hostname)
+                   time_total_s=self.time_total, timestamp=now, rank=self.rank, hostname=self.hostname,
+                   gpus=self.gpus)
         path = self.save(checkpoint)
         if path is not None:
             self.checkpoint_wanted = False

@@ -63,3 +63,4 @@ class TrialTask:
     time_total_s: float         # training time already spent before the checkpoint
     metric: str = ""            # the experiment's metric: a value that is no number fails the trial
     python_path: list = field(default_factory=list)
+    gpus: list | None = None    # the devices the trial's process may see (set by the backend); None: all

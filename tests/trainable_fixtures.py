@@ -149,3 +149,12 @@ class Reconfigurable(hpctune.Trainable):
             return False
         self.lr = new_config["lr"]
         return True
+
+
+def reports_devices(config):
+    """Reports the GPUs its process may see (``CUDA_VISIBLE_DEVICES``, ``HIP_VISIBLE_DEVICES``)."""
+    import os
+
+    for i in range(1, config.get("epochs", 1) + 1):
+        hpctune.report({"loss": 1.0 / i, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+                        "hip": os.environ.get("HIP_VISIBLE_DEVICES", "<unset>")})

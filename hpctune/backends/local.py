@@ -6,6 +6,7 @@ trainable takes this process down (the MPI backend contains it).
 """
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from ..controller import Controller
@@ -13,6 +14,7 @@ from ..enums import Decision
 from ..errors import SpecError
 from ..session import run_segment
 from ..trainable import resolve_trainable
+from .gpus import assign_devices, bind_devices, visible_devices
 from .housekeeping import Housekeeping
 
 __all__ = ["serve_local"]
@@ -55,6 +57,7 @@ class _DirectChannel:
 def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: Any = None) -> str:
     """Run the experiment in this process; ``trainable`` is the object itself if the caller has it."""
     trainable = trainable or resolve_trainable(controller.spec.trainable, controller.python_path)
+    gpus = _bind_gpus(controller.spec.resources.gpus_per_rank)
     controller.on_workers_joined(1)
     housekeeping.flush(controller)
     while not controller.is_finished:
@@ -64,6 +67,7 @@ def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: A
         for launch in launches:
             task = launch.task
             controller.placed(task.trial_id, [WORKER_ID])
+            task.gpus = gpus
             channel = _DirectChannel(controller, housekeeping, task.trial_id)
             try:
                 how, error = run_segment(trainable, task, channel, rank=WORKER_ID)
@@ -73,3 +77,18 @@ def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: A
             housekeeping.segment_ended(controller, task.trial_id, how, error)
             housekeeping.flush(controller)
     return housekeeping.finish(controller)
+
+
+def _bind_gpus(gpus_per_rank: int) -> list[str] | None:
+    """The first ``gpus_per_rank`` GPUs of this node, made the only ones this process sees (None: none asked).
+
+    Raises:
+        SpecError: the node has fewer.
+    """
+    if not gpus_per_rank:
+        return None
+    devices, devices_from = visible_devices()
+    info = {"node": "local", "hostname": socket.gethostname(), "devices": devices, "devices_from": devices_from}
+    gpus = assign_devices({WORKER_ID: info}, gpus_per_rank)[WORKER_ID]
+    bind_devices(gpus)
+    return gpus

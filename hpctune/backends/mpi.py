@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ..enums import SegmentEnd, Tag
 from ..errors import ExperimentError
+from .gpus import assign_devices, node_of, visible_devices
 from .placement import RankPool
 from .trial_process import COORDINATOR_SIGNALS, TrialProcess
 
@@ -104,6 +105,27 @@ class MPIWorkers:
         self.ids = [r + self.offset for r in range(comm.Get_remote_size() if spawned else comm.Get_size())
                     if spawned or r != 0]
         self.pool = RankPool()  # which worker runs which trial
+        self._first_contact: dict[int, dict] = {}
+        if not spawned:
+            node_of(comm)  # collective over COMM_WORLD: the workers learn their nodes (this rank takes no GPU)
+
+    def join(self, controller: Controller, worker_id: int, info: dict) -> None:
+        """A worker's first message (its node and the GPUs it sees). Without GPUs, it takes work at
+        once; with ``resources.gpus_per_rank``, once every worker has reported, each gets its devices.
+
+        Raises:
+            SpecError: a node has fewer GPUs than its worker ranks ask for (before any trial starts).
+        """
+        gpus_per_rank = controller.spec.resources.gpus_per_rank
+        if not gpus_per_rank:
+            self.pool.join(worker_id, info["node"])
+            controller.on_workers_joined(1)
+            return
+        self._first_contact[worker_id] = info
+        if len(self._first_contact) == len(self.ids):
+            for joined, devices in assign_devices(self._first_contact, gpus_per_rank).items():
+                self.pool.join(joined, self._first_contact[joined]["node"], devices)
+            controller.on_workers_joined(len(self.ids))
 
     def send(self, worker_id: int, tag: Tag, payload) -> None:
         self.comm.send(payload, dest=worker_id - self.offset, tag=tag)
@@ -299,14 +321,15 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
             controller.on_segment_end(trial_id, how, error)
             housekeeping.segment_ended(controller, trial_id, how, error)
         elif tag == Tag.READY:
-            workers.pool.join(worker_id, message["hostname"])
-            controller.on_workers_joined(1)
+            workers.join(controller, worker_id, message)
         if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
             break
     launches = []
     for launch in controller.take_launches():
         ranks = workers.pool.place(launch.trial_id, launch.resources.ranks_per_trial)
         controller.placed(launch.trial_id, ranks)
+        if launch.resources.gpus_per_rank:
+            launch.task.gpus = workers.pool.gpus[ranks[0]]
         launches.append((ranks[0], launch.task))
     housekeeping.flush(controller)  # durable before anyone hears of it
     for worker_id, decision in replies:
@@ -341,7 +364,9 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
     backoff = Backoff()
     trial_process = TrialProcess(worker_id)
     trial_process.start()
-    comm.send({"hostname": socket.gethostname(), "pid": os.getpid()}, dest=coordinator, tag=Tag.READY)
+    devices, devices_from = visible_devices()
+    comm.send({"hostname": socket.gethostname(), "pid": os.getpid(), "node": node_of(MPI.COMM_WORLD),
+               "devices": devices, "devices_from": devices_from}, dest=coordinator, tag=Tag.READY)
     try:
         while True:
             task = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)

@@ -24,12 +24,15 @@ class RankPool:
     def __init__(self):
         self._idle: deque[int] = deque()
         self._host: dict[int, str] = {}
+        self.gpus: dict[int, list[str]] = {}          # rank -> the devices its trials see (the backend binds them)
         self._trial_ranks: dict[int, list[int]] = {}   # trial id -> its ranks, leader first
         self.running: dict[int, int] = {}              # rank -> the trial it runs
 
-    def join(self, rank: int, host: str = "") -> None:
-        """``rank`` (on node ``host``) made first contact and can take work."""
+    def join(self, rank: int, host: str = "", gpus: list[str] | None = None) -> None:
+        """``rank`` (on node ``host``, with devices ``gpus``) made first contact and can take work."""
         self._host[rank] = host
+        if gpus is not None:
+            self.gpus[rank] = gpus
         self._idle.append(rank)
 
     @property

@@ -177,6 +177,7 @@ def _is_control(message) -> bool:
 def main(fd: int) -> None:
     """The child's loop: run tasks until told to exit (or the parent goes away)."""
     from ..session import run_segment  # numpy and h5py: loaded while the worker's rank starts up
+    from .gpus import bind_devices
     from ..trainable import resolve_trainable
 
     for signum in COORDINATOR_SIGNALS:  # the coordinator decides how to stop, and when to checkpoint
@@ -194,6 +195,7 @@ def main(fd: int) -> None:
             return
         if _is_control(task):  # meant for the segment that just ended
             continue
+        bind_devices(task.gpus)  # before the trainable's module loads (and before its first CUDA call)
         try:
             trainable = resolve_trainable(task.trainable, task.python_path)
         except Exception as exc:  # SpecError included: report it as the trial's error
