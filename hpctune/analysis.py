@@ -197,6 +197,16 @@ class Analysis:
         ranks = done["rank"].nunique()
         return float((done.end - done.start).sum() / (window * ranks)) if window > 0 else None
 
+    def gpus_by_rank(self) -> dict[int, list[str]]:
+        """The devices each worker rank's trials used, from the results' ``gpus`` column (empty: none bound)."""
+        if self.results.empty or "gpus" not in self.results:
+            return {}
+        used = self.results.loc[self.results.gpus.fillna("") != "", ["rank", "gpus"]].drop_duplicates()
+        by_rank: dict[int, list[str]] = {}
+        for rank, gpus in used.itertuples(index=False):
+            by_rank.setdefault(int(rank), []).append(str(gpus))
+        return dict(sorted(by_rank.items()))
+
     def rung_counts(self) -> list[tuple[float, int]] | None:
         """``(milestone, trials that reached it)`` for each rung of the experiment's scheduler, if it has rungs."""
         from .schedulers import build_scheduler

@@ -125,6 +125,9 @@ def _cmd_analyze(args) -> int:
         ranks = analysis.segments["rank"].nunique()
         print(f"Worker utilisation: {100 * utilization:.1f}% ({ranks} ranks, busy rank-seconds / rank-seconds "
               "from the first start to the last end)")
+    gpus = analysis.gpus_by_rank()
+    if gpus:
+        print("GPUs by rank: " + ", ".join(f"{rank}: {' / '.join(devices)}" for rank, devices in gpus.items()))
     if args.rungs:
         counts = analysis.rung_counts()
         if counts is None:

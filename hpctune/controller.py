@@ -1,9 +1,13 @@
 """The experiment core: trials, scheduler, searcher and store, driven by events.
 
-No MPI, no sleeping, no threads: a backend feeds it three input events
-(:meth:`Controller.on_worker_ready`, :meth:`~Controller.on_result`,
-:meth:`~Controller.on_segment_end`) and sends out what it returns and what
-:meth:`~Controller.take_launches` hands over. Every input event is journaled
+No MPI, no sleeping, no threads, no ranks: the controller decides *what* runs,
+the backend decides *where*. A backend feeds it plain-data events
+(:meth:`Controller.on_workers_joined`, :meth:`~Controller.on_result`,
+:meth:`~Controller.on_segment_end`), places each :class:`Launch` that
+:meth:`~Controller.take_launches` hands over on ranks of its own choosing
+(reporting them with :meth:`~Controller.placed`), and sends out what the
+events return. The controller only counts free ranks; which rank, node or GPU
+a trial gets is the backend's business. Every input event is journaled
 before its effects leave the coordinator, and replaying the journal through a
 controller restored from the last snapshot rebuilds the exact state
 (scheduler and searcher included), which is how ``resume`` continues where a
@@ -14,20 +18,20 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .enums import Decision, SegmentEnd, TrialState
+from .enums import Control, Decision, SegmentEnd, TrialState
 from .errors import SpecError
 from .schedulers import Scheduler, SchedulerDecision, build_scheduler, metric_value
 from .searchers import FINISHED, Searcher, build_searcher
-from .spec import ExperimentSpec
+from .spec import ExperimentSpec, Resources
 from .store import ExperimentStore
 from .session import RESULT_FIELDS
 from .trial import Trial, TrialTask
 
-__all__ = ["Controller", "Launch", "build_algorithms"]
+__all__ = ["Controller", "Launch", "ControlMessage", "build_algorithms"]
 
 
 def build_algorithms(spec: ExperimentSpec) -> tuple[Scheduler, Searcher]:
@@ -44,10 +48,23 @@ def build_algorithms(spec: ExperimentSpec) -> tuple[Scheduler, Searcher]:
 
 @dataclass
 class Launch:
-    """Run ``task`` on worker ``rank``."""
+    """Run ``task`` on ranks the backend picks: ``resources`` says how many, and how many GPUs each."""
 
-    rank: int
     task: TrialTask
+    resources: Resources
+
+    @property
+    def trial_id(self) -> int:
+        return self.task.trial_id
+
+
+@dataclass
+class ControlMessage:
+    """Tell running trial ``trial_id`` something now (``payload``: the new config for ``Control.CONFIG``)."""
+
+    trial_id: int
+    control: Control
+    payload: dict | None = None
 
 
 class Controller:
@@ -75,11 +92,13 @@ class Controller:
         self._next_trial_id = 0
         self._searcher_finished = False
         self._metric_seen = False
-        self._idle: deque[int] = deque()
-        self._running: dict[int, int] = {}           # rank -> trial_id
+        self._free_ranks = 0                         # ranks that can take work now
+        self._running: dict[int, None] = {}          # ordered set: trials running, in launch order
         self._requeue: dict[int, None] = {}          # ordered set: retried / interrupted trials
         self._interrupting = False
         self._interrupted: set[int] = set()          # paused because the experiment is stopping
+        self._pause_requested: set[int] = set()      # to pause at their next result (pause_now)
+        self._controls: list[ControlMessage] = []
         self._launches: list[Launch] = []
         self._notices: list[str] = []                # lines for the console
         self.storage_full: str | None = None         # why the experiment stops for want of space, if it does
@@ -89,11 +108,11 @@ class Controller:
         self._started_at = self._now                 # the time budget counts from here
 
     # -- input events ---------------------------------------------------------------
-    def on_worker_ready(self, rank: int, t: float | None = None) -> None:
-        """Worker ``rank`` is free (first contact)."""
+    def on_workers_joined(self, count: int = 1, t: float | None = None) -> None:
+        """``count`` more ranks can take work (workers that made first contact)."""
         self._event_time(t)
-        self._record("ready", rank=rank)
-        self._idle.append(rank)
+        self._record("ready", n=count)
+        self._free_ranks += count
         self._dispatch()
 
     def on_result(self, trial_id: int, row: dict, checkpoint: str | None = None,
@@ -145,8 +164,8 @@ class Controller:
         action = _action(decision)
         if action == Decision.STOP:
             self._finish(trial, "stopped by scheduler", complete=False)
-        elif self._interrupting and action == Decision.CONTINUE:
-            decision = Decision.PAUSE  # pause at this checkpoint; resumed first when the experiment resumes
+        elif (self._interrupting or trial_id in self._pause_requested) and action == Decision.CONTINUE:
+            decision = Decision.PAUSE  # pause at this checkpoint; resumed first (when the experiment resumes)
             self._interrupted.add(trial_id)
         elif self._budget_spent() and action == Decision.CONTINUE:
             decision = Decision.PAUSE  # the time budget is spent: end at this checkpoint
@@ -159,10 +178,9 @@ class Controller:
         how = SegmentEnd(how)
         self._record("end", trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
         trial = self.trials[trial_id]
-        if trial.rank is not None:
-            self._running.pop(trial.rank, None)
-            self._idle.append(trial.rank)
-            trial.rank = None
+        if trial_id in self._running:
+            del self._running[trial_id]
+            self._free_ranks += self._ranks_per_trial
         if checkpoint:
             self._set_checkpoint(trial, checkpoint, trial.iteration, trial.time_total_s)
         if how == SegmentEnd.STORAGE_FULL:
@@ -175,17 +193,64 @@ class Controller:
             self._finish(trial, "completed", complete=True)
         elif trial_id in self._interrupted or how == SegmentEnd.INTERRUPTED:
             self._interrupted.discard(trial_id)
-            self._set_state(trial, TrialState.PAUSED, "interrupted")
+            asked = trial_id in self._pause_requested and not self._interrupting
+            self._set_state(trial, TrialState.PAUSED, "paused on request" if asked else "interrupted")
             self._requeue[trial_id] = None
         elif how == SegmentEnd.PAUSED:
             self._set_state(trial, TrialState.PAUSED, "paused by scheduler")
+        self._pause_requested.discard(trial_id)
         self._dispatch()
 
     # -- outputs ----------------------------------------------------------------------
     def take_launches(self) -> list[Launch]:
-        """Segments to start now, each on an idle worker; the list is emptied."""
+        """Segments to start now, each on ``launch.resources.ranks_per_trial`` free ranks (the
+        backend has that many idle); the list is emptied. Report each placement with :meth:`placed`."""
         launches, self._launches = self._launches, []
         return launches
+
+    def placed(self, trial_id: int, ranks: list[int], t: float | None = None) -> None:
+        """The backend started ``trial_id``'s segment on ``ranks`` (the first one leads it): journaled
+        for the experiment's history (the ``segments`` table); it changes no decision."""
+        self._event_time(t)
+        self._record("launch", trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
+                     **({"ranks": ranks} if len(ranks) > 1 else {}))
+
+    def take_controls(self) -> list[ControlMessage]:
+        """Messages for running trials, to send once the journal is flushed; the list is emptied."""
+        controls, self._controls = self._controls, []
+        return controls
+
+    def checkpoint_now(self, trial_ids: list[int] | None = None) -> list[int]:
+        """Ask running trials (all of them by default) to checkpoint at their next report (a time
+        limit is near, a node will be drained); returns the trials asked. Nothing is journaled:
+        the checkpoints they report are."""
+        asked = [tid for tid in (self._running if trial_ids is None else trial_ids) if tid in self._running]
+        self._controls.extend(ControlMessage(tid, Control.CHECKPOINT) for tid in asked)
+        return asked
+
+    def pause_now(self, trial_id: int, t: float | None = None) -> None:
+        """Pause running trial ``trial_id`` at its next result (it is told now, so it checkpoints
+        with that result); it runs again first, on the next free rank, from that checkpoint."""
+        if trial_id not in self._running or trial_id in self._pause_requested:
+            return
+        self._event_time(t)
+        self._record("pause", trial=trial_id)
+        self._pause_requested.add(trial_id)
+        if not self._replaying:
+            self._controls.append(ControlMessage(trial_id, Control.PAUSE))
+
+    def set_config(self, trial_id: int, config: dict, t: float | None = None) -> None:
+        """Give trial ``trial_id`` new hyperparameters (PBT, live policies). A running trial sees them
+        at once (``hpctune.get_config()``; a class trainable's ``reset_config`` before its next step);
+        a paused or pending one starts its next segment with them."""
+        trial = self.trials[trial_id]
+        if trial.state.is_finished:
+            raise ValueError(f"trial {trial_id} is {trial.state.name}: its config can no longer change")
+        self._event_time(t)
+        self._record("config", trial=trial_id, config=config)
+        trial.config = config
+        if trial_id in self._running and not self._replaying:
+            self._controls.append(ControlMessage(trial_id, Control.CONFIG, config))
 
     def take_obsolete_checkpoints(self) -> list[tuple[int, str]]:
         """``(trial id, checkpoint)`` that no trial can resume from any more (delete after a flush)."""
@@ -197,14 +262,14 @@ class Controller:
         return len(self._running)
 
     @property
-    def running(self) -> dict[int, int]:
-        """Worker rank -> the trial it runs (read-only view)."""
-        return self._running
+    def running(self) -> list[int]:
+        """The trials running now, in launch order."""
+        return list(self._running)
 
     @property
     def is_finished(self) -> bool:
-        """Nothing runs and nothing more can be started on the idle workers."""
-        return not self._running and bool(self._idle) and not self._launches
+        """Nothing runs and nothing more can be started on the free ranks."""
+        return not self._running and self._free_ranks > 0 and not self._launches
 
     @property
     def interrupting(self) -> bool:
@@ -248,10 +313,11 @@ class Controller:
         """Everything needed to continue exactly, besides the trials themselves (:attr:`trials`)."""
         return {
             "next_trial_id": self._next_trial_id, "searcher_finished": self._searcher_finished,
-            "metric_seen": self._metric_seen, "idle": list(self._idle),
-            "running": [[rank, tid] for rank, tid in self._running.items()],
+            "metric_seen": self._metric_seen, "free_ranks": self._free_ranks,
+            "running": list(self._running),
             "requeue": list(self._requeue), "best": self.best,
             "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
+            "pause_requested": sorted(self._pause_requested),
             "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
         }
@@ -272,13 +338,14 @@ class Controller:
             self._next_trial_id = state["next_trial_id"]
             self._searcher_finished = state["searcher_finished"]
             self._metric_seen = state["metric_seen"]
-            self._idle = deque(state["idle"])
-            self._running = {rank: tid for rank, tid in state["running"]}
+            self._free_ranks = state["free_ranks"]
+            self._running = dict.fromkeys(state["running"])
             self._requeue = dict.fromkeys(state["requeue"])
             self.best = tuple(state["best"]) if state["best"] else None
             self._interrupting = state.get("interrupting", False)
             self._started_at = state.get("started_at", self._started_at)
             self._interrupted = set(state.get("interrupted", ()))
+            self._pause_requested = set(state.get("pause_requested", ()))
             self.scheduler.load_state_dict(state["scheduler"])
             self.searcher.load_state_dict(state["searcher"])
         self._replaying = True
@@ -286,7 +353,7 @@ class Controller:
             for record in records:
                 kind, t = record["k"], record.get("t")
                 if kind == "ready":
-                    self.on_worker_ready(record["rank"], t=t)
+                    self.on_workers_joined(record["n"], t=t)
                 elif kind == "result":
                     self.on_result(record["trial"], record["row"], record.get("ckpt"), t=t)
                 elif kind == "end":
@@ -294,14 +361,17 @@ class Controller:
                                         record.get("ckpt"), t=t)
                 elif kind == "interrupt":
                     self.request_stop(t=t, why=record.get("why"))
+                elif kind == "pause":
+                    self.pause_now(record["trial"], t=t)
+                elif kind == "config":
+                    self.set_config(record["trial"], record["config"], t=t)
         finally:
             self._replaying = False
         self._launches.clear()
         self._obsolete_checkpoints.clear()
-        lost = [self._running[rank] for rank in sorted(self._running)]
+        lost = list(self._running)
         for tid in lost:
             trial = self.trials[tid]
-            trial.rank = None
             if not trial.state.is_finished:  # it restarts from its last checkpoint, first in line
                 self._set_state(trial, TrialState.PAUSED if trial.checkpoint else TrialState.PENDING,
                                 "worker lost")
@@ -310,9 +380,11 @@ class Controller:
             for path in {trial.checkpoint, *trial.checkpoint_history} - {None}:
                 self.store.checkpoint_path(path, trial.trial_id)
         self._running.clear()
-        self._idle.clear()
+        self._free_ranks = 0
         self._interrupting = False
         self._interrupted.clear()
+        self._pause_requested.clear()
+        self._controls.clear()
         self.storage_full = None
 
     # -- internals ------------------------------------------------------------------------
@@ -416,22 +488,24 @@ class Controller:
         budget = self.spec.time_budget_s
         return budget is not None and self._now - self._started_at >= budget
 
+    @property
+    def _ranks_per_trial(self) -> int:
+        return self.spec.resources.ranks_per_trial
+
     def _dispatch(self) -> None:
         if self._interrupting or self._budget_spent():
             return
-        while self._idle:
+        while self._free_ranks >= self._ranks_per_trial:
             trial = self._next_trial()
             if trial is None:
                 return
-            rank = self._idle.popleft()
-            self._launch(trial, rank)
+            self._launch(trial)
 
-    def _launch(self, trial: Trial, rank: int) -> None:
+    def _launch(self, trial: Trial) -> None:
         self._requeue.pop(trial.trial_id, None)
         self._set_state(trial, TrialState.RUNNING, record=False)  # the "launch" record says it
-        trial.rank = rank
-        self._running[rank] = trial.trial_id
-        self._record("launch", trial=trial.trial_id, rank=rank, ckpt=trial.checkpoint)
+        self._free_ranks -= self._ranks_per_trial
+        self._running[trial.trial_id] = None
         if self._replaying:
             return
         checkpoint = trial.checkpoint and str(self.store.checkpoint_path(trial.checkpoint, trial.trial_id))
@@ -443,7 +517,7 @@ class Controller:
             time_total_s=trial.checkpoint_time_s if trial.checkpoint else 0.0,
             python_path=self.python_path,
         )
-        self._launches.append(Launch(rank, task))
+        self._launches.append(Launch(task, self.spec.resources))
 
 
 def _interned(row: dict) -> dict:

@@ -40,6 +40,14 @@ class SegmentEnd(IntEnum):
     STORAGE_FULL = 5  # a write failed for want of space (ENOSPC, EDQUOT): not the trial's fault
 
 
+class Control(IntEnum):
+    """What the coordinator tells a running trial between its results (the control channel)."""
+
+    CHECKPOINT = 0   # checkpoint at your next report (hpctune.checkpoint_requested() is True)
+    PAUSE = 1        # the next report pauses the trial; checkpoint with it
+    CONFIG = 2       # new hyperparameters: hpctune.get_config(), Trainable.reset_config
+
+
 class Tag(IntEnum):
     """MPI message tags between the coordinator and the worker ranks."""
 
@@ -51,3 +59,4 @@ class Tag(IntEnum):
     SHUTDOWN = 6      # coordinator -> worker: leave the worker loop
     HEARTBEAT = 7     # worker -> coordinator: still running its trial (sent while the trial is quiet)
     BYE = 8           # worker -> coordinator: after SHUTDOWN, the last message it sends
+    CONTROL = 9       # coordinator -> worker: (trial_id, Control, payload) for the trial it runs, at any time

@@ -3,9 +3,15 @@
 A trainable runs in *segments*: from its start (or a checkpoint) until it
 returns, fails, or the scheduler pauses or stops it. :func:`run_segment` runs
 one segment of a function or class trainable against a *channel* that carries
-each result to the coordinator and brings back its decision. The channel is a
-pipe to the worker rank (trial in its own process) or a direct call (in-process
-backend); the trainable cannot tell.
+each result to the coordinator and brings back its decision, and brings the
+coordinator's control messages (checkpoint now, pause, a new config) at any
+time. The channel is a pipe to the worker rank (trial in its own process) or a
+direct call (in-process backend); the trainable cannot tell.
+
+When a trial sees a control message: it is read at the trial's next
+:func:`report` (while waiting for the decision), and at once by
+:func:`checkpoint_requested` and :func:`get_config` (each looks for one without
+waiting); a class trainable's session looks before every ``step()``.
 """
 from __future__ import annotations
 
@@ -20,23 +26,30 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .enums import Decision, SegmentEnd
+from .enums import Control, Decision, SegmentEnd
 from .store.checkpoint import load_checkpoint, save_checkpoint
 from .store.tables import utf8_text
 from .trial import TrialTask
 
 RESULT_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "rank",
-                 "hostname", "done")
+                 "hostname", "gpus", "done")
 """Fields hpctune adds to (or reads from) every result row."""
 
-__all__ = ["RESULT_FIELDS", "report", "get_checkpoint", "get_config", "get_trial_id", "get_trial_dir", "Trainable",
-           "run_segment", "ResultChannel"]
+__all__ = ["RESULT_FIELDS", "report", "get_checkpoint", "get_config", "get_trial_id", "get_trial_dir",
+           "checkpoint_requested", "Trainable", "run_segment", "ResultChannel"]
 
 
 class ResultChannel(Protocol):
-    """Where a segment's results go: ``send_result(row, checkpoint_path) -> Decision``."""
+    """Where a segment's results go, and where the coordinator's control messages come from.
 
-    def send_result(self, row: dict, checkpoint: str | None) -> Decision: ...
+    ``send_result(row, checkpoint_path)`` returns ``(decision, controls)``; ``poll_controls()``
+    returns the control messages waiting, without blocking. A control message is
+    ``(Control, payload)``.
+    """
+
+    def send_result(self, row: dict, checkpoint: str | None) -> tuple[Decision, list]: ...
+
+    def poll_controls(self) -> list: ...
 
 
 STORAGE_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -94,7 +107,10 @@ class Trainable:
         """Restore what :meth:`save_checkpoint` returned."""
 
     def reset_config(self, new_config: dict) -> bool:
-        """Change hyperparameters in place (PBT, live policies); return True if supported."""
+        """Take new hyperparameters in place (PBT, live policies): called before the next
+        :meth:`step`; return True if done. False (the default): the trainable is built again
+        with ``new_config`` and loads the checkpoint its last step saved (with no checkpoint,
+        it keeps training as it was, with :attr:`config` updated)."""
         return False
 
 
@@ -116,11 +132,25 @@ class _Session:
         self.channel = channel
         self.rank = rank
         self.hostname = hostname
+        self.gpus = ",".join(task.gpus or ())  # the devices this trial was given ("" for none)
         self.iteration = task.start_iteration
         self.time_total = task.time_total_s
         self.last_time = time.time()
         self._checkpoint: dict | None = None
         self._checkpoint_loaded = False
+        self.checkpoint_wanted = False          # the coordinator asked for a checkpoint (Control.CHECKPOINT/PAUSE)
+        self.new_config: dict | None = None     # a config not yet handed to a class trainable
+
+    def apply_controls(self, controls: list) -> None:
+        """Take the coordinator's control messages into account."""
+        for control, payload in controls:
+            if control == Control.CONFIG:
+                self.task.config = self.new_config = payload
+            else:  # CHECKPOINT, PAUSE: the next report should carry a checkpoint
+                self.checkpoint_wanted = True
+
+    def poll(self) -> None:
+        self.apply_controls(self.channel.poll_controls())
 
     def checkpoint(self) -> dict | None:
         if not self._checkpoint_loaded:
@@ -157,9 +187,14 @@ class _Session:
             raise TypeError(f"hpctune.report(): the metric {self.task.metric!r} must be a number, got {value!r} "
                             f"({type(value).__name__})")
         row.update(trial_id=self.task.trial_id, training_iteration=self.iteration, time_this_iter_s=this_iter,
-                   time_total_s=self.time_total, timestamp=now, rank=self.rank, hostname=self.hostname)
+                   time_total_s=self.time_total, timestamp=now, rank=self.rank, hostname=self.hostname,
+                   gpus=self.gpus)
         path = self.save(checkpoint)
-        return self.channel.send_result(row, path)
+        if path is not None:
+            self.checkpoint_wanted = False
+        decision, controls = self.channel.send_result(row, path)
+        self.apply_controls(controls)
+        return decision
 
 
 _current: _Session | None = None
@@ -193,8 +228,23 @@ def get_checkpoint() -> dict | None:
 
 
 def get_config() -> dict:
-    """This trial's config."""
-    return _session("get_config").task.config
+    """This trial's config: the newest one, if the coordinator sent a new one (PBT, live policies).
+    Call it again (each epoch, say) to see a change."""
+    session = _session("get_config")
+    session.poll()
+    return session.task.config
+
+
+def checkpoint_requested() -> bool:
+    """True once the coordinator asked this trial to checkpoint (a time limit is near, or it is to
+    pause), until a :func:`report` carries a checkpoint. For function trainables that do not
+    checkpoint every iteration::
+
+        hpctune.report(metrics, checkpoint=state if epoch % 10 == 0 or hpctune.checkpoint_requested() else None)
+    """
+    session = _session("checkpoint_requested")
+    session.poll()
+    return session.checkpoint_wanted
 
 
 def get_trial_id() -> int:
@@ -229,15 +279,30 @@ def _run_class(cls, session: _Session) -> SegmentEnd:
     if state is not None:
         trainable.load_checkpoint(state)
     while True:
+        session.poll()
+        if session.new_config is not None:
+            trainable = _reconfigured(cls, trainable, session.new_config, state)
+            session.new_config = None
         metrics = dict(trainable.step())
         done = bool(metrics.pop("done", False))
-        decision = _action(session.report(metrics, trainable.save_checkpoint()))
+        state = trainable.save_checkpoint()
+        decision = _action(session.report(metrics, state))
         if done:
             return SegmentEnd.COMPLETED
         if decision == Decision.PAUSE:
             return SegmentEnd.PAUSED
         if decision == Decision.STOP:
             return SegmentEnd.STOPPED
+
+
+def _reconfigured(cls, trainable: Trainable, config: dict, state: dict | None) -> Trainable:
+    """``trainable`` with ``config``: in place if its ``reset_config`` can, else built again from ``state``."""
+    if trainable.reset_config(config) or state is None:
+        trainable.config = config
+        return trainable
+    rebuilt = cls(config)
+    rebuilt.load_checkpoint(state)
+    return rebuilt
 
 
 def run_segment(trainable: Any, task: TrialTask, channel: ResultChannel, rank: int = 0,

@@ -45,7 +45,6 @@ class Trial:
     num_failures: int = 0
     error: str | None = None
     end_reason: str = ""
-    rank: int | None = None
     best_score: float = float("-inf")  # its best result's metric, larger is better (see metric_value)
     best_iteration: int = 0            # the iteration of that result (0: none yet)
 
@@ -64,3 +63,4 @@ class TrialTask:
     time_total_s: float         # training time already spent before the checkpoint
     metric: str = ""            # the experiment's metric: a value that is no number fails the trial
     python_path: list = field(default_factory=list)
+    gpus: list | None = None    # the devices the trial's process may see (set by the backend); None: all

@@ -1,6 +1,8 @@
 """A deterministic synthetic driver for :class:`hpctune.controller.Controller`: virtual workers, no MPI.
 
-Each virtual worker runs the segment the controller launched on it, one
+The driver is the backend: it owns the virtual ranks and places each launch on
+an idle one (the longest idle first, as the MPI backend does). Each virtual
+worker runs the segment placed on it, one
 result per ``duration(config)`` virtual seconds, feeding ``on_result`` rows
 whose ``training_iteration`` continues from the trial's checkpoint (a fake
 checkpoint path comes with every result, so pause and resume work), until the
@@ -13,6 +15,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,13 +95,13 @@ class SimDriver:
         self._queue: list[tuple] = []
         self._seq = 0
         self._busy: dict[int, list] = {}                # rank -> [trial_id, next iteration, config]
-        self._keep_time: set[int] = set()
+        self._idle: deque[int] = deque()
+        self._keep_time: dict[int, int] = {}            # trial id -> the rank it continues on after a resume
 
     # -- running ------------------------------------------------------------------
     def start(self) -> "SimDriver":
         for rank in range(1, self.workers + 1):
-            self.controller.on_worker_ready(rank, t=self.now)
-            self._collect()
+            self._join(rank)
         return self
 
     def run(self, max_events: int | None = None) -> bool:
@@ -124,20 +127,22 @@ class SimDriver:
         """Continue with ``controller``, restored from the current one's state (the old one is dropped).
 
         The restored controller lets go of the workers it had; here each of them
-        at once ends its segment as interrupted and comes back ready, in rank
-        order, so each running trial continues on its worker from its
-        checkpoint (the last result) at the same virtual time as before.
+        at once ends its segment as interrupted and joins again, busy ones first
+        in rank order, so each running trial continues on its worker (the driver
+        places it there) from its checkpoint (the last result) at the same
+        virtual time as before.
         """
         assert all(kind == "result" for _, _, kind, _, _ in self._queue), "resume only between segment ends"
-        idle = list(json_round_trip(self.controller.state_dict())["idle"])
+        idle = list(self._idle)
         self.controller = controller
         busy = sorted(self._busy)
         for rank in busy:   # older controllers left lost trials RUNNING; newer ones requeue them themselves
             if controller.trials[self._busy[rank][0]].state == TrialState.RUNNING:
                 controller.on_segment_end(self._busy[rank][0], SegmentEnd.INTERRUPTED, t=self.now)
-        self._keep_time = set(busy)
-        for rank in busy + idle:
-            controller.on_worker_ready(rank, t=self.now)
+        self._keep_time = {self._busy[rank][0]: rank for rank in busy}
+        self._idle = deque(busy + idle)
+        for _ in busy + idle:
+            self.controller.on_workers_joined(1, t=self.now)
             self._collect()
         assert not self._keep_time, "a running trial did not come back to its worker"
 
@@ -146,23 +151,35 @@ class SimDriver:
         self._seq += 1
         heapq.heappush(self._queue, (time, self._seq, kind, rank, payload))
 
+    def _join(self, rank: int) -> None:
+        self._idle.append(rank)
+        self.controller.on_workers_joined(1, t=self.now)
+        self._collect()
+
     def _collect(self) -> None:
         for launch in self.controller.take_launches():
             task = launch.task
-            self.launches.append((task.trial_id, launch.rank, task.start_iteration))
-            if launch.rank in self._keep_time:
-                self._keep_time.discard(launch.rank)
-                assert self._busy[launch.rank][0] == task.trial_id
-                assert self._busy[launch.rank][1] == task.start_iteration + 1
+            assert launch.resources.ranks_per_trial == 1
+            rank = self._keep_time.pop(task.trial_id, None)
+            if rank is None:
+                rank = self._idle.popleft()
+            else:
+                self._idle.remove(rank)
+            self.controller.placed(task.trial_id, [rank], t=self.now)
+            self.launches.append((task.trial_id, rank, task.start_iteration))
+            if rank in self._busy:  # resumed on its worker
+                assert self._busy[rank][0] == task.trial_id
+                assert self._busy[rank][1] == task.start_iteration + 1
                 continue    # its next result is already queued
-            self._busy[launch.rank] = [task.trial_id, task.start_iteration + 1, task.config]
-            self._push(self.now + self.duration(task.config), "result", launch.rank)
+            self._busy[rank] = [task.trial_id, task.start_iteration + 1, task.config]
+            self._push(self.now + self.duration(task.config), "result", rank)
 
     def _result(self, rank: int) -> None:
         trial_id, iteration, config = self._busy[rank]
         if (trial_id, iteration) in self.fail:
             self.fail.discard((trial_id, iteration))
             del self._busy[rank]
+            self._idle.append(rank)
             self.controller.on_segment_end(trial_id, SegmentEnd.ERROR, error="synthetic failure", t=self.now)
             self._collect()
             return
@@ -190,6 +207,7 @@ class SimDriver:
 
     def _end(self, rank: int, how: str) -> None:
         trial_id = self._busy.pop(rank)[0]
+        self._idle.append(rank)
         self.controller.on_segment_end(trial_id, SegmentEnd[how], t=self.now)
         self._collect()
 

@@ -104,3 +104,57 @@ def text_metric(config):
     """Reports its metric as text at iteration 2."""
     hpctune.report({"loss": 0.5})
     hpctune.report({"loss": "0.4"})
+
+
+def checkpoints_on_request(config):
+    """Checkpoints only when the coordinator asks (``hpctune.checkpoint_requested()``); reports
+    ``lr`` from ``hpctune.get_config()`` each iteration (a new config shows at once), and whether it
+    was asked."""
+    import time
+
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else state["iteration"]
+    for i in range(start + 1, config["epochs"] + 1):
+        time.sleep(config.get("sleep", 0.0))
+        asked = hpctune.checkpoint_requested()
+        lr = hpctune.get_config()["lr"]
+        hpctune.report({"loss": lr / i, "lr": lr, "asked": int(asked)},
+                       checkpoint={"iteration": i} if asked else None)
+
+
+class Reconfigurable(hpctune.Trainable):
+    """Class API: reports ``lr`` as its step sees it, and how many times it was built (``builds``);
+    ``reset_config`` takes a new config in place when ``config["in_place"]``, else refuses."""
+
+    builds = 0
+
+    def setup(self, config):
+        type(self).builds += 1
+        self.i = 0
+        self.lr = config["lr"]
+
+    def step(self):
+        self.i += 1
+        return {"loss": self.lr / self.i, "lr": self.lr, "builds": type(self).builds,
+                "done": self.i >= self.config["epochs"]}
+
+    def save_checkpoint(self):
+        return {"i": self.i}
+
+    def load_checkpoint(self, state):
+        self.i = int(state["i"])
+
+    def reset_config(self, new_config):
+        if not self.config.get("in_place"):
+            return False
+        self.lr = new_config["lr"]
+        return True
+
+
+def reports_devices(config):
+    """Reports the GPUs its process may see (``CUDA_VISIBLE_DEVICES``, ``HIP_VISIBLE_DEVICES``)."""
+    import os
+
+    for i in range(1, config.get("epochs", 1) + 1):
+        hpctune.report({"loss": 1.0 / i, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+                        "hip": os.environ.get("HIP_VISIBLE_DEVICES", "<unset>")})

@@ -21,7 +21,8 @@ class Housekeeping:
     """Args:
         store: the experiment's store.
         console: progress output.
-        handle_signals: turn SIGINT/SIGTERM into a clean stop (main thread only).
+        handle_signals: turn SIGINT/SIGTERM into a clean stop and SIGUSR1 into "every running
+            trial checkpoints at its next report" (main thread only).
     """
 
     def __init__(self, store: ExperimentStore, console: Console, handle_signals: bool = True):
@@ -30,14 +31,20 @@ class Housekeeping:
         self.signal_received: int | None = None
         self._snapshot_errors = 0
         self.second_signal: int | None = None
+        self.checkpoint_signal = False
         self.defer_second_signal = False  # True: a second signal only sets second_signal, for a loop to act on
         self._previous: dict[int, object] = {}
         if handle_signals:
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            handlers = {signal.SIGINT: self._on_signal, signal.SIGTERM: self._on_signal,
+                        signal.SIGUSR1: self._on_checkpoint_signal}
+            for signum, handler in handlers.items():
                 try:
-                    self._previous[signum] = signal.signal(signum, self._on_signal)
+                    self._previous[signum] = signal.signal(signum, handler)
                 except ValueError:  # not the main thread
                     break
+
+    def _on_checkpoint_signal(self, signum, frame) -> None:
+        self.checkpoint_signal = True
 
     def _on_signal(self, signum, frame) -> None:
         if self.signal_received is None:
@@ -48,6 +55,10 @@ class Housekeeping:
             raise KeyboardInterrupt
 
     def check_signals(self, controller: Controller) -> None:
+        if self.checkpoint_signal:
+            self.checkpoint_signal = False
+            asked = controller.checkpoint_now()
+            self.console.message(f"received SIGUSR1: {len(asked)} running trial(s) checkpoint at their next report")
         if self.signal_received is not None and not controller.interrupting:
             self.console.message(f"received {signal.Signals(self.signal_received).name}: pausing "
                                  f"{controller.num_running} running trial(s) at their next result, then stopping")

@@ -6,12 +6,14 @@ trainable takes this process down (the MPI backend contains it).
 """
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
 
 from ..enums import Decision
 from ..errors import SpecError
 from ..trainable import resolve_trainable
 from ._base import BACKENDS, Backend
+from .gpus import assign_devices, bind_devices, visible_devices
 
 if TYPE_CHECKING:  # registering this backend loads neither the coordinator's side nor the session
     from ..console import Console
@@ -36,7 +38,7 @@ class _DirectChannel:
         self.housekeeping = housekeeping
         self.trial_id = trial_id
 
-    def send_result(self, row: dict, checkpoint: str | None) -> Decision:
+    def send_result(self, row: dict, checkpoint: str | None) -> tuple[Decision, list]:
         self.housekeeping.check_signals(self.controller)
         try:
             decision = self.controller.on_result(self.trial_id, row, checkpoint)
@@ -44,7 +46,15 @@ class _DirectChannel:
             raise _CoordinatorFailed(error) from None
         self.housekeeping.flush(self.controller)
         self.housekeeping.tick(self.controller)
-        return decision
+        return decision, self.poll_controls()
+
+    def poll_controls(self) -> list:
+        """Control messages for this trial (the only one running): from a signal, or an event above."""
+        self.housekeeping.check_signals(self.controller)
+        controls = [(m.control, m.payload) for m in self.controller.take_controls() if m.trial_id == self.trial_id]
+        if controls:
+            self.housekeeping.flush(self.controller)  # journaled before the trial acts on them
+        return controls
 
 
 @BACKENDS.register
@@ -63,7 +73,8 @@ def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: A
     from ..session import run_segment
 
     trainable = trainable or resolve_trainable(controller.spec.trainable, controller.python_path)
-    controller.on_worker_ready(WORKER_ID)
+    gpus = _bind_gpus(controller.spec.resources.gpus_per_rank)
+    controller.on_workers_joined(1)
     housekeeping.flush(controller)
     while not controller.is_finished:
         launches = controller.take_launches()
@@ -71,6 +82,8 @@ def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: A
             break
         for launch in launches:
             task = launch.task
+            controller.placed(task.trial_id, [WORKER_ID])
+            task.gpus = gpus
             channel = _DirectChannel(controller, housekeeping, task.trial_id)
             try:
                 how, error = run_segment(trainable, task, channel, rank=WORKER_ID)
@@ -80,3 +93,18 @@ def serve_local(controller: Controller, housekeeping: Housekeeping, trainable: A
             housekeeping.segment_ended(controller, task.trial_id, how, error)
             housekeeping.flush(controller)
     return housekeeping.finish(controller)
+
+
+def _bind_gpus(gpus_per_rank: int) -> list[str] | None:
+    """The first ``gpus_per_rank`` GPUs of this node, made the only ones this process sees (None: none asked).
+
+    Raises:
+        SpecError: the node has fewer.
+    """
+    if not gpus_per_rank:
+        return None
+    devices, devices_from = visible_devices()
+    info = {"node": "local", "hostname": socket.gethostname(), "devices": devices, "devices_from": devices_from}
+    gpus = assign_devices({WORKER_ID: info}, gpus_per_rank)[WORKER_ID]
+    bind_devices(gpus)
+    return gpus

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ..enums import SegmentEnd, Tag
 from ..errors import ExperimentError
-from .trial_process import TrialProcess
+from .gpus import assign_devices, node_of, visible_devices
+from .placement import RankPool
+from .trial_process import COORDINATOR_SIGNALS, TrialProcess
 
 if TYPE_CHECKING:  # a worker rank never loads the coordinator's side
     from ..controller import Controller
@@ -102,6 +104,28 @@ class MPIWorkers:
         self.offset = 1 if spawned else 0
         self.ids = [r + self.offset for r in range(comm.Get_remote_size() if spawned else comm.Get_size())
                     if spawned or r != 0]
+        self.pool = RankPool()  # which worker runs which trial
+        self._first_contact: dict[int, dict] = {}
+        if not spawned:
+            node_of(comm)  # collective over COMM_WORLD: the workers learn their nodes (this rank takes no GPU)
+
+    def join(self, controller: Controller, worker_id: int, info: dict) -> None:
+        """A worker's first message (its node and the GPUs it sees). Without GPUs, it takes work at
+        once; with ``resources.gpus_per_rank``, once every worker has reported, each gets its devices.
+
+        Raises:
+            SpecError: a node has fewer GPUs than its worker ranks ask for (before any trial starts).
+        """
+        gpus_per_rank = controller.spec.resources.gpus_per_rank
+        if not gpus_per_rank:
+            self.pool.join(worker_id, info["node"])
+            controller.on_workers_joined(1)
+            return
+        self._first_contact[worker_id] = info
+        if len(self._first_contact) == len(self.ids):
+            for joined, devices in assign_devices(self._first_contact, gpus_per_rank).items():
+                self.pool.join(joined, self._first_contact[joined]["node"], devices)
+            controller.on_workers_joined(len(self.ids))
 
     def send(self, worker_id: int, tag: Tag, payload) -> None:
         self.comm.send(payload, dest=worker_id - self.offset, tag=tag)
@@ -215,11 +239,12 @@ class _Watchdog:
     def heard(self, worker_id: int) -> None:
         self.last_heard[worker_id] = self.listened
 
-    def check(self, controller: Controller) -> None:
+    def check(self, running: dict[int, int]) -> None:
+        """Raise :class:`WorkerLost` if a worker of ``running`` (worker id -> trial id) was silent too long."""
         if self.listened < self._next_check:
             return
         self._next_check = self.listened + 1.0
-        for worker_id, trial_id in controller.running.items():
+        for worker_id, trial_id in running.items():
             silent = self.listened - self.last_heard.get(worker_id, self.listened)
             if silent > self.timeout:
                 raise WorkerLost(f"worker rank {worker_id} stopped answering (nothing for {silent:.0f} s while "
@@ -260,8 +285,12 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                 if housekeeping.second_signal is not None:
                     raise StoppedAtOnce(housekeeping.second_signal)
                 housekeeping.check_signals(controller)
+                controls = controller.take_controls()  # e.g. SIGUSR1: every running trial checkpoints
+                if controls:
+                    housekeeping.flush(controller)
+                    _send_controls(workers, controls)
                 if idle:
-                    watchdog.check(controller)  # only with every pending message read
+                    watchdog.check(workers.pool.running)  # only with every pending message read
                 housekeeping.tick(controller)
     except (WorkerLost, StoppedAtOnce):
         housekeeping.flush(controller)
@@ -288,19 +317,36 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
             replies.append((worker_id, controller.on_result(trial_id, row, checkpoint)))
         elif tag == Tag.SEGMENT_END:
             trial_id, how, error = message
+            workers.pool.release(trial_id)
             controller.on_segment_end(trial_id, how, error)
             housekeeping.segment_ended(controller, trial_id, how, error)
         elif tag == Tag.READY:
-            controller.on_worker_ready(worker_id)
+            workers.join(controller, worker_id, message)
         if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
             break
+    launches = []
+    for launch in controller.take_launches():
+        ranks = workers.pool.place(launch.trial_id, launch.resources.ranks_per_trial)
+        controller.placed(launch.trial_id, ranks)
+        if launch.resources.gpus_per_rank:
+            launch.task.gpus = workers.pool.gpus[ranks[0]]
+        launches.append((ranks[0], launch.task))
     housekeeping.flush(controller)  # durable before anyone hears of it
     for worker_id, decision in replies:
         workers.send(worker_id, Tag.DECISION, decision)
     replies.clear()
-    for launch in controller.take_launches():
-        workers.send(launch.rank, Tag.RUN, launch.task)
-        watchdog.heard(launch.rank)
+    for worker_id, task in launches:
+        workers.send(worker_id, Tag.RUN, task)
+        watchdog.heard(worker_id)
+    _send_controls(workers, controller.take_controls())
+
+
+def _send_controls(workers: MPIWorkers, controls: list) -> None:
+    """Send control messages (journaled and flushed already) to the ranks that lead their trials."""
+    for message in controls:
+        ranks = workers.pool.ranks_of(message.trial_id)
+        if ranks:  # a trial that ended meanwhile needs nothing more
+            workers.send(ranks[0], Tag.CONTROL, (message.trial_id, message.control, message.payload))
 
 
 class _ShutdownWhileRunning(Exception):
@@ -311,34 +357,47 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
     """A worker rank's loop: run the segments the coordinator sends until SHUTDOWN."""
     from mpi4py import MPI
 
-    # Ctrl-C and Slurm's SIGTERM reach every rank; the coordinator alone decides how to stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Ctrl-C, Slurm's SIGTERM and its warning signal reach every rank; the coordinator alone acts on them
+    for signum in COORDINATOR_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     status = MPI.Status()
     backoff = Backoff()
     trial_process = TrialProcess(worker_id)
     trial_process.start()
-    comm.send({"hostname": socket.gethostname(), "pid": os.getpid()}, dest=coordinator, tag=Tag.READY)
+    devices, devices_from = visible_devices()
+    comm.send({"hostname": socket.gethostname(), "pid": os.getpid(), "node": node_of(MPI.COMM_WORLD),
+               "devices": devices, "devices_from": devices_from}, dest=coordinator, tag=Tag.READY)
     try:
         while True:
             task = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
             if status.Get_tag() == Tag.SHUTDOWN:
                 return
+            if status.Get_tag() == Tag.CONTROL:  # for a segment that has ended meanwhile
+                continue
+
+            def forward(message, trial_id=task.trial_id):
+                if message[0] == trial_id:
+                    trial_process.send_control(message[1], message[2])
 
             def on_result(row, checkpoint, trial_id=task.trial_id):
                 comm.send((trial_id, row, checkpoint), dest=coordinator, tag=Tag.RESULT)
-                decision = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
-                if status.Get_tag() == Tag.SHUTDOWN:
-                    raise _ShutdownWhileRunning
-                return decision
+                while True:
+                    message = _receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
+                    if status.Get_tag() == Tag.SHUTDOWN:
+                        raise _ShutdownWhileRunning
+                    if status.Get_tag() != Tag.CONTROL:
+                        return message
+                    forward(message)
 
             def on_quiet():
                 comm.send(None, dest=coordinator, tag=Tag.HEARTBEAT)
 
-            def on_tick():  # the experiment may end while the trial trains: it is not waited for
+            def on_tick():  # the coordinator may speak while the trial trains: it is not waited for
                 if comm.Iprobe(source=coordinator, tag=Tag.SHUTDOWN):
                     comm.recv(source=coordinator, tag=Tag.SHUTDOWN)
                     raise _ShutdownWhileRunning
+                while comm.Iprobe(source=coordinator, tag=Tag.CONTROL):
+                    forward(comm.recv(source=coordinator, tag=Tag.CONTROL))
 
             try:
                 how, error = trial_process.run(task, on_result, on_quiet, HEARTBEAT_S, on_tick)

@@ -7,7 +7,8 @@ Parent and child talk over a socket pair with :class:`multiprocessing.connection
 
 Messages, child -> parent: ``("result", row, checkpoint)`` (answered with a
 Decision) and ``("end", SegmentEnd, error)``; parent -> child: a
-:class:`~hpctune.trial.TrialTask`, a Decision, or None (exit).
+:class:`~hpctune.trial.TrialTask`, a Decision, ``("control", Control, payload)``
+(at any time during a segment: the coordinator's control channel), or None (exit).
 """
 from __future__ import annotations
 
@@ -23,7 +24,11 @@ from multiprocessing.connection import Connection
 from ..enums import Decision, SegmentEnd
 from ..trial import TrialTask
 
-__all__ = ["TrialProcess", "describe_exit", "TICK_S"]
+__all__ = ["TrialProcess", "describe_exit", "TICK_S", "COORDINATOR_SIGNALS"]
+
+COORDINATOR_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+"""Signals a launcher (mpiexec, Slurm) sends to every process of the job, for the coordinator alone to act
+on: worker ranks and trial processes ignore them (SIGUSR1's default action would end them)."""
 
 TICK_S = 0.25
 """How often a worker looks for a message from the coordinator while its trial trains."""
@@ -104,6 +109,13 @@ class TrialProcess:
         except (EOFError, OSError):
             return SegmentEnd.ERROR, self._died()
 
+    def send_control(self, control, payload) -> None:
+        """Pass a control message on to the running trial (it reads it at its next report or poll)."""
+        try:
+            self._conn.send(("control", control, payload))
+        except (OSError, AttributeError):  # the child is gone or was never started: its end says so
+            pass
+
     def _died(self) -> str:
         try:
             code = self._proc.wait(timeout=10)
@@ -140,18 +152,36 @@ class _PipeChannel:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def send_result(self, row: dict, checkpoint: str | None) -> Decision:
+    def send_result(self, row: dict, checkpoint: str | None) -> tuple[Decision, list]:
         self.conn.send(("result", row, checkpoint))
-        return self.conn.recv()
+        controls = []
+        while True:
+            message = self.conn.recv()
+            if not _is_control(message):
+                return message, controls
+            controls.append(message[1:])
+
+    def poll_controls(self) -> list:
+        controls = []
+        while self.conn.poll(0):
+            message = self.conn.recv()
+            assert _is_control(message), f"unexpected message during a segment: {message!r}"
+            controls.append(message[1:])
+        return controls
+
+
+def _is_control(message) -> bool:
+    return type(message) is tuple and message[:1] == ("control",)
 
 
 def main(fd: int) -> None:
     """The child's loop: run tasks until told to exit (or the parent goes away)."""
     from ..session import run_segment  # numpy and h5py: loaded while the worker's rank starts up
+    from .gpus import bind_devices
     from ..trainable import resolve_trainable
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides how to stop
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in COORDINATOR_SIGNALS:  # the coordinator decides how to stop, and when to checkpoint
+        signal.signal(signum, signal.SIG_IGN)
     conn = Connection(fd)
     rank = int(os.environ.get("HPCTUNE_WORKER_RANK", "0"))
     hostname = socket.gethostname()
@@ -163,6 +193,9 @@ def main(fd: int) -> None:
             return
         if task is None:
             return
+        if _is_control(task):  # meant for the segment that just ended
+            continue
+        bind_devices(task.gpus)  # before the trainable's module loads (and before its first CUDA call)
         try:
             trainable = resolve_trainable(task.trainable, task.python_path)
         except Exception as exc:  # SpecError included: report it as the trial's error

@@ -2,7 +2,7 @@
 
 Columns: the trial's scalar fields (``trial_id``, ``state``, ``iteration``,
 ``num_failures``, ``time_total_s``, ``checkpoint``, ``checkpoint_iteration``,
-``checkpoint_time_s``, ``end_reason``, ``error``, ``rank``, ``best_score``: its best
+``checkpoint_time_s``, ``end_reason``, ``error``, ``best_score``: its best
 value of the metric, larger is better, so ``-value`` in ``min`` mode and ``-inf`` if none,
 ``best_iteration``), its structured
 fields as JSON (``config_json``, ``last_result_json``,
@@ -31,7 +31,7 @@ _CHUNK = 4096
 """Trials whose JSON texts exist at once while a snapshot is written."""
 
 _SCALARS = ("trial_id", "iteration", "num_failures", "time_total_s", "checkpoint", "checkpoint_iteration",
-            "checkpoint_time_s", "end_reason", "error", "rank", "best_score", "best_iteration")
+            "checkpoint_time_s", "end_reason", "error", "best_score", "best_iteration")
 _JSON = ("config", "last_result", "checkpoint_history")
 
 
@@ -96,8 +96,6 @@ def trials_from_columns(columns: Columns) -> list[Trial]:
         fields["state"] = TrialState[columns["state"][i]]
         for name in ("iteration", "num_failures", "checkpoint_iteration", "best_iteration"):
             fields[name] = int(fields[name])
-        if fields["rank"] is not None:
-            fields["rank"] = int(fields["rank"])
         if fields["best_score"] is None:  # -inf is stored as is; NaN never is
             fields["best_score"] = float("-inf")
         fields["end_reason"] = fields["end_reason"] or ""

@@ -37,6 +37,7 @@ import platform
 import shutil
 import statistics
 import sys
+from collections import deque
 import tempfile
 import time
 from pathlib import Path
@@ -100,16 +101,21 @@ def drive(controller: Controller) -> dict:
     busy: dict[int, list] = {}
     seq = 0
 
+    idle = deque()
+
     def collect(now):
         nonlocal seq
         for launch in controller.take_launches():
             task = launch.task
-            busy[launch.rank] = [task.trial_id, task.start_iteration + 1, task.config]
+            rank = idle.popleft()
+            controller.placed(task.trial_id, [rank])
+            busy[rank] = [task.trial_id, task.start_iteration + 1, task.config]
             seq += 1
-            heapq.heappush(queue, (now + 1.0 + task.config["x"], seq, launch.rank))
+            heapq.heappush(queue, (now + 1.0 + task.config["x"], seq, rank))
 
     for rank in range(1, WORKERS + 1):
-        controller.on_worker_ready(rank)
+        idle.append(rank)
+        controller.on_workers_joined(1)
         store.flush()
         collect(0.0)
     while queue:
@@ -131,6 +137,7 @@ def drive(controller: Controller) -> dict:
         how = {Decision.PAUSE: SegmentEnd.PAUSED, Decision.STOP: SegmentEnd.STOPPED}.get(
             Decision(action), SegmentEnd.COMPLETED)
         del busy[rank]
+        idle.append(rank)
         controller.on_segment_end(trial_id, how)
         store.flush()
         collect(now)
