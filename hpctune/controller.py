@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .enums import Decision, SegmentEnd, TrialState
+from .enums import Decision, RecordKind, SegmentEnd, TrialState
 from .errors import SpecError
 from .schedulers import SchedulerDecision, metric_value
 from .searchers import FINISHED
@@ -81,7 +81,7 @@ class Controller:
     def on_worker_ready(self, rank: int, t: float | None = None) -> None:
         """Worker ``rank`` is free (first contact)."""
         self._event_time(t)
-        self._record("ready", rank=rank)
+        self._record(RecordKind.READY, rank=rank)
         self._idle.append(rank)
         self._dispatch()
 
@@ -113,7 +113,7 @@ class Controller:
                     reported = ", ".join(k for k in row if k not in RESULT_FIELDS)
                     self._notices.append(f"warning: stop.{key}: the first result has no {key!r} (it reported: "
                                          f"{reported}); this criterion stops only trials that report it")
-        self._record("result", trial=trial_id, row=row, ckpt=checkpoint)
+        self._record(RecordKind.RESULT, trial=trial_id, row=row, ckpt=checkpoint)
         trial.iteration = iteration
         trial.last_result = row
         trial.time_total_s = row.get("time_total_s", trial.time_total_s)
@@ -146,7 +146,7 @@ class Controller:
         """A worker finished running ``trial_id`` (returned, paused, stopped, failed or died)."""
         self._event_time(t)
         how = SegmentEnd(how)
-        self._record("end", trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
+        self._record(RecordKind.END, trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
         trial = self.trials[trial_id]
         if trial.rank is not None:
             self._running.pop(trial.rank, None)
@@ -215,7 +215,7 @@ class Controller:
         next result."""
         self._event_time(t)
         if not self._interrupting:
-            self._record("interrupt", **({"why": why} if why else {}))
+            self._record(RecordKind.INTERRUPT, **({"why": why} if why else {}))
         self._interrupting = True
 
     def finalize(self) -> str:
@@ -229,7 +229,7 @@ class Controller:
                     why = "not promoted" if trial.state == TrialState.PAUSED else "never started"
                     why = "time budget spent" if self._budget_spent() else why
                     self._set_state(trial, TrialState.TERMINATED, why)
-        self._record("status", status=status)
+        self._record(RecordKind.STATUS, status=status)
         return status
 
     # -- resume -------------------------------------------------------------------------
@@ -273,15 +273,15 @@ class Controller:
         self._replaying = True
         try:
             for record in records:
-                kind, t = record["k"], record.get("t")
-                if kind == "ready":
+                kind, t = RecordKind.from_key(record["k"]), record.get("t")
+                if kind is RecordKind.READY:
                     self.on_worker_ready(record["rank"], t=t)
-                elif kind == "result":
+                elif kind is RecordKind.RESULT:
                     self.on_result(record["trial"], record["row"], record.get("ckpt"), t=t)
-                elif kind == "end":
+                elif kind is RecordKind.END:
                     self.on_segment_end(record["trial"], SegmentEnd[record["how"]], record.get("error"),
                                         record.get("ckpt"), t=t)
-                elif kind == "interrupt":
+                elif kind is RecordKind.INTERRUPT:
                     self.request_stop(t=t, why=record.get("why"))
         finally:
             self._replaying = False
@@ -308,14 +308,14 @@ class Controller:
     def _event_time(self, t: float | None) -> None:
         self._now = self.clock() if t is None else t
 
-    def _record(self, kind: str, **fields) -> None:
+    def _record(self, kind: RecordKind, **fields) -> None:
         if not self._replaying:
             self.store.record(kind, t=self._now, **fields)
 
     def _log_decision(self, trial: Trial, decision):
         action = _action(decision)
         if action != Decision.CONTINUE:
-            self._record("decision", trial=trial.trial_id, it=trial.iteration, d=Decision(action).name)
+            self._record(RecordKind.DECISION, trial=trial.trial_id, it=trial.iteration, d=Decision(action).name)
         return decision
 
     def _set_state(self, trial: Trial, state: TrialState, why: str = "", record: bool = True) -> None:
@@ -325,7 +325,7 @@ class Controller:
         if why:
             trial.end_reason = why
         if record:
-            self._record("state", trial=trial.trial_id, state=state.name, why=why, failures=trial.num_failures)
+            self._record(RecordKind.STATE, trial=trial.trial_id, state=state.name, why=why, failures=trial.num_failures)
 
     def _set_checkpoint(self, trial: Trial, path: str, iteration: int, time_total_s: float) -> None:
         if path == trial.checkpoint:
@@ -382,7 +382,7 @@ class Controller:
         trial = Trial(trial_id=trial_id, config=config)
         self.trials[trial_id] = trial
         self.counts[TrialState.PENDING] += 1
-        self._record("add", trial=trial_id, config=config)
+        self._record(RecordKind.ADD, trial=trial_id, config=config)
         self.scheduler.on_trial_add(trial)
         return trial
 
@@ -417,10 +417,10 @@ class Controller:
 
     def _launch(self, trial: Trial, rank: int) -> None:
         self._requeue.pop(trial.trial_id, None)
-        self._set_state(trial, TrialState.RUNNING, record=False)  # the "launch" record says it
+        self._set_state(trial, TrialState.RUNNING, record=False)  # the LAUNCH record says it
         trial.rank = rank
         self._running[rank] = trial.trial_id
-        self._record("launch", trial=trial.trial_id, rank=rank, ckpt=trial.checkpoint)
+        self._record(RecordKind.LAUNCH, trial=trial.trial_id, rank=rank, ckpt=trial.checkpoint)
         if self._replaying:
             return
         checkpoint = trial.checkpoint and str(self.store.checkpoint_path(trial.checkpoint, trial.trial_id))

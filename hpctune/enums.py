@@ -1,4 +1,5 @@
-"""Every enumeration hpctune uses: trial states, scheduler decisions, MPI message tags.
+"""Every enumeration hpctune uses: trial states, decisions, how segments end, MPI message tags,
+journal record kinds.
 
 Kept in one module so that no other module needs a magic number or string.
 """
@@ -51,3 +52,44 @@ class Tag(IntEnum):
     SHUTDOWN = 6      # coordinator -> worker: leave the worker loop
     HEARTBEAT = 7     # worker -> coordinator: still running its trial (sent while the trial is quiet)
     BYE = 8           # worker -> coordinator: after SHUTDOWN, the last message it sends
+
+
+class RecordKind(IntEnum):
+    """What one journal record says (docs/hdf5-layout.md); its fields follow each comment.
+
+    READY, RESULT, END and INTERRUPT are the controller's input events (``resume`` replays them);
+    the others record their effects, for the readers.
+
+    Attributes:
+        key: the record's ``"k"`` on disk, the name in lowercase (``"result"``); :meth:`from_key`
+            parses it back.
+    """
+
+    READY = 0      # a worker rank is free: rank
+    RESULT = 1     # an accepted result: trial, row, ckpt
+    END = 2        # a segment ended: trial, how (a SegmentEnd name), error, ckpt
+    INTERRUPT = 3  # the experiment stops (Ctrl-C, SIGTERM, a full disk): why (optional)
+    DECISION = 4   # a PAUSE or STOP for a result: trial, it, d (a Decision name)
+    STATE = 5      # a trial's new state: trial, state (a TrialState name), why, failures
+    ADD = 6        # a new trial: trial, config
+    LAUNCH = 7     # a segment starts: trial, rank, ckpt
+    STATUS = 8     # the experiment's status when the coordinator ends: status
+
+    def __init__(self, value: int):
+        self.key = self.name.lower()  # an attribute, not a property: it is read for every record written
+
+    @classmethod
+    def from_key(cls, key: str) -> RecordKind:
+        """The kind a record's ``"k"`` names.
+
+        Raises:
+            ValueError: ``key`` names no kind (a damaged journal, or one a newer hpctune wrote).
+        """
+        try:
+            return _RECORD_KINDS[key]
+        except (KeyError, TypeError):  # TypeError: not even a string
+            raise ValueError(f"unknown record kind {key!r} (known: {', '.join(_RECORD_KINDS)})") from None
+
+
+_RECORD_KINDS = {kind.key: kind for kind in RecordKind}
+"""key -> RecordKind, for :meth:`RecordKind.from_key`."""
