@@ -11,10 +11,10 @@ from enum import IntEnum
 class TrialState(IntEnum):
     """Where a trial is in its life."""
 
-    PENDING = 0      # created, never ran (or waiting to be retried)
+    PENDING = 0      # waiting to run: new, to be retried, or cut off before its first checkpoint
     RUNNING = 1      # a worker runs it now
     PAUSED = 2       # stopped at a checkpoint; the scheduler may resume it
-    TERMINATED = 3   # finished: completed, stopped by a criterion or by the scheduler
+    TERMINATED = 3   # finished: completed, stopped (a criterion, the scheduler), or ended with the experiment
     ERROR = 4        # failed more often than max_failures allows
 
     @property
@@ -23,7 +23,8 @@ class TrialState(IntEnum):
 
 
 class Decision(IntEnum):
-    """What a scheduler tells a running trial after one of its results."""
+    """What a running trial does after one of its results: the scheduler's answer, or the
+    controller's (a stop criterion met, the experiment stopping, the time budget spent)."""
 
     CONTINUE = 0
     PAUSE = 1
@@ -33,22 +34,22 @@ class Decision(IntEnum):
 class SegmentEnd(IntEnum):
     """How one run of a trial on a worker (a segment) ended."""
 
-    COMPLETED = 0    # the trainable returned, or a stop criterion was met
-    PAUSED = 1       # paused on the scheduler's decision (checkpoint kept)
-    STOPPED = 2      # stopped on the scheduler's decision
+    COMPLETED = 0    # the trainable returned (or a Trainable's step reported done)
+    PAUSED = 1       # paused on a PAUSE decision (checkpoint kept)
+    STOPPED = 2      # stopped on a STOP decision (the scheduler's, or a stop criterion met)
     ERROR = 3        # raised, or its process died
-    INTERRUPTED = 4  # the experiment is shutting down (Ctrl-C, SIGTERM, time limit)
+    INTERRUPTED = 4  # the experiment is stopping (no backend sends it: such a trial gets PAUSE)
     STORAGE_FULL = 5  # a write failed for want of space (ENOSPC, EDQUOT): not the trial's fault
 
 
 class Tag(IntEnum):
     """MPI message tags between the coordinator and the worker ranks."""
 
-    READY = 1         # worker -> coordinator: idle, payload: WorkerInfo
+    READY = 1         # worker -> coordinator: idle, payload: {"hostname", "pid"}
     RUN = 2           # coordinator -> worker: run a trial segment, payload: TrialTask
     RESULT = 3        # worker -> coordinator: (trial_id, row, checkpoint path or None)
-    DECISION = 4      # coordinator -> worker: Decision for the last result
-    SEGMENT_END = 5   # worker -> coordinator: (trial_id, SegmentEnd, error, checkpoint)
+    DECISION = 4      # coordinator -> worker: what Controller.on_result returned for the last result
+    SEGMENT_END = 5   # worker -> coordinator: (trial_id, SegmentEnd, error text or None)
     SHUTDOWN = 6      # coordinator -> worker: leave the worker loop
     HEARTBEAT = 7     # worker -> coordinator: still running its trial (sent while the trial is quiet)
     BYE = 8           # worker -> coordinator: after SHUTDOWN, the last message it sends

@@ -213,5 +213,4 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
     )
     spec.scheduler, spec.scheduler_json = build_scheduler(scheduler_raw)
     spec.searcher, spec.searcher_json = build_searcher(searcher_raw)
-    spec.searcher.check_space(space)
     return spec
