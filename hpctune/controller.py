@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .enums import Control, Decision, SegmentEnd, TrialState
+from .enums import Control, Decision, RecordKind, SegmentEnd, TrialState
 from .errors import SpecError
 from .schedulers import Scheduler, SchedulerDecision, build_scheduler, metric_value
 from .searchers import FINISHED, Searcher, build_searcher
@@ -111,7 +111,7 @@ class Controller:
     def on_workers_joined(self, count: int = 1, t: float | None = None) -> None:
         """``count`` more ranks can take work (workers that made first contact)."""
         self._event_time(t)
-        self._record("ready", n=count)
+        self._record(RecordKind.READY, n=count)
         self._free_ranks += count
         self._dispatch()
 
@@ -143,7 +143,7 @@ class Controller:
                     reported = ", ".join(k for k in row if k not in RESULT_FIELDS)
                     self._notices.append(f"warning: stop.{key}: the first result has no {key!r} (it reported: "
                                          f"{reported}); this criterion stops only trials that report it")
-        self._record("result", trial=trial_id, row=row, ckpt=checkpoint)
+        self._record(RecordKind.RESULT, trial=trial_id, row=row, ckpt=checkpoint)
         trial.iteration = iteration
         trial.last_result = row
         trial.time_total_s = row.get("time_total_s", trial.time_total_s)
@@ -176,7 +176,7 @@ class Controller:
         """A worker finished running ``trial_id`` (returned, paused, stopped, failed or died)."""
         self._event_time(t)
         how = SegmentEnd(how)
-        self._record("end", trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
+        self._record(RecordKind.END, trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
         trial = self.trials[trial_id]
         if trial_id in self._running:
             del self._running[trial_id]
@@ -212,7 +212,7 @@ class Controller:
         """The backend started ``trial_id``'s segment on ``ranks`` (the first one leads it): journaled
         for the experiment's history (the ``segments`` table); it changes no decision."""
         self._event_time(t)
-        self._record("launch", trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
+        self._record(RecordKind.LAUNCH, trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
                      **({"ranks": ranks} if len(ranks) > 1 else {}))
 
     def take_controls(self) -> list[ControlMessage]:
@@ -234,7 +234,7 @@ class Controller:
         if trial_id not in self._running or trial_id in self._pause_requested:
             return
         self._event_time(t)
-        self._record("pause", trial=trial_id)
+        self._record(RecordKind.PAUSE, trial=trial_id)
         self._pause_requested.add(trial_id)
         if not self._replaying:
             self._controls.append(ControlMessage(trial_id, Control.PAUSE))
@@ -247,7 +247,7 @@ class Controller:
         if trial.state.is_finished:
             raise ValueError(f"trial {trial_id} is {trial.state.name}: its config can no longer change")
         self._event_time(t)
-        self._record("config", trial=trial_id, config=config)
+        self._record(RecordKind.CONFIG, trial=trial_id, config=config)
         trial.config = config
         if trial_id in self._running and not self._replaying:
             self._controls.append(ControlMessage(trial_id, Control.CONFIG, config))
@@ -291,7 +291,7 @@ class Controller:
         next result."""
         self._event_time(t)
         if not self._interrupting:
-            self._record("interrupt", **({"why": why} if why else {}))
+            self._record(RecordKind.INTERRUPT, **({"why": why} if why else {}))
         self._interrupting = True
 
     def finalize(self) -> str:
@@ -305,7 +305,7 @@ class Controller:
                     why = "not promoted" if trial.state == TrialState.PAUSED else "never started"
                     why = "time budget spent" if self._budget_spent() else why
                     self._set_state(trial, TrialState.TERMINATED, why)
-        self._record("status", status=status)
+        self._record(RecordKind.STATUS, status=status)
         return status
 
     # -- resume -------------------------------------------------------------------------
@@ -351,19 +351,19 @@ class Controller:
         self._replaying = True
         try:
             for record in records:
-                kind, t = record["k"], record.get("t")
-                if kind == "ready":
+                kind, t = RecordKind.from_key(record["k"]), record.get("t")
+                if kind is RecordKind.READY:
                     self.on_workers_joined(record["n"], t=t)
-                elif kind == "result":
+                elif kind is RecordKind.RESULT:
                     self.on_result(record["trial"], record["row"], record.get("ckpt"), t=t)
-                elif kind == "end":
+                elif kind is RecordKind.END:
                     self.on_segment_end(record["trial"], SegmentEnd[record["how"]], record.get("error"),
                                         record.get("ckpt"), t=t)
-                elif kind == "interrupt":
+                elif kind is RecordKind.INTERRUPT:
                     self.request_stop(t=t, why=record.get("why"))
-                elif kind == "pause":
+                elif kind is RecordKind.PAUSE:
                     self.pause_now(record["trial"], t=t)
-                elif kind == "config":
+                elif kind is RecordKind.CONFIG:
                     self.set_config(record["trial"], record["config"], t=t)
         finally:
             self._replaying = False
@@ -391,14 +391,14 @@ class Controller:
     def _event_time(self, t: float | None) -> None:
         self._now = self.clock() if t is None else t
 
-    def _record(self, kind: str, **fields) -> None:
+    def _record(self, kind: RecordKind, **fields) -> None:
         if not self._replaying:
             self.store.record(kind, t=self._now, **fields)
 
     def _log_decision(self, trial: Trial, decision):
         action = _action(decision)
         if action != Decision.CONTINUE:
-            self._record("decision", trial=trial.trial_id, it=trial.iteration, d=Decision(action).name)
+            self._record(RecordKind.DECISION, trial=trial.trial_id, it=trial.iteration, d=Decision(action).name)
         return decision
 
     def _set_state(self, trial: Trial, state: TrialState, why: str = "", record: bool = True) -> None:
@@ -408,7 +408,7 @@ class Controller:
         if why:
             trial.end_reason = why
         if record:
-            self._record("state", trial=trial.trial_id, state=state.name, why=why, failures=trial.num_failures)
+            self._record(RecordKind.STATE, trial=trial.trial_id, state=state.name, why=why, failures=trial.num_failures)
 
     def _set_checkpoint(self, trial: Trial, path: str, iteration: int, time_total_s: float) -> None:
         if path == trial.checkpoint:
@@ -465,7 +465,7 @@ class Controller:
         trial = Trial(trial_id=trial_id, config=config)
         self.trials[trial_id] = trial
         self.counts[TrialState.PENDING] += 1
-        self._record("add", trial=trial_id, config=config)
+        self._record(RecordKind.ADD, trial=trial_id, config=config)
         self.scheduler.on_trial_add(trial)
         return trial
 
@@ -503,7 +503,7 @@ class Controller:
 
     def _launch(self, trial: Trial) -> None:
         self._requeue.pop(trial.trial_id, None)
-        self._set_state(trial, TrialState.RUNNING, record=False)  # the "launch" record says it
+        self._set_state(trial, TrialState.RUNNING, record=False)  # the LAUNCH record says it
         self._free_ranks -= self._ranks_per_trial
         self._running[trial.trial_id] = None
         if self._replaying:

@@ -1,4 +1,5 @@
-"""Every enumeration hpctune uses: trial states, scheduler decisions, MPI message tags.
+"""Every enumeration hpctune uses: trial states, decisions, how segments end, MPI message tags,
+journal record kinds.
 
 Kept in one module so that no other module needs a magic number or string.
 """
@@ -10,10 +11,10 @@ from enum import IntEnum
 class TrialState(IntEnum):
     """Where a trial is in its life."""
 
-    PENDING = 0      # created, never ran (or waiting to be retried)
+    PENDING = 0      # waiting to run: new, to be retried, or cut off before its first checkpoint
     RUNNING = 1      # a worker runs it now
     PAUSED = 2       # stopped at a checkpoint; the scheduler may resume it
-    TERMINATED = 3   # finished: completed, stopped by a criterion or by the scheduler
+    TERMINATED = 3   # finished: completed, stopped (a criterion, the scheduler), or ended with the experiment
     ERROR = 4        # failed more often than max_failures allows
 
     @property
@@ -22,7 +23,8 @@ class TrialState(IntEnum):
 
 
 class Decision(IntEnum):
-    """What a scheduler tells a running trial after one of its results."""
+    """What a running trial does after one of its results: the scheduler's answer, or the
+    controller's (a stop criterion met, the experiment stopping, the time budget spent)."""
 
     CONTINUE = 0
     PAUSE = 1
@@ -32,11 +34,11 @@ class Decision(IntEnum):
 class SegmentEnd(IntEnum):
     """How one run of a trial on a worker (a segment) ended."""
 
-    COMPLETED = 0    # the trainable returned, or a stop criterion was met
-    PAUSED = 1       # paused on the scheduler's decision (checkpoint kept)
-    STOPPED = 2      # stopped on the scheduler's decision
+    COMPLETED = 0    # the trainable returned (or a Trainable's step reported done)
+    PAUSED = 1       # paused on a PAUSE decision (checkpoint kept)
+    STOPPED = 2      # stopped on a STOP decision (the scheduler's, or a stop criterion met)
     ERROR = 3        # raised, or its process died
-    INTERRUPTED = 4  # the experiment is shutting down (Ctrl-C, SIGTERM, time limit)
+    INTERRUPTED = 4  # the experiment is stopping (no backend sends it: such a trial gets PAUSE)
     STORAGE_FULL = 5  # a write failed for want of space (ENOSPC, EDQUOT): not the trial's fault
 
 
@@ -51,12 +53,55 @@ class Control(IntEnum):
 class Tag(IntEnum):
     """MPI message tags between the coordinator and the worker ranks."""
 
-    READY = 1         # worker -> coordinator: idle, payload: WorkerInfo
+    READY = 1         # worker -> coordinator: idle, payload: {"hostname", "pid"}
     RUN = 2           # coordinator -> worker: run a trial segment, payload: TrialTask
     RESULT = 3        # worker -> coordinator: (trial_id, row, checkpoint path or None)
-    DECISION = 4      # coordinator -> worker: Decision for the last result
-    SEGMENT_END = 5   # worker -> coordinator: (trial_id, SegmentEnd, error, checkpoint)
+    DECISION = 4      # coordinator -> worker: what Controller.on_result returned for the last result
+    SEGMENT_END = 5   # worker -> coordinator: (trial_id, SegmentEnd, error text or None)
     SHUTDOWN = 6      # coordinator -> worker: leave the worker loop
     HEARTBEAT = 7     # worker -> coordinator: still running its trial (sent while the trial is quiet)
     BYE = 8           # worker -> coordinator: after SHUTDOWN, the last message it sends
     CONTROL = 9       # coordinator -> worker: (trial_id, Control, payload) for the trial it runs, at any time
+
+
+class RecordKind(IntEnum):
+    """What one journal record says (docs/hdf5-layout.md); its fields follow each comment.
+
+    READY, RESULT, END, INTERRUPT, PAUSE and CONFIG are the controller's input events (``resume``
+    replays them); the others record their effects, for the readers.
+
+    Attributes:
+        key: the record's ``"k"`` on disk, the name in lowercase (``"result"``); :meth:`from_key`
+            parses it back.
+    """
+
+    READY = 0      # ranks joined (first contact): n
+    RESULT = 1     # an accepted result: trial, row, ckpt
+    END = 2        # a segment ended: trial, how (a SegmentEnd name), error, ckpt
+    INTERRUPT = 3  # the experiment stops (Ctrl-C, SIGTERM, a full disk): why (optional)
+    DECISION = 4   # a PAUSE or STOP for a result: trial, it, d (a Decision name)
+    STATE = 5      # a trial's new state: trial, state (a TrialState name), why, failures
+    ADD = 6        # a new trial: trial, config
+    LAUNCH = 7     # a segment started on ranks the backend chose: trial, rank (its leader), ranks (if > 1), ckpt
+    STATUS = 8     # the experiment's status when the coordinator ends: status
+    PAUSE = 9      # pause a running trial at its next result (Controller.pause_now): trial
+    CONFIG = 10    # a trial's new config (Controller.set_config): trial, config
+
+    def __init__(self, value: int):
+        self.key = self.name.lower()  # an attribute, not a property: it is read for every record written
+
+    @classmethod
+    def from_key(cls, key: str) -> RecordKind:
+        """The kind a record's ``"k"`` names.
+
+        Raises:
+            ValueError: ``key`` names no kind (a damaged journal, or one a newer hpctune wrote).
+        """
+        try:
+            return _RECORD_KINDS[key]
+        except (KeyError, TypeError):  # TypeError: not even a string
+            raise ValueError(f"unknown record kind {key!r} (known: {', '.join(_RECORD_KINDS)})") from None
+
+
+_RECORD_KINDS = {kind.key: kind for kind in RecordKind}
+"""key -> RecordKind, for :meth:`RecordKind.from_key`."""

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["import_mpi", "world_size", "spawn_workers", "spawned_worker_main"]
+__all__ = ["import_mpi", "spawn_workers", "spawned_worker_main"]
 
 
 def import_mpi():
@@ -30,12 +30,6 @@ def import_mpi():
     except ImportError:
         return None
     return MPI
-
-
-def world_size() -> int:
-    """Ranks in COMM_WORLD: more than 1 means we were started by mpiexec/srun."""
-    MPI = import_mpi()
-    return 1 if MPI is None else MPI.COMM_WORLD.Get_size()
 
 
 def spawn_workers(count: int):

@@ -15,23 +15,26 @@ SCHEDULERS = Registry("scheduler")
 
 @dataclass
 class SchedulerDecision:
-    """A decision with a payload (later: PBT's new config and checkpoint to start from)."""
+    """A scheduler's decision as an object, for answers that carry more than the action (say PBT's
+    new config and the checkpoint to start from: no scheduler gives one yet). The controller and the
+    workers read ``action``."""
 
     action: Decision
-    config: dict | None = None
-    checkpoint: str | None = None
 
 
 class Scheduler(Configurable):
-    """Base class: FIFO behaviour, every trial runs to its end.
+    """Base class: every result is answered CONTINUE; a subclass chooses which trial runs.
 
-    The controller calls, in order: :meth:`setup` once; :meth:`on_trial_add` for
-    every new trial; :meth:`on_trial_result` for every accepted result (its
-    return value decides); :meth:`on_trial_complete` or :meth:`on_trial_error`
-    when a trial ends by itself; :meth:`choose_trial_to_run` whenever a worker is
-    free. Per-call work must not scan all trials. :meth:`state_dict` /
-    :meth:`load_state_dict` must capture everything, so that a resumed
-    experiment decides as an uninterrupted one would.
+    The controller calls: :meth:`setup` once; :meth:`on_trial_add` for every
+    new trial; :meth:`on_trial_result` for every accepted result but one that
+    meets a stop criterion (its return value decides); :meth:`on_trial_complete`
+    when a trial returns or meets a stop criterion, :meth:`on_trial_error` when
+    it failed more often than ``max_failures`` allows; :meth:`on_no_more_trials`
+    once the searcher is exhausted; :meth:`choose_trial_to_run` whenever a
+    worker is free and no retried or interrupted trial waits. Per-call work must
+    not scan all trials. :meth:`state_dict` / :meth:`load_state_dict` must
+    capture everything, so that a resumed experiment decides as an
+    uninterrupted one would.
     """
 
     kind = "scheduler"

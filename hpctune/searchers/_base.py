@@ -36,9 +36,6 @@ class Searcher(Configurable):
         self.num_samples = num_samples
         self.seed = seed
 
-    def check_space(self, space: dict) -> None:
-        """Raise SpecError if this searcher cannot search ``space``."""
-
     def total_trials(self) -> int | None:
         """How many trials the search makes in all, if known."""
         return None

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..enums import RecordKind
 from ..errors import SpecError
 from ..trial import Trial
 from .files import fsync_path
@@ -67,8 +68,7 @@ class ExperimentStore:
         self._kinds: dict[str, Kinds] = {}            # part file -> its column types (for the virtual datasets)
         self.history = History(view.open_segments if view else None)
         for record in (view.records_after_snapshot if view else ()):
-            self.history.apply(record)
-        self.result_count = view.result_count if view else 0  # result rows the experiment holds
+            self.history.apply(RecordKind.from_key(record["k"]), record)
         self._lock_fd = self._create() if view is None else lock_experiment(self.folder)
         self.root = Path(os.path.realpath(self.folder))  # checkpoint paths are relative to this
         self._root_text = str(self.root)
@@ -145,13 +145,16 @@ class ExperimentStore:
         self.checkpoint_path(ref, trial_id).unlink(missing_ok=True)
 
     # -- records -----------------------------------------------------------------------
-    def record(self, kind: str, **fields: Any) -> None:
-        """Journal one record and add what it changes to the history."""
-        fields["k"] = kind
+    def record(self, kind: RecordKind, **fields: Any) -> None:
+        """Journal one record (``"k"``: the kind's key) and add what it changes to the history."""
+        fields["k"] = kind.key
         self.journal.append(fields)
-        self.history.apply(fields)
-        if kind == "result":
-            self.result_count += 1
+        self.history.apply(kind, fields)
+
+    @property
+    def result_count(self) -> int:
+        """Result rows the experiment holds: in its part files, and collected for the next one."""
+        return sum(part.results for part in self.parts) + len(self.history.rows["results"])
 
     def flush(self) -> None:
         """Make every record so far survive a crash of this process (one ``os.write``)."""

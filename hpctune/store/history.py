@@ -12,6 +12,8 @@ so both always agree.
 """
 from __future__ import annotations
 
+from ..enums import RecordKind
+
 __all__ = ["History", "TABLES"]
 
 TABLES = ("results", "segments", "decisions")
@@ -33,28 +35,34 @@ class History:
     def __len__(self) -> int:
         return self.length
 
-    def apply(self, record: dict) -> None:
-        """Add what one journal record changes in the history tables."""
-        kind = record["k"]
-        if kind == "result":
-            self.rows["results"].append(record["row"])
+    def apply(self, kind: RecordKind, record: dict) -> None:
+        """Add what one journal record of kind ``kind`` changes in the history tables (most change nothing)."""
+        apply = _APPLY.get(kind)  # one dict lookup: the coordinator applies every record it writes
+        if apply is not None:
+            apply(self, record)
+
+    def _result(self, record: dict) -> None:
+        self.rows["results"].append(record["row"])
+        self.length += 1
+
+    def _launch(self, record: dict) -> None:
+        cut = self.open_segments.pop(record["trial"], None)
+        if cut is not None:  # its run was cut by a crash: no end is known
+            self.rows["segments"].append({**cut, "end": None, "how": None})
             self.length += 1
-        elif kind == "launch":
-            cut = self.open_segments.pop(record["trial"], None)
-            if cut is not None:  # its run was cut by a crash: no end is known
-                self.rows["segments"].append({**cut, "end": None, "how": None})
-                self.length += 1
-            self.open_segments[record["trial"]] = {"rank": record["rank"], "trial_id": record["trial"],
-                                                   "start": record["t"]}
-        elif kind == "end":
-            run = self.open_segments.pop(record["trial"], None)
-            if run is not None:
-                self.rows["segments"].append({**run, "end": record["t"], "how": record["how"]})
-                self.length += 1
-        elif kind == "decision":
-            self.rows["decisions"].append({"trial_id": record["trial"], "training_iteration": record["it"],
-                                           "decision": record["d"], "t": record.get("t")})
+        self.open_segments[record["trial"]] = {"rank": record["rank"], "trial_id": record["trial"],
+                                               "start": record["t"]}
+
+    def _end(self, record: dict) -> None:
+        run = self.open_segments.pop(record["trial"], None)
+        if run is not None:
+            self.rows["segments"].append({**run, "end": record["t"], "how": record["how"]})
             self.length += 1
+
+    def _decision(self, record: dict) -> None:
+        self.rows["decisions"].append({"trial_id": record["trial"], "training_iteration": record["it"],
+                                       "decision": record["d"], "t": record.get("t")})
+        self.length += 1
 
     def take_rows(self) -> dict[str, list[dict]]:
         """The rows collected so far (for a part file); the history starts collecting anew."""
@@ -66,3 +74,8 @@ class History:
     def open_rows(self) -> list[dict]:
         """Runs in progress, as segment rows without an end."""
         return [{**run, "end": None, "how": None} for run in self.open_segments.values()]
+
+
+_APPLY = {RecordKind.RESULT: History._result, RecordKind.LAUNCH: History._launch, RecordKind.END: History._end,
+          RecordKind.DECISION: History._decision}
+"""The record kinds that change the history tables, and how."""

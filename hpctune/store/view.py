@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..enums import RecordKind
 from ..errors import ExperimentError
 from ..trial import Trial, metric_value
 from .head import EXPERIMENT_FILE, PREVIOUS_FILE, DamagedSnapshot, Head, UnsupportedFormat, read_head
@@ -30,7 +31,8 @@ _READ_ATTEMPTS = 20
 
 
 class ExperimentDamaged(ExperimentError):
-    """No snapshot of the experiment can be read (the message says what is left)."""
+    """The experiment cannot be read: no snapshot can (the message says what is left), what the
+    snapshot lists is incomplete, or the journal holds a record of a kind this hpctune does not know."""
 
 
 def is_experiment(folder: str | os.PathLike) -> bool:
@@ -67,31 +69,32 @@ class ExperimentView:
         return trials_from_columns(self.trial_columns)
 
 
-def _apply_trials(view: ExperimentView, record: dict) -> None:
-    """Update the readers' trial table with one journal record."""
-    kind = record["k"]
+def _apply_trials(view: ExperimentView, kind: RecordKind, record: dict) -> None:
+    """Update the readers' trial table with one journal record of kind ``kind``."""
     trial = view.trials.get(record.get("trial"))
-    if kind == "add":
+    if kind is RecordKind.ADD:
         view.trials[record["trial"]] = {"trial_id": record["trial"], "state": "PENDING", "iteration": 0,
                                         "num_failures": 0, "end_reason": "", "error": None,
                                         "config": record["config"], "last_result": {},
                                         "best_score": float("-inf"), "best_iteration": 0}
-    elif kind == "status":
+    elif kind is RecordKind.STATUS:
         view.status = record["status"]
     elif trial is None:
         return
-    elif kind == "launch":
+    elif kind is RecordKind.LAUNCH:
         trial["state"] = "RUNNING"
-    elif kind == "result":
+    elif kind is RecordKind.RESULT:
         row = record["row"]
         trial["iteration"] = row.get("training_iteration", 0)
         trial["last_result"] = row
         score = metric_value(row, view.spec["metric"], view.spec["mode"])
         if score > trial["best_score"]:
             trial["best_score"], trial["best_iteration"] = score, trial["iteration"]
-    elif kind == "end" and record.get("error"):
+    elif kind is RecordKind.END and record.get("error"):
         trial["error"] = record["error"]
-    elif kind == "state":
+    elif kind is RecordKind.CONFIG:
+        trial["config"] = record["config"]
+    elif kind is RecordKind.STATE:
         trial["state"] = record["state"]
         trial["end_reason"] = record.get("why") or trial.get("end_reason")
         trial["num_failures"] = record.get("failures", trial.get("num_failures", 0))
@@ -145,7 +148,8 @@ def load_experiment(folder: str | os.PathLike, history: bool = True) -> Experime
 
     Raises:
         FileNotFoundError: ``folder`` holds no experiment.
-        ExperimentDamaged: no snapshot can be read, or the journal after it has a gap.
+        ExperimentDamaged: no snapshot can be read, or the journal after it has a gap or a record
+            of unknown kind.
     """
     folder = Path(folder)
     if not is_experiment(folder):
@@ -175,8 +179,12 @@ def _view(folder: Path, head: Head, is_current: bool, notes: list[str], records:
         records_after_snapshot=records, snapshot_is_current=is_current, notes=notes)
     tail = History(open_segments)
     for record in records:
-        tail.apply(record)
-        _apply_trials(view, record)
+        try:
+            kind = RecordKind.from_key(record.get("k"))
+        except ValueError as exc:
+            raise ExperimentDamaged(f"{folder}: journal record {record.get('seq')}: {exc}") from None
+        tail.apply(kind, record)
+        _apply_trials(view, kind, record)
     if view.status == "running" and not coordinator_running(folder):
         view.status = "interrupted"  # killed, or stopped before it could write so (a full disk)
     view.result_count = sum(part.results for part in head.parts) + len(tail.rows["results"])

@@ -125,7 +125,7 @@ def drive(controller: Controller) -> dict:
         row = {"loss": abs(config["x"] - 0.3) + (0.2 + config["y"]) / iteration, "trial_id": trial_id,
                "training_iteration": iteration, "time_total_s": now}
         start = time.perf_counter_ns()
-        decision = controller.on_result(trial_id, row, f"ckpt/{trial_id}/{iteration}")
+        decision = controller.on_result(trial_id, row, f"trials/{trial_id:06d}/checkpoint_{iteration}.h5")
         store.flush()
         coordinator.append((held(), time.perf_counter_ns() - start))
         action = decision.action if isinstance(decision, SchedulerDecision) else decision

@@ -10,9 +10,10 @@ import time
 import pytest
 
 import hpctune
-from hpctune.store import is_experiment, load_experiment
+from hpctune.store import ExperimentDamaged, is_experiment, load_experiment
 
 from conftest import BIN, _env
+from trainable_fixtures import quick
 
 DAMAGE = {
     "empty": lambda path: path.write_bytes(b""),
@@ -95,3 +96,19 @@ def test_an_experiment_of_another_format_says_so_in_one_line(run_cli, tmp_path):
         assert (done.returncode, done.stderr.strip()) == (
             1, f"hpctune: error: {folder / 'experiment.h5'}: written in format 1 by hpctune 0.1.0; this hpctune "
                "reads format 2 (docs/hdf5-layout.md)")
+
+
+def test_a_journal_record_of_unknown_kind_stops_readers_and_resume(tmp_path):
+    run = dict(space={"x": hpctune.uniform(0, 1), "epochs": 2}, metric="loss", num_samples=2,
+               storage=str(tmp_path), name="k", backend="local", verbose=0)
+    hpctune.run(quick, **run)
+    folder = tmp_path / "k"
+    seq = load_experiment(folder).last_seq + 1
+    (folder / "journal" / f"{seq:012d}.jsonl").write_text(f'{{"t":0,"k":"rewind","seq":{seq}}}\n')
+    expected = f"{folder}: journal record {seq}: unknown record kind 'rewind' (known: ready, result, "
+    with pytest.raises(ExperimentDamaged) as info:
+        load_experiment(folder)
+    assert str(info.value).startswith(expected)
+    with pytest.raises(ExperimentDamaged) as info:
+        hpctune.run(quick, resume=True, **run)
+    assert str(info.value).startswith(expected)

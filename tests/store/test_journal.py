@@ -4,8 +4,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
+from hpctune.enums import RecordKind
 from hpctune.store.journal import Journal, read_journal
+
+
+def test_record_kinds_keep_their_lowercase_names_on_disk():
+    assert [kind.key for kind in RecordKind] == ["ready", "result", "end", "interrupt", "decision", "state",
+                                                 "add", "launch", "status"]  # docs/hdf5-layout.md
+    assert all(RecordKind.from_key(kind.key) is kind for kind in RecordKind)
+    for key in ("RESULT", "rewind", None, ["result"]):
+        with pytest.raises(ValueError, match="unknown record kind"):
+            RecordKind.from_key(key)
 
 
 def test_append_flush_read_in_order(tmp_path):
