@@ -17,14 +17,25 @@ from .errors import SpecError
 __all__ = ["Configurable", "Registry", "describe"]
 
 
+_REGISTRIES: dict[str, Registry] = {}
+"""kind -> its registry (each :class:`Registry` adds itself)."""
+
+
 class Configurable:
     """Remembers the keyword options an instance was built with (``self.options``).
 
     ``kind`` names the registry of the subclass (``"scheduler"``, ``"searcher"``), ``name`` its entry there.
+    A subclass that sets a ``name`` of its own (a user's scheduler in a script, say) is registered
+    under it when it is defined; the base class of a kind is the one that sets ``kind``.
     """
 
     kind: str = ""
     name: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "kind" not in cls.__dict__ and cls.kind in _REGISTRIES:
+            _REGISTRIES[cls.kind].register(cls)
 
     def __new__(cls, *args: Any, **kwargs: Any):
         if args:
@@ -46,6 +57,10 @@ def describe(kind: str, raw: Any) -> dict:
         SpecError: ``raw`` is none of these, naming ``<kind>`` or ``<kind>.type``.
     """
     if isinstance(raw, Configurable) and raw.kind == kind:
+        registry = _REGISTRIES.get(kind)
+        if registry is not None and registry.get(raw.name) is not type(raw):
+            raise SpecError(kind, f"{type(raw).__name__} needs a name of its own (a class attribute 'name', "
+                                  f"not {raw.name!r}) to be built again on resume")
         return raw.describe()
     if isinstance(raw, str):
         return {"type": raw}
@@ -64,6 +79,7 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._classes: dict[str, type] = {}
+        _REGISTRIES[kind] = self
 
     def register(self, cls: type) -> type:
         """Class decorator: register ``cls`` under ``cls.name``."""

@@ -156,3 +156,21 @@ def test_the_spec_imports_no_algorithm(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert done.stdout.split() == []
+
+
+def test_a_scheduler_class_of_a_user_is_registered_under_its_own_name():
+    from hpctune.schedulers import SCHEDULERS, FIFOScheduler
+
+    class EveryOther(FIFOScheduler):
+        name = "every-other-test"
+
+    class Unnamed(FIFOScheduler):
+        pass
+
+    assert SCHEDULERS.get("every-other-test") is EveryOther
+    assert spec_from_dict({**GOOD, "scheduler": EveryOther()}).scheduler == \
+        {"type": "every-other-test"}
+    with pytest.raises(SpecError) as refused:
+        spec_from_dict({**GOOD, "scheduler": Unnamed()})
+    assert str(refused.value) == ("scheduler: Unnamed needs a name of its own (a class attribute 'name', "
+                                  "not 'fifo') to be built again on resume")

@@ -106,8 +106,6 @@ class MPIWorkers:
                     if spawned or r != 0]
         self.pool = RankPool()  # which worker runs which trial
         self._first_contact: dict[int, dict] = {}
-        if not spawned:
-            node_of(comm)  # collective over COMM_WORLD: the workers learn their nodes (this rank takes no GPU)
 
     def join(self, controller: Controller, worker_id: int, info: dict) -> None:
         """A worker's first message (its node and the GPUs it sees). Without GPUs, it takes work at
@@ -353,8 +351,12 @@ class _ShutdownWhileRunning(Exception):
     """The coordinator ended the experiment while this worker waited for a decision."""
 
 
-def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
-    """A worker rank's loop: run the segments the coordinator sends until SHUTDOWN."""
+def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = None) -> None:
+    """A worker rank's loop: run the segments the coordinator sends until SHUTDOWN.
+
+    ``node``: the node this rank is on (:func:`~hpctune.backends.gpus.node_of`); by default found
+    now, collectively with the other ranks of this process's COMM_WORLD (spawned workers).
+    """
     from mpi4py import MPI
 
     # Ctrl-C, Slurm's SIGTERM and its warning signal reach every rank; the coordinator alone acts on them
@@ -365,7 +367,7 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0) -> None:
     trial_process = TrialProcess(worker_id)
     trial_process.start()
     devices, devices_from = visible_devices()
-    comm.send({"hostname": socket.gethostname(), "pid": os.getpid(), "node": node_of(MPI.COMM_WORLD),
+    comm.send({"hostname": socket.gethostname(), "pid": os.getpid(), "node": node or node_of(MPI.COMM_WORLD),
                "devices": devices, "devices_from": devices_from}, dest=coordinator, tag=Tag.READY)
     try:
         while True:

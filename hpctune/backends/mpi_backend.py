@@ -45,6 +45,10 @@ class MPIBackend(Backend):
             raise SpecError("backend", "mpi4py is not installed (pip install 'hpctune[mpich]')")
         world = MPI.COMM_WORLD
         self.world = world if world.Get_size() > 1 else None  # None: no launcher, workers are spawned
+        if self.world is not None:  # collective over every rank, first thing: workers learn their nodes
+            from .gpus import node_of
+
+            self.node = node_of(world)
 
     @property
     def is_worker(self) -> bool:
@@ -53,7 +57,7 @@ class MPIBackend(Backend):
     def serve_worker(self) -> None:
         from .mpi import serve_worker
 
-        serve_worker(self.world, worker_id=self.world.Get_rank())
+        serve_worker(self.world, worker_id=self.world.Get_rank(), node=self.node)
 
     def release(self) -> None:
         """Let the worker ranks of an ``mpiexec`` world go (they wait for work)."""
