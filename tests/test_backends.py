@@ -49,3 +49,14 @@ def test_mpi_without_mpi4py_is_bad_input(monkeypatch):
     with pytest.raises(SpecError) as info:
         make_backend("mpi")
     assert str(info.value) == "backend: mpi4py is not installed (pip install 'hpctune[mpich]')"
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("mpi_ranks, extra", [(3, ()), (None, ("--workers", "2"))])
+def test_a_bad_worker_timeout_is_refused_at_once(run_cli, mpi_ranks, extra, tmp_path):
+    """Refused before workers are spawned or waited for: every rank of an mpiexec world is let go."""
+    done = run_cli("run", "examples/quickstart.yaml", "--storage", str(tmp_path), *extra, mpi_ranks=mpi_ranks,
+                   env={"HPCTUNE_WORKER_TIMEOUT": "soon"}, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == "hpctune: error: HPCTUNE_WORKER_TIMEOUT: expected seconds, got 'soon'"
+    assert list(tmp_path.iterdir()) == []     # no experiment left behind

@@ -72,6 +72,11 @@ class MPIBackend(Backend):
         from .launch import spawn_workers
         from .mpi import MPIWorkers, serve_coordinator
 
+        try:  # bad input is refused before any worker is spawned or waited for
+            watchdog = _watchdog_settings()
+        except SpecError:
+            self.release()
+            raise
         housekeeping.defer_second_signal = True  # a second Ctrl-C while spawning is acted on by the loop
         if self.world is not None:
             pool = MPIWorkers(self.world, spawned=False)
@@ -80,7 +85,7 @@ class MPIBackend(Backend):
         how = "spawned" if pool.spawned else "mpiexec"
         console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks ({how})")
         try:
-            status = serve_coordinator(controller, pool, housekeeping, **_watchdog_settings())
+            status = serve_coordinator(controller, pool, housekeeping, **watchdog)
         except (SpecError, StorageFailed):  # a clean stop: every worker got SHUTDOWN
             pool.release()
             raise
