@@ -62,7 +62,7 @@ class MPIBackend(Backend):
     def release(self) -> None:
         """Let the worker ranks of an ``mpiexec`` world go (they wait for work)."""
         if self.world is not None:
-            from .mpi import MPIWorkers
+            from .mpi_workers import MPIWorkers
 
             pool = MPIWorkers(self.world, spawned=False)
             pool.shutdown()
@@ -70,7 +70,8 @@ class MPIBackend(Backend):
 
     def serve(self, controller: Controller, housekeeping: Housekeeping, console: Console, action: str) -> str:
         from .launch import spawn_workers
-        from .mpi import MPIWorkers, serve_coordinator
+        from .mpi import serve_coordinator
+        from .mpi_workers import MPIWorkers
 
         try:  # bad input is refused before any worker is spawned or waited for
             watchdog = _watchdog_settings()
