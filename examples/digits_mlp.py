@@ -48,28 +48,44 @@ class MLP:
         accuracy = float((logits.argmax(1) == y).mean())
         return float(loss), accuracy
 
-    def train_epoch(self, x, y, lr, momentum, l2, batch, rng):
+    def train_epoch(self, x, y, lr, momentum, l2, batch, rng, average=None, shard=(0, 1)):
+        """One epoch of SGD in mini-batches of ``batch`` rows.
+
+        Data parallel: with ``shard=(rank, size)`` this process takes every size-th row of each
+        batch, and ``average(grads)`` (an allreduce over the ranks) turns its gradients into the
+        batch's; every rank draws the same ``rng`` order, so all apply the same step.
+        """
+        rank, size = shard
         order = rng.permutation(len(x))
         for start in range(0, len(x), batch):
-            idx = order[start:start + batch]
-            acts = self.forward(x[idx])
-            logits = acts[-1] - acts[-1].max(1, keepdims=True)
-            probs = np.exp(logits)
-            probs /= probs.sum(1, keepdims=True)
-            probs[np.arange(len(idx)), y[idx]] -= 1
-            grad = probs / len(idx)
-            grads_w, grads_b = [], []
-            for i in range(len(self.weights) - 1, -1, -1):
-                grads_w.append(acts[i].T @ grad + l2 * self.weights[i])
-                grads_b.append(grad.sum(0))
-                if i:
-                    grad = (grad @ self.weights[i].T) * (acts[i] > 0)
-            grads = grads_w[::-1] + grads_b[::-1]
-            params = self.weights + self.biases
-            for p, g, v in zip(params, grads, self.velocity):
-                v *= momentum
-                v -= lr * np.clip(g, -5, 5)
-                p += v
+            idx = order[start:start + batch][rank::size]
+            grads = self.gradients(x[idx], y[idx], l2)
+            if average is not None:
+                grads = average(grads)
+            self.apply(grads, lr, momentum)
+
+    def gradients(self, x, y, l2):
+        """Gradients of the mean loss over ``x`` (plus L2) for weights then biases."""
+        acts = self.forward(x)
+        logits = acts[-1] - acts[-1].max(1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(1, keepdims=True)
+        probs[np.arange(len(y)), y] -= 1
+        grad = probs / max(len(y), 1)
+        grads_w, grads_b = [], []
+        for i in range(len(self.weights) - 1, -1, -1):
+            grads_w.append(acts[i].T @ grad + l2 * self.weights[i])
+            grads_b.append(grad.sum(0))
+            if i:
+                grad = (grad @ self.weights[i].T) * (acts[i] > 0)
+        return grads_w[::-1] + grads_b[::-1]
+
+    def apply(self, grads, lr, momentum):
+        """One SGD-with-momentum step (gradients clipped to [-5, 5])."""
+        for p, g, v in zip(self.weights + self.biases, grads, self.velocity):
+            v *= momentum
+            v -= lr * np.clip(g, -5, 5)
+            p += v
 
     def state(self) -> dict:
         return {"weights": {str(i): w for i, w in enumerate(self.weights)},
