@@ -1,7 +1,7 @@
 """hpctune: hyperparameter tuning on MPI ranks and Slurm allocations.
 
 Training side: :func:`report`, :func:`get_checkpoint`, :func:`get_config`,
-:func:`checkpoint_requested`, :class:`Trainable`. Driving side: :func:`run`, :class:`Analysis`, and the
+:func:`checkpoint_requested`, :func:`get_comm` (a multi-rank trial's communicator), :class:`Trainable`. Driving side: :func:`run`, :class:`Analysis`, and the
 search-space domains.
 
 Each name is imported on first use (PEP 562): a trial's process that only calls
@@ -19,14 +19,14 @@ from .errors import ExperimentError, HpctuneError, SpecError, StorageFailed
 _LAZY = {
     "run": "api", "ExperimentInterrupted": "api", "Analysis": "analysis",
     **dict.fromkeys(["Trainable", "checkpoint_requested", "get_checkpoint", "get_config", "get_trial_dir",
-                     "get_trial_id", "report"], "session"),
+                     "get_trial_id", "get_comm", "report"], "session"),
     **dict.fromkeys(["choice", "grid", "loguniform", "qloguniform", "quniform", "randint", "sample_from",
                      "uniform"], "space"),
 }
 
 __all__ = [
     "__version__", "run", "Analysis", "report", "get_checkpoint", "get_config", "checkpoint_requested", "get_trial_id",
-    "get_trial_dir", "Trainable", "uniform", "loguniform", "quniform", "qloguniform", "randint",
+    "get_trial_dir", "get_comm", "Trainable", "uniform", "loguniform", "quniform", "qloguniform", "randint",
     "choice", "grid", "sample_from", "SpecError", "HpctuneError", "ExperimentError", "ExperimentInterrupted",
     "StorageFailed",
 ]
@@ -34,8 +34,8 @@ __all__ = [
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on first use
     from .analysis import Analysis
     from .api import ExperimentInterrupted, run
-    from .session import (Trainable, checkpoint_requested, get_checkpoint, get_config, get_trial_dir, get_trial_id,
-                          report)
+    from .session import (Trainable, checkpoint_requested, get_checkpoint, get_comm, get_config, get_trial_dir,
+                          get_trial_id, report)
     from .space import choice, grid, loguniform, qloguniform, quniform, randint, sample_from, uniform
 
 

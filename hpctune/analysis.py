@@ -188,14 +188,23 @@ class Analysis:
     def utilization(self) -> float | None:
         """Busy rank-seconds over rank-seconds between the first segment start and the last end.
 
-        Ranks are those that ran at least one segment; segments cut by a crash (no end) are left out.
+        A multi-rank trial's segment keeps all its ranks busy. Ranks are those that ran at least one
+        segment; segments cut by a crash (no end) are left out.
         """
         done = self.segments.dropna(subset=["end"]) if not self.segments.empty else self.segments
         if done.empty:
             return None
         window = done.end.max() - done.start.min()
-        ranks = done["rank"].nunique()
-        return float((done.end - done.start).sum() / (window * ranks)) if window > 0 else None
+        members = _segment_ranks(done)
+        ranks = len(set().union(*members))
+        busy = ((done.end - done.start) * members.map(len)).sum()
+        return float(busy / (window * ranks)) if window > 0 else None
+
+    def ranks_used(self) -> list[int]:
+        """The worker ranks that ran at least one segment (every rank of a multi-rank trial's)."""
+        if self.segments.empty:
+            return []
+        return sorted(set().union(*_segment_ranks(self.segments)))
 
     def gpus_by_rank(self) -> dict[int, list[str]]:
         """The devices each worker rank's trials used, from the results' ``gpus`` column (empty: none bound)."""
@@ -224,6 +233,14 @@ class Analysis:
         counts = self.trials.state.value_counts().to_dict() if not self.trials.empty else {}
         return summary_text(self.spec["name"], self.status, counts, self.num_results, self.metric, self.mode,
                             self.best_trials(top), self.path)
+
+
+def _segment_ranks(segments: pd.DataFrame) -> pd.Series:
+    """Each segment's ranks as a list of ints (``ranks`` is ``"3,4,5"``; experiments written before
+    multi-rank trials have only the leader's ``rank``)."""
+    if "ranks" in segments:
+        return segments["ranks"].astype(str).str.split(",").map(lambda ranks: [int(rank) for rank in ranks])
+    return segments["rank"].astype(int).map(lambda rank: [rank])
 
 
 def summary_text(name: str, status: str, counts: dict[str, int], num_results: int, metric: str, mode: str,

@@ -122,7 +122,7 @@ def _cmd_analyze(args) -> int:
     print(analysis.summary(top=args.top))
     utilization = analysis.utilization()
     if utilization is not None:
-        ranks = analysis.segments["rank"].nunique()
+        ranks = len(analysis.ranks_used())
         print(f"Worker utilisation: {100 * utilization:.1f}% ({ranks} ranks, busy rank-seconds / rank-seconds "
               "from the first start to the last end)")
     gpus = analysis.gpus_by_rank()

@@ -268,8 +268,9 @@ class Controller:
 
     @property
     def is_finished(self) -> bool:
-        """Nothing runs and nothing more can be started on the free ranks."""
-        return not self._running and self._free_ranks > 0 and not self._launches
+        """Nothing runs and nothing more can be started on the free ranks (enough of them joined
+        for a trial: a multi-rank trial waits until its ranks are there)."""
+        return not self._running and self._free_ranks >= self._ranks_per_trial and not self._launches
 
     @property
     def interrupting(self) -> bool:

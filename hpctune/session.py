@@ -36,7 +36,7 @@ RESULT_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_tot
 """Fields hpctune adds to (or reads from) every result row."""
 
 __all__ = ["RESULT_FIELDS", "report", "get_checkpoint", "get_config", "get_trial_id", "get_trial_dir",
-           "checkpoint_requested", "Trainable", "run_segment", "ResultChannel"]
+           "get_comm", "checkpoint_requested", "Trainable", "run_segment", "ResultChannel"]
 
 
 class ResultChannel(Protocol):
@@ -127,12 +127,14 @@ def _plain(value: Any) -> Any:
 class _Session:
     """The state of the segment running in this process."""
 
-    def __init__(self, task: TrialTask, channel: ResultChannel, rank: int, hostname: str):
+    def __init__(self, task: TrialTask, channel: ResultChannel, rank: int, hostname: str, comm=None):
         self.task = task
         self.channel = channel
         self.rank = rank
         self.hostname = hostname
-        self.gpus = ",".join(task.gpus or ())  # the devices this trial was given ("" for none)
+        self.comm = comm  # the trial's ranks (a multi-rank trial); None: this process alone
+        self.leader = comm is None or comm.Get_rank() == 0  # whose checkpoints and results count
+        self.gpus = task.devices_text()  # the devices this trial was given ("" for none)
         self.iteration = task.start_iteration
         self.time_total = task.time_total_s
         self.last_time = time.time()
@@ -160,8 +162,8 @@ class _Session:
         return self._checkpoint
 
     def save(self, state: dict | None) -> str | None:
-        """Write a checkpoint; returns its path relative to the experiment folder."""
-        if state is None:
+        """Write a checkpoint (the leader's alone); returns its path relative to the experiment folder."""
+        if state is None or not self.leader:
             return None
         path = Path(self.task.trial_dir) / f"checkpoint_{self.iteration:06d}.h5"
         try:
@@ -190,7 +192,7 @@ class _Session:
                    time_total_s=self.time_total, timestamp=now, rank=self.rank, hostname=self.hostname,
                    gpus=self.gpus)
         path = self.save(checkpoint)
-        if path is not None:
+        if checkpoint is not None:  # the leader's is saved; the other ranks of a group ask no more either
             self.checkpoint_wanted = False
         decision, controls = self.channel.send_result(row, path)
         self.apply_controls(controls)
@@ -245,6 +247,25 @@ def checkpoint_requested() -> bool:
     session = _session("checkpoint_requested")
     session.poll()
     return session.checkpoint_wanted
+
+
+def get_comm():
+    """An mpi4py communicator over this trial's ranks (``resources.ranks_per_trial``).
+
+    Rank 0 of it is the trial's leader: its :func:`report` calls are the trial's results and its
+    checkpoints the trial's checkpoints; the other ranks' metrics and checkpoints are accepted
+    and ignored, but every rank must call :func:`report` as often as the leader (each call
+    waits for the leader's decision, so that all ranks pause or stop together). A one-rank
+    trial gets ``MPI.COMM_SELF``, so the same code runs with any ``ranks_per_trial``.
+    """
+    session = _session("get_comm")
+    if session.comm is not None:
+        return session.comm
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise RuntimeError("hpctune.get_comm() needs mpi4py (pip install 'hpctune[mpich]')") from None
+    return MPI.COMM_SELF
 
 
 def get_trial_id() -> int:
@@ -306,14 +327,17 @@ def _reconfigured(cls, trainable: Trainable, config: dict, state: dict | None) -
 
 
 def run_segment(trainable: Any, task: TrialTask, channel: ResultChannel, rank: int = 0,
-                hostname: str | None = None) -> tuple[SegmentEnd, str | None]:
+                hostname: str | None = None, comm=None) -> tuple[SegmentEnd, str | None]:
     """Run one segment of ``task`` with ``trainable`` (a function or a Trainable subclass).
+
+    ``comm``: the communicator over a multi-rank trial's processes (:func:`get_comm`); this
+    process leads the trial if it is rank 0 of it.
 
     Returns:
         ``(how, error)``: how the segment ended and, for ERROR, the traceback text.
     """
     global _current
-    session = _Session(task, channel, rank, hostname or socket.gethostname())
+    session = _Session(task, channel, rank, hostname or socket.gethostname(), comm)
     previous, _current = _current, session
     try:
         if isinstance(trainable, type) and issubclass(trainable, Trainable):

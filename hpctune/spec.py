@@ -161,8 +161,6 @@ def _check_resources(raw: Any) -> Resources:
     if unknown:
         raise SpecError(f"resources.{sorted(unknown)[0]}", "unknown field (known: gpus_per_rank, ranks_per_trial)")
     ranks = _int(raw, "ranks_per_trial", 1, 1, "resources.ranks_per_trial")
-    if ranks != 1:
-        raise SpecError("resources.ranks_per_trial", "only 1 rank per trial is supported in this version")
     return Resources(ranks, _int(raw, "gpus_per_rank", 0, 0, "resources.gpus_per_rank"))
 
 

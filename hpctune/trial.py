@@ -64,3 +64,11 @@ class TrialTask:
     metric: str = ""            # the experiment's metric: a value that is no number fails the trial
     python_path: list = field(default_factory=list)
     gpus: list | None = None    # the devices the trial's process may see (set by the backend); None: all
+    group: list | None = None   # a multi-rank trial's ranks, leader first: {"rank", "host", "gpus"} each
+
+    def devices_text(self) -> str:
+        """The devices the trial used, as its result rows record them: ``"0,1"``; for a multi-rank
+        trial each rank's, in the order of its ranks, separated by ``;`` (``"0;1"``); ``""``: none."""
+        if self.group:
+            return ";".join(",".join(member["gpus"] or ()) for member in self.group).strip(";")
+        return ",".join(self.gpus or ())

@@ -158,3 +158,45 @@ def reports_devices(config):
     for i in range(1, config.get("epochs", 1) + 1):
         hpctune.report({"loss": 1.0 / i, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
                         "hip": os.environ.get("HIP_VISIBLE_DEVICES", "<unset>")})
+
+
+def group_sum(config):
+    """A multi-rank trial: each iteration, every rank adds ``1000 * trial_id + its rank in the trial``
+    with an allreduce over ``hpctune.get_comm()``; the leader reports the sum, the size and the worker
+    ranks and PyTorch variables each rank saw. Checkpoints (the leader's) carry the iteration; with
+    ``config["kill_rank"]`` that rank of the trial SIGKILLs itself at iteration 2 of the first attempt
+    (with ``config["raise_rank"]`` it raises there).
+    """
+    import os
+    import signal
+    import time
+
+    comm = hpctune.get_comm()
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else int(state["iteration"])
+    seen = comm.gather(f"{os.environ['RANK']}/{os.environ['WORLD_SIZE']}/{os.environ['LOCAL_RANK']}"
+                       f"@{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}", root=0)
+    for i in range(start + 1, config["epochs"] + 1):
+        if i == 2 and state is None and comm.Get_rank() == config.get("kill_rank", -1):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if i == 2 and state is None and comm.Get_rank() == config.get("raise_rank", -1):
+            raise ValueError(f"boom on rank {comm.Get_rank()} of trial {hpctune.get_trial_id()}")
+        total = comm.allreduce(1000 * hpctune.get_trial_id() + comm.Get_rank())
+        time.sleep(config.get("sleep", 0.0))
+        metrics = {"loss": config["x"] + 1.0 / i, "sum": total, "size": comm.Get_size(), "started_from": start}
+        if seen is not None:
+            metrics["seen"] = " ".join(seen)
+        hpctune.report(metrics, checkpoint={"iteration": i})
+
+
+def group_checkpoints_on_request(config):
+    """:func:`checkpoints_on_request` on every rank of a multi-rank trial; the leader reports the
+    ``lr`` each rank saw (``"0.1 0.1"``) and whether it was asked."""
+    comm = hpctune.get_comm()
+    for i in range(1, config["epochs"] + 1):
+        asked = hpctune.checkpoint_requested()
+        lrs = comm.gather(hpctune.get_config()["lr"], root=0)
+        metrics = {"loss": 1.0 / i, "asked": int(asked)}
+        if lrs is not None:
+            metrics["lrs"] = " ".join(map(str, lrs))
+        hpctune.report(metrics, checkpoint={"iteration": i} if asked else None)

@@ -64,6 +64,10 @@ class LocalBackend(Backend):
     name = "local"
 
     def serve(self, controller: Controller, housekeeping: Housekeeping, console: Console, action: str) -> str:
+        ranks = controller.spec.resources.ranks_per_trial
+        if ranks > 1:
+            raise SpecError("resources.ranks_per_trial", f"{ranks} ranks per trial need the mpi backend (the local "
+                                                         f"backend runs one trial at a time in this process)")
         console.message(f"{action} {controller.store.folder}: trials in this process")
         return serve_local(controller, housekeeping, self.trainable)
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from ..enums import SegmentEnd, Tag
 from ..errors import ExperimentError
 from .gpus import node_of, visible_devices
+from .trial_group import GroupTrialProcess
 from .trial_process import COORDINATOR_SIGNALS, TrialProcess
 
 if TYPE_CHECKING:  # a worker rank never loads the coordinator's side
@@ -166,8 +167,8 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                 if controls:
                     housekeeping.flush(controller)
                     _send_controls(workers, controls)
-                if idle:
-                    watchdog.check(workers.pool.running)  # only with every pending message read
+                if idle:  # only with every pending message read; a group's other ranks wait silently
+                    watchdog.check(workers.pool.leaders())
                 housekeeping.tick(controller)
     except (WorkerLost, StoppedAtOnce):
         housekeeping.flush(controller)
@@ -203,11 +204,8 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
             break
     launches = []
     for launch in controller.take_launches():
-        ranks = workers.pool.place(launch.trial_id, launch.resources.ranks_per_trial)
-        controller.placed(launch.trial_id, ranks)
-        if launch.resources.gpus_per_rank:
-            launch.task.gpus = workers.pool.gpus[ranks[0]]
-        launches.append((ranks[0], launch.task))
+        launches.append((workers.place(launch), launch.task))
+        controller.placed(launch.trial_id, workers.pool.ranks_of(launch.trial_id))
     housekeeping.flush(controller)  # durable before anyone hears of it
     for worker_id, decision in replies:
         workers.send(worker_id, Tag.DECISION, decision)
@@ -280,11 +278,16 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = 
                 while comm.Iprobe(source=coordinator, tag=Tag.CONTROL):
                     forward(comm.recv(source=coordinator, tag=Tag.CONTROL))
 
+            # a multi-rank trial: its processes are started for this segment, then end
+            process = GroupTrialProcess(worker_id, task.group, task.trial_dir) if task.group else trial_process
             try:
-                how, error = trial_process.run(task, on_result, on_quiet, HEARTBEAT_S, on_tick)
+                how, error = process.run(task, on_result, on_quiet, HEARTBEAT_S, on_tick)
             except _ShutdownWhileRunning:
-                trial_process.kill()
+                process.kill()
                 return
+            finally:
+                if process is not trial_process:
+                    process.close()
             comm.send((task.trial_id, SegmentEnd(how), error), dest=coordinator, tag=Tag.SEGMENT_END)
     finally:
         trial_process.close()

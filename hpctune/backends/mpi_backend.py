@@ -75,6 +75,7 @@ class MPIBackend(Backend):
 
         try:  # bad input is refused before any worker is spawned or waited for
             watchdog = _watchdog_settings()
+            self._check_group_size(controller.spec.resources.ranks_per_trial)
         except SpecError:
             self.release()
             raise
@@ -100,6 +101,13 @@ class MPIBackend(Backend):
             pool.end_now()  # exit code 1 under mpiexec and with spawned workers alike
         pool.release()
         return status
+
+
+    def _check_group_size(self, ranks_per_trial: int) -> None:
+        workers = self.world.Get_size() - 1 if self.world is not None else self.workers
+        if ranks_per_trial > workers:
+            raise SpecError("resources.ranks_per_trial", f"{ranks_per_trial} ranks per trial, but this run has "
+                                                         f"{workers} worker ranks")
 
 
 def _watchdog_settings() -> dict:

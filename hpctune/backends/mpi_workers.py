@@ -16,9 +16,10 @@ from ..enums import Tag
 from .gpus import assign_devices
 from .mpi import Backoff
 from .placement import RankPool
+from .trial_group import group_members
 
 if TYPE_CHECKING:
-    from ..controller import Controller
+    from ..controller import Controller, Launch
 
 __all__ = ["MPIWorkers"]
 
@@ -38,6 +39,7 @@ class MPIWorkers:
         self.ids = [r + self.offset for r in range(comm.Get_remote_size() if spawned else comm.Get_size())
                     if spawned or r != 0]
         self.pool = RankPool()  # which worker runs which trial
+        self.hostnames: dict[int, str] = {}
         self._first_contact: dict[int, dict] = {}
 
     def join(self, controller: Controller, worker_id: int, info: dict) -> None:
@@ -47,6 +49,7 @@ class MPIWorkers:
         Raises:
             SpecError: a node has fewer GPUs than its worker ranks ask for (before any trial starts).
         """
+        self.hostnames[worker_id] = info["hostname"]
         gpus_per_rank = controller.spec.resources.gpus_per_rank
         if not gpus_per_rank:
             self.pool.join(worker_id, info["node"])
@@ -57,6 +60,22 @@ class MPIWorkers:
             for joined, devices in assign_devices(self._first_contact, gpus_per_rank).items():
                 self.pool.join(joined, self._first_contact[joined]["node"], devices)
             controller.on_workers_joined(len(self.ids))
+
+    def place(self, launch: Launch) -> int:
+        """Give ``launch`` its ranks (and their GPUs); returns the worker rank that leads it.
+
+        A multi-rank trial's task lists its members (:func:`~hpctune.backends.trial_group.group_members`),
+        in the order of their ranks in the trial's communicator; :meth:`RankPool.ranks_of` then has
+        that order too."""
+        task, resources = launch.task, launch.resources
+        ranks = self.pool.place(launch.trial_id, resources.ranks_per_trial)
+        gpus = self.pool.gpus if resources.gpus_per_rank else None
+        if len(ranks) > 1:
+            task.group = group_members(ranks, self.hostnames, gpus)
+            self.pool.reorder(launch.trial_id, [member["rank"] for member in task.group])
+        if gpus is not None:
+            task.gpus = gpus[ranks[0]]
+        return ranks[0]
 
     def send(self, worker_id: int, tag: Tag, payload) -> None:
         self.comm.send(payload, dest=worker_id - self.offset, tag=tag)

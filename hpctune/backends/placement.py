@@ -62,6 +62,15 @@ class RankPool:
         """The ranks running ``trial_id`` (empty if it runs nowhere)."""
         return self._trial_ranks.get(trial_id, [])
 
+    def reorder(self, trial_id: int, ranks: list[int]) -> None:
+        """``trial_id``'s ranks (the same ones) in the order its communicator gives them; the leader stays first."""
+        assert sorted(ranks) == sorted(self._trial_ranks[trial_id]) and ranks[0] == self._trial_ranks[trial_id][0]
+        self._trial_ranks[trial_id] = list(ranks)
+
+    def leaders(self) -> dict[int, int]:
+        """Rank -> trial, for the rank that leads each running trial."""
+        return {ranks[0]: trial_id for trial_id, ranks in self._trial_ranks.items()}
+
     def release(self, trial_id: int) -> list[int]:
         """``trial_id``'s segment ended: its ranks are idle again (in their order); returns them."""
         ranks = self._trial_ranks.pop(trial_id, [])

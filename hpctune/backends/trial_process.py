@@ -67,8 +67,9 @@ class TrialProcess:
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
 
-    def start(self) -> None:
-        """Start the child now (a worker does so at once: its start-up overlaps the coordinator's)."""
+    def start(self, waiting: Callable[[], None] | None = None) -> None:
+        """Start the child now (a worker does so at once: its start-up overlaps the coordinator's).
+        ``waiting``: called while a start takes long (not here: starting returns at once)."""
         parent, child = socket.socketpair()
         env = trial_environment()
         env["HPCTUNE_WORKER_RANK"] = str(self.rank)
@@ -87,18 +88,23 @@ class TrialProcess:
         ``on_quiet()`` is called every ``quiet_interval`` seconds without a message (heartbeats),
         ``on_tick()`` every ``TICK_S`` while the child is quiet (it may raise to abandon the trial).
         """
-        if self._proc is None or self._proc.poll() is not None:
-            self.start()
+        quiet_since = time.monotonic()
+
+        def waiting():
+            nonlocal quiet_since
+            if on_tick is not None:
+                on_tick()
+            if on_quiet is not None and time.monotonic() - quiet_since >= quiet_interval:
+                on_quiet()
+                quiet_since = time.monotonic()
+
         try:
+            if self._proc is None or self._proc.poll() is not None:
+                self.start(waiting)
             self._conn.send(task)
-            quiet_since = time.monotonic()
             while True:
                 if not self._conn.poll(TICK_S if on_tick else quiet_interval):
-                    if on_tick is not None:
-                        on_tick()
-                    if on_quiet is not None and time.monotonic() - quiet_since >= quiet_interval:
-                        on_quiet()
-                        quiet_since = time.monotonic()
+                    waiting()
                     continue
                 quiet_since = time.monotonic()
                 message = self._conn.recv()
@@ -148,7 +154,9 @@ class TrialProcess:
         self._proc = self._conn = None
 
 
-class _PipeChannel:
+class PipeChannel:
+    """A trial process's end of the connection to its worker: results out, decisions and control messages in."""
+
     def __init__(self, conn: Connection):
         self.conn = conn
 
@@ -185,7 +193,7 @@ def main(fd: int) -> None:
     conn = Connection(fd)
     rank = int(os.environ.get("HPCTUNE_WORKER_RANK", "0"))
     hostname = socket.gethostname()
-    channel = _PipeChannel(conn)
+    channel = PipeChannel(conn)
     while True:
         try:
             task = conn.recv()

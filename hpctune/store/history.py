@@ -24,7 +24,7 @@ class History:
 
     Args:
         open_segments: runs in progress as of the snapshot this history continues
-            (trial id -> ``{"rank", "trial_id", "start"}``).
+            (trial id -> ``{"rank", "trial_id", "start", "ranks"}``).
     """
 
     def __init__(self, open_segments: dict[int, dict] | None = None):
@@ -50,8 +50,9 @@ class History:
         if cut is not None:  # its run was cut by a crash: no end is known
             self.rows["segments"].append({**cut, "end": None, "how": None})
             self.length += 1
+        ranks = record.get("ranks") or (record["rank"],)
         self.open_segments[record["trial"]] = {"rank": record["rank"], "trial_id": record["trial"],
-                                               "start": record["t"]}
+                                               "start": record["t"], "ranks": ",".join(map(str, ranks))}
 
     def _end(self, record: dict) -> None:
         run = self.open_segments.pop(record["trial"], None)
