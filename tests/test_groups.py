@@ -61,6 +61,30 @@ def test_two_rank_trials_allreduce_over_exactly_their_own_ranks(tmp_path, run_cl
     assert 0 < analysis.utilization() <= 1
 
 
+def test_each_rank_of_a_group_sees_only_its_own_gpus(tmp_path, run_cli):
+    spec = _spec(tmp_path, "gpus", extra="", space="").read_text().replace(
+        "resources: {ranks_per_trial: 2}", "resources: {ranks_per_trial: 2, gpus_per_rank: 1}")
+    (tmp_path / "gpus.yaml").write_text(spec)
+    done = run_cli("run", str(tmp_path / "gpus.yaml"), "--workers", "4", env={"CUDA_VISIBLE_DEVICES": "4,5,6,7"})
+    assert done.returncode == 0, done.stderr
+    analysis = hpctune.Analysis(tmp_path / "runs" / "gpus")
+    device_of_rank = {"1": "4", "2": "5", "3": "6", "4": "7"}
+    for segment in analysis.segments.itertuples():
+        expected = [device_of_rank[rank] for rank in segment.ranks.split(",")]
+        rows = analysis.results[analysis.results.trial_id == segment.trial_id]
+        assert set(rows.gpus) == {";".join(expected)}
+        assert [text.split("#")[1] for text in rows.seen.iloc[0].split()] == expected
+
+
+def test_a_group_takes_its_ranks_from_one_node_when_one_has_room(tmp_path, run_cli):
+    """Node a: the coordinator and ranks 1, 2; node b: ranks 3, 4 (emulated): pairs never straddle."""
+    done = run_cli("run", str(_spec(tmp_path, "nodes", num_samples=6)), mpi_ranks=5,
+                   env={"HPCTUNE_NODE_OF_RANK": "a,a,a,b,b"})
+    assert done.returncode == 0, done.stderr
+    pairs = {frozenset(ranks.split(",")) for ranks in hpctune.Analysis(tmp_path / "runs" / "nodes").segments.ranks}
+    assert pairs <= {frozenset({"1", "2"}), frozenset({"3", "4"})}
+
+
 def test_three_rank_trials_on_four_workers_all_finish(tmp_path, run_cli):
     """One rank is always left over: the trials wait for three idle ranks, and none starves."""
     done = run_cli("run", str(_spec(tmp_path, "threes", num_samples=3, ranks=3)), "--workers", "4")
