@@ -269,10 +269,32 @@ def _parse_value(where: str, value: Any) -> Any:
             (kind, args), = value.items()
             if kind in DOMAIN_NAMES:
                 return _parse_domain(where, kind, args)
+            if kind == CONSTANT:  # a mapping taken as it is, never read as domains
+                return args
             if kind == "sample_from":
                 raise SpecError(f"{where}.sample_from", "sample_from needs a Python function; use hpctune.sample_from in Python")
+            _refuse_near_domain(where, kind, args)
         return parse_space(value, where)
     return value
+
+
+CONSTANT = "constant"
+"""``{name: {constant: VALUE}}``: VALUE as it is, even a mapping that looks like a domain."""
+
+
+def _refuse_near_domain(where: str, kind: Any, args: Any) -> None:
+    """A one-key mapping that is almost a domain (a typo such as ``loguniforn``, or any name with a
+    ``[low, high]`` pair) is refused rather than taken as a nested constant."""
+    import difflib
+
+    close = difflib.get_close_matches(str(kind), [*DOMAIN_NAMES, CONSTANT], n=1, cutoff=0.75)
+    pair = (isinstance(args, (list, tuple)) and len(args) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in args))
+    if not close and not pair:
+        return
+    hint = f"did you mean '{close[0]}'?" if close else f"domains are {', '.join(DOMAIN_NAMES)}"
+    raise SpecError(where, f"'{kind}' is not a domain ({hint}); to mean a constant mapping, write "
+                           f"{{{CONSTANT}: {{{kind}: ...}}}}")
 
 
 def flatten(tree: Mapping, prefix: str = "") -> dict:

@@ -19,6 +19,9 @@ SPECS = [
     ({"space": "{n: {randint: [3, 3]}}"}, "space.n.randint: low must be < high (got 3 >= 3; high is excluded)"),
     ({"space": "{b: {quniform: [1, 9, -2]}}"}, "space.b.quniform: q must be > 0"),
     ({"space": "{c: {choice: []}}"}, "space.c.choice: expected a non-empty list of values"),
+    ({"space": "{lr: {loguniforn: [1.0e-4, 1]}}"}, "space.lr: 'loguniforn' is not a domain (did you mean "
+                                                  "'loguniform'?); to mean a constant mapping, write "
+                                                  "{constant: {loguniforn: ...}}"),
     ({"mode": "maximize"}, "mode: must be 'min' or 'max', got 'maximize'"),
     ({"num_samples": -3}, "num_samples: must be >= 1, got -3"),
     ({"num_samples": "many"}, "num_samples: expected an integer, got 'many'"),

@@ -64,6 +64,11 @@ def test_randint_excludes_upper_bound():
     ({"g": {"grid": "abc"}}, "space.g.grid: expected a non-empty list of values"),
     ({"net": {"width": {"loguniform": [0, 1]}}}, "space.net.width.loguniform: low must be > 0"),
     ([1, 2], "space: expected a mapping of hyperparameter names, got list"),
+    ({"lr": {"unifrom": [0, 1]}}, "space.lr: 'unifrom' is not a domain (did you mean 'uniform'?); to mean a "
+                                  "constant mapping, write {constant: {unifrom: ...}}"),
+    ({"net": {"drop": {"beta": [1, 2]}}}, "space.net.drop: 'beta' is not a domain (domains are choice, grid, "
+                                          "loguniform, qloguniform, quniform, randint, uniform); to mean a "
+                                          "constant mapping, write {constant: {beta: ...}}"),
 ])
 def test_bad_domains_name_the_field(raw, message):
     with pytest.raises(SpecError) as info:
@@ -143,3 +148,9 @@ def test_space_json_is_stable_for_resume_checks():
     a = space_to_json(parse_space({"lr": {"loguniform": [1e-4, 1.0]}, "n": {"nest": {"grid": [1, 2]}}}))
     b = space_to_json(parse_space({"lr": hpctune.loguniform(1e-4, 1.0), "n": {"nest": hpctune.grid([1, 2])}}))
     assert a == b == {"lr": {"loguniform": [1e-4, 1.0]}, "n/nest": {"grid": [1, 2]}}
+
+
+def test_a_constant_mapping_is_written_on_purpose_and_passes_through():
+    space = parse_space({"opt": {"name": "adam"}, "prior": {"constant": {"beta": [1, 2]}},
+                         "odd": {"constant": {"uniform": [0, 1]}}})
+    assert space == {"opt": {"name": "adam"}, "prior": {"beta": [1, 2]}, "odd": {"uniform": [0, 1]}}
