@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,14 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
 
 def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, backend: str = "auto",
              trainable_object: Any = None, verbose: int = 1, python_path: list[str] | None = None,
-             must_exist: bool = False):
+             must_exist: bool = False, max_requeues: int | None = None, stop_before: float | None = None):
     """Run (or resume) the experiment ``make_spec()`` builds, on the chosen backend.
 
     ``make_spec`` is called on the coordinator only, so that worker ranks under
-    ``mpiexec`` never parse (or complain about) the spec themselves.
+    ``mpiexec`` never parse (or complain about) the spec themselves. In a Slurm batch job,
+    ``stop_before`` seconds before the allocation ends the running trials checkpoint and pause,
+    and the job is requeued if it was requeued fewer than ``max_requeues`` times
+    (see :mod:`hpctune.slurm`).
     """
     from .backends import make_backend
 
@@ -73,7 +77,34 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
     if chosen.is_worker:
         chosen.serve_worker()
         return None
-    return _coordinate(make_spec, chosen, resume, verbose, python_path, must_exist)
+    allocation = _Allocation(max_requeues, stop_before)
+    return _coordinate(make_spec, chosen, resume, verbose, python_path, must_exist, allocation)
+
+
+class _Allocation:
+    """The Slurm job the coordinator runs in (if any), its end, and whether it may requeue itself."""
+
+    def __init__(self, max_requeues: int | None, stop_before: float | None):
+        from .slurm import DEFAULT_MAX_REQUEUES, SlurmJob, stop_margin
+
+        self.max_requeues = DEFAULT_MAX_REQUEUES if max_requeues is None else max_requeues
+        self.job = SlurmJob.from_environment()
+        left = self.job.seconds_left() if self.job is not None else None
+        self.wrap_up_at = None if left is None else (
+            time.time() + left - stop_margin(self.job.time_limit_s, stop_before))
+
+    def requeue(self, folder: Path) -> ExperimentError:
+        """The error to end with after this allocation stopped for its end: requeued, or why not."""
+        job = self.job
+        if job is None or not job.batch:
+            return ExperimentInterrupted(folder)
+        if job.restarts >= self.max_requeues:
+            return ExperimentInterrupted(folder, f"Slurm job {job.job_id} was requeued {job.restarts} times "
+                                                 f"already (--max-requeues {self.max_requeues})")
+        failed = job.requeue()
+        if failed is not None:
+            return ExperimentInterrupted(folder, f"Slurm job {job.job_id} could not be requeued: {failed}")
+        return ExperimentRequeued(folder, job.job_id, job.restarts + 1)
 
 
 def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False,
@@ -125,7 +156,8 @@ def _store_settings() -> dict:
     return settings
 
 
-def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, must_exist: bool):
+def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, must_exist: bool,
+                allocation: _Allocation):
     from .backends.housekeeping import Housekeeping
     from .console import Console
     from .controller import Controller, build_algorithms
@@ -154,7 +186,11 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         store.close()
         backend.release()
         raise
-    housekeeping = Housekeeping(store, console)
+    if allocation.job is not None:
+        from .slurm import record_allocation
+
+        record_allocation(store.folder, allocation.job)
+    housekeeping = Housekeeping(store, console, wrap_up_at=allocation.wrap_up_at)
     housekeeping.snapshot(controller, "running")
     action = "resuming" if view is not None else "starting"
     try:
@@ -177,7 +213,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
     if controller.storage_full is not None:
         raise StorageFailed(store.folder, controller.storage_full)
     if status != "finished":
-        raise ExperimentInterrupted(store.folder)
+        raise allocation.requeue(store.folder) if housekeeping.time_limit else ExperimentInterrupted(store.folder)
     return analysis
 
 
@@ -193,6 +229,17 @@ def _finished_analysis(folder: Path, verbose: int):
 class ExperimentInterrupted(ExperimentError):
     """The experiment stopped before its end (signal, time limit); ``hpctune resume`` continues it."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, why: str | None = None):
         self.folder = folder
-        super().__init__(f"experiment interrupted; continue it with 'hpctune resume {folder}'")
+        because = f" ({why})" if why else ""
+        super().__init__(f"experiment interrupted{because}; continue it with 'hpctune resume {folder}'")
+
+
+class ExperimentRequeued(ExperimentInterrupted):
+    """The allocation ended: the running trials paused at a checkpoint, and the Slurm job was
+    requeued; its next allocation continues the experiment."""
+
+    def __init__(self, folder: Path, job_id: str, allocation: int):
+        self.folder = folder
+        ExperimentError.__init__(self, f"this allocation ends: Slurm job {job_id} requeued (restart {allocation}); "
+                                       f"its next allocation continues {folder}")

@@ -1,7 +1,8 @@
 """The ``hpctune`` command: run, resume, status, analyze.
 
 Exit codes: 0 finished; 2 bad input, with one line ``hpctune: error: <where>: <what>``;
-1 the experiment could not finish, or the reader of stdout went away (``| head -1``).
+1 the experiment could not finish, or the reader of stdout went away (``| head -1``); 3 the Slurm
+allocation ended and the job was requeued (its next allocation continues).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .errors import HpctuneError, SpecError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REQUEUED = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +34,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
+
+
 def _parser() -> _Parser:
     from .backends import BACKEND_NAMES
 
@@ -45,10 +66,19 @@ def _parser() -> _Parser:
     run.add_argument("--name", help="experiment name (overrides the spec's)")
     run.add_argument("--storage", help="folder for experiments (overrides the spec's)")
     run.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    run.add_argument("--resume", action="store_true", help="continue the experiment if it exists (a batch "
+                                                            "script submitted again), else start it")
     resume = sub.add_parser("resume", help="continue a stopped experiment")
     resume.add_argument("dir", help="the experiment folder (runs/<name>)")
     resume.add_argument("--workers", type=_positive_int)
     resume.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    for command in (run, resume):
+        command.add_argument("--max-requeues", type=_count, default=None, metavar="N",
+                             help="in a Slurm batch job: requeue it at most N times in all when its allocation "
+                                  "ends (default 200)")
+        command.add_argument("--stop-before", type=_seconds, default=None, metavar="S",
+                             help="in a Slurm job: checkpoint and pause the running trials S seconds before the "
+                                  "allocation ends (default 120, or a quarter of a shorter time limit)")
     status = sub.add_parser("status", help="trials by state and the best so far (works while it runs)")
     status.add_argument("dir")
     analyze = sub.add_parser("analyze", help="best trials; every result as CSV")
@@ -65,8 +95,9 @@ def _cmd_run(args) -> int:
 
     spec_path = Path(args.spec)
     run_spec(lambda: load_spec(spec_path, {"name": args.name, "storage": args.storage}),
-             workers=args.workers, backend=args.backend,
-             python_path=[str(Path.cwd()), str(spec_path.resolve().parent)])
+             workers=args.workers, backend=args.backend, resume=args.resume,
+             python_path=[str(Path.cwd()), str(spec_path.resolve().parent)],
+             max_requeues=args.max_requeues, stop_before=args.stop_before)
     return EXIT_OK
 
 
@@ -87,7 +118,7 @@ def _cmd_resume(args) -> int:
         return spec_from_dict(stored, import_paths=view.python_path)
 
     run_spec(make_spec, workers=args.workers, backend=args.backend, resume=True, must_exist=True,
-             python_path=[str(Path.cwd())])
+             python_path=[str(Path.cwd())], max_requeues=args.max_requeues, stop_before=args.stop_before)
     return EXIT_OK
 
 
@@ -111,6 +142,11 @@ def _cmd_status(args) -> int:
           f"{analysis.num_results} results")
     for state in ("RUNNING", "PENDING", "PAUSED", "TERMINATED", "ERROR"):
         print(f"  {state:<10} {counts.get(state, 0)}")
+    from .slurm import describe_allocations
+
+    slurm = describe_allocations(args.dir)
+    if slurm is not None:
+        print(slurm)
     if analysis.best_trial_id is not None:
         print(f"best {analysis.metric}: {analysis.best_value:.6g} (trial {analysis.best_trial_id}, "
               f"iteration {analysis.best_iteration})")
@@ -173,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_command(argv: list[str] | None) -> int:
-    from .api import ExperimentInterrupted
+    from .api import ExperimentInterrupted, ExperimentRequeued
 
     try:
         args = _parser().parse_args(argv)
@@ -181,6 +217,9 @@ def _run_command(argv: list[str] | None) -> int:
     except SpecError as exc:
         print(f"hpctune: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ExperimentRequeued as exc:
+        print(f"hpctune: {exc}", file=sys.stderr)
+        return EXIT_REQUEUED
     except ExperimentInterrupted as exc:
         print(f"hpctune: {exc}", file=sys.stderr)
         return EXIT_FAILED

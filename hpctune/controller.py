@@ -98,6 +98,7 @@ class Controller:
         self._interrupting = False
         self._interrupted: set[int] = set()          # paused because the experiment is stopping
         self._pause_requested: set[int] = set()      # to pause at their next result (pause_now)
+        self._checkpoint_grace: dict[int, int] = {}  # asked to checkpoint before pausing: results it may send without
         self._controls: list[ControlMessage] = []
         self._launches: list[Launch] = []
         self._notices: list[str] = []                # lines for the console
@@ -165,8 +166,13 @@ class Controller:
         if action == Decision.STOP:
             self._finish(trial, "stopped by scheduler", complete=False)
         elif (self._interrupting or trial_id in self._pause_requested) and action == Decision.CONTINUE:
-            decision = Decision.PAUSE  # pause at this checkpoint; resumed first (when the experiment resumes)
-            self._interrupted.add(trial_id)
+            if not checkpoint and self._checkpoint_grace.get(trial_id, 0) > 0:
+                # sent before the trial heard "checkpoint now": its next result carries the checkpoint
+                self._checkpoint_grace[trial_id] -= 1
+            else:
+                decision = Decision.PAUSE  # pause at this checkpoint; resumed first (when the experiment resumes)
+                self._interrupted.add(trial_id)
+                self._checkpoint_grace.pop(trial_id, None)
         elif self._budget_spent() and action == Decision.CONTINUE:
             decision = Decision.PAUSE  # the time budget is spent: end at this checkpoint
         return self._log_decision(trial, decision)
@@ -199,6 +205,7 @@ class Controller:
         elif how == SegmentEnd.PAUSED:
             self._set_state(trial, TrialState.PAUSED, "paused by scheduler")
         self._pause_requested.discard(trial_id)
+        self._checkpoint_grace.pop(trial_id, None)
         self._dispatch()
 
     # -- outputs ----------------------------------------------------------------------
@@ -236,6 +243,7 @@ class Controller:
         self._event_time(t)
         self._record(RecordKind.PAUSE, trial=trial_id)
         self._pause_requested.add(trial_id)
+        self._checkpoint_grace[trial_id] = 1
         if not self._replaying:
             self._controls.append(ControlMessage(trial_id, Control.PAUSE))
 
@@ -287,12 +295,21 @@ class Controller:
         notices, self._notices = self._notices, []
         return notices
 
-    def request_stop(self, t: float | None = None, why: str | None = None) -> None:
+    def request_stop(self, t: float | None = None, why: str | None = None, checkpoint_first: bool = False) -> None:
         """Ctrl-C / SIGTERM / time limit / a full disk: start nothing new; running trials pause at their
-        next result."""
+        next result. ``checkpoint_first`` (an allocation's end): each running trial is told to
+        checkpoint now, and pauses at its first result with a checkpoint (or its second without:
+        one may have been on its way before it heard)."""
         self._event_time(t)
-        if not self._interrupting:
-            self._record(RecordKind.INTERRUPT, **({"why": why} if why else {}))
+        if self._interrupting:
+            return
+        fields = {"why": why} if why else {}
+        if checkpoint_first:
+            fields["ckpt_first"] = 1
+            self._checkpoint_grace.update(dict.fromkeys(self._running, 1))
+            if not self._replaying:
+                self.checkpoint_now()
+        self._record(RecordKind.INTERRUPT, **fields)
         self._interrupting = True
 
     def finalize(self) -> str:
@@ -319,6 +336,7 @@ class Controller:
             "requeue": list(self._requeue), "best": self.best,
             "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
             "pause_requested": sorted(self._pause_requested),
+            "checkpoint_grace": [[tid, n] for tid, n in sorted(self._checkpoint_grace.items())],
             "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
         }
@@ -347,6 +365,7 @@ class Controller:
             self._started_at = state.get("started_at", self._started_at)
             self._interrupted = set(state.get("interrupted", ()))
             self._pause_requested = set(state.get("pause_requested", ()))
+            self._checkpoint_grace = {int(tid): int(n) for tid, n in state.get("checkpoint_grace", ())}
             self.scheduler.load_state_dict(state["scheduler"])
             self.searcher.load_state_dict(state["searcher"])
         self._replaying = True
@@ -361,7 +380,7 @@ class Controller:
                     self.on_segment_end(record["trial"], SegmentEnd[record["how"]], record.get("error"),
                                         record.get("ckpt"), t=t)
                 elif kind is RecordKind.INTERRUPT:
-                    self.request_stop(t=t, why=record.get("why"))
+                    self.request_stop(t=t, why=record.get("why"), checkpoint_first=bool(record.get("ckpt_first")))
                 elif kind is RecordKind.PAUSE:
                     self.pause_now(record["trial"], t=t)
                 elif kind is RecordKind.CONFIG:
@@ -385,6 +404,7 @@ class Controller:
         self._interrupting = False
         self._interrupted.clear()
         self._pause_requested.clear()
+        self._checkpoint_grace.clear()
         self._controls.clear()
         self.storage_full = None
 

@@ -53,7 +53,7 @@ class Control(IntEnum):
 class Tag(IntEnum):
     """MPI message tags between the coordinator and the worker ranks."""
 
-    READY = 1         # worker -> coordinator: idle, payload: {"hostname", "pid"}
+    READY = 1         # worker -> coordinator: started, payload: {"hostname", "pid", "node", "devices", ...}
     RUN = 2           # coordinator -> worker: run a trial segment, payload: TrialTask
     RESULT = 3        # worker -> coordinator: (trial_id, row, checkpoint path or None)
     DECISION = 4      # coordinator -> worker: what Controller.on_result returned for the last result
@@ -62,6 +62,8 @@ class Tag(IntEnum):
     HEARTBEAT = 7     # worker -> coordinator: still running its trial (sent while the trial is quiet)
     BYE = 8           # worker -> coordinator: after SHUTDOWN, the last message it sends
     CONTROL = 9       # coordinator -> worker: (trial_id, Control, payload) for the trial it runs, at any time
+    CHECK = 10        # coordinator -> worker, answering READY: (trainable, python_path) to import once
+    CHECKED = 11      # worker -> coordinator: None (imported: the worker takes work) or the import error's text
 
 
 class RecordKind(IntEnum):

@@ -10,7 +10,7 @@ import pytest
 
 import hpctune
 from hpctune.backends.trial_process import TrialProcess
-from hpctune.enums import Control, Decision
+from hpctune.enums import Control, Decision, SegmentEnd
 from hpctune.store import load_experiment
 from hpctune.trial import TrialTask
 
@@ -130,3 +130,62 @@ def test_sigusr1_makes_every_running_trial_checkpoint_at_its_next_report(tmp_pat
         assert trials[trial_id].checkpoint_iteration == int(asked.training_iteration.iloc[0])
         assert signalled < asked.timestamp.iloc[0] < signalled + 2.0
         assert (rows[rows.timestamp < signalled].asked == 0).all()
+
+
+@pytest.mark.mpi
+def test_sigusr2_the_allocation_ends_trials_checkpoint_and_pause_then_resume_continues(tmp_path):
+    """SIGUSR2 (Slurm's --signal warning) outside Slurm: the trials checkpoint when asked and pause,
+    the run exits 1 (no job to requeue), and resume goes on from those checkpoints."""
+    spec = tmp_path / "usr2.yaml"
+    spec.write_text("name: usr2\ntrainable: trainable_fixtures:checkpoints_on_request\nmetric: loss\n"
+                    "num_samples: 2\nspace: {lr: {uniform: [0, 1]}, epochs: 25, sleep: 0.1}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    folder = tmp_path / "runs" / "usr2"
+    process = start_run(spec, "spawn")
+    try:
+        wait_for_results(folder)
+        os.kill(run_pids(spec, rank=0)[0], signal.SIGUSR2)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        kill_run(spec)
+    assert process.returncode == 1, stderr
+    assert ("received SIGUSR2: 2 running trial(s) checkpoint and pause at their next result; nothing new "
+            "starts; the next allocation continues") in stderr
+    assert f"hpctune: experiment interrupted; continue it with 'hpctune resume {folder}'" in stderr
+    paused = {trial.trial_id: trial for trial in load_experiment(folder).restored_trials()}
+    assert {trial.state.name for trial in paused.values()} == {"PAUSED"}
+    results = hpctune.Analysis(folder).results
+    for trial_id, rows in results.groupby("trial_id"):  # the last result before the pause carried the checkpoint
+        assert rows.asked.iloc[-1] == 1 and paused[trial_id].checkpoint_iteration == rows.training_iteration.max()
+
+
+def _decision(decision) -> Decision:
+    return Decision(getattr(decision, "action", decision))
+
+
+@pytest.mark.parametrize("second_has_checkpoint", [True, False])
+def test_at_an_allocation_s_end_a_trial_pauses_at_its_checkpoint_and_a_replay_agrees(tmp_path, second_has_checkpoint):
+    """The result already on its way when "checkpoint now" left is answered CONTINUE; the next one
+    pauses the trial (at the checkpoint it carries, if the trainable honoured the request)."""
+    controller = make_controller(tmp_path / "a", "fifo", num_samples=1)
+    controller.on_workers_joined(1)
+    trial_id = controller.take_launches()[0].trial_id
+    controller.placed(trial_id, [1])
+
+    def row(i):
+        return {"training_iteration": i, "loss": 1.0 / i, "time_total_s": float(i)}
+
+    assert _decision(controller.on_result(trial_id, row(1), "trials/000000/checkpoint_000001.h5")) == Decision.CONTINUE
+    controller.request_stop(why="time limit", checkpoint_first=True)
+    assert [(m.trial_id, m.control) for m in controller.take_controls()] == [(trial_id, Control.CHECKPOINT)]
+    assert _decision(controller.on_result(trial_id, row(2))) == Decision.CONTINUE
+    checkpoint = "trials/000000/checkpoint_000003.h5" if second_has_checkpoint else None
+    assert _decision(controller.on_result(trial_id, row(3), checkpoint)) == Decision.PAUSE
+    controller.on_segment_end(trial_id, SegmentEnd.PAUSED)
+    controller.store.flush()
+    view = load_experiment(controller.store.folder)
+    fresh = make_controller(tmp_path / "b", "fifo", num_samples=1)
+    fresh.restore(view.controller_state, view.restored_trials(), view.records_after_snapshot)
+    trial = fresh.trials[trial_id]
+    assert (trial.state.name, trial.iteration) == ("PAUSED", 3)
+    assert trial.checkpoint_iteration == (3 if second_has_checkpoint else 1)

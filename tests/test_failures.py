@@ -1,6 +1,9 @@
 """Contained failures: a trial's process dying fails that trial, never its worker rank."""
 from __future__ import annotations
 
+import re
+import socket
+
 import pytest
 
 import hpctune
@@ -37,3 +40,24 @@ def test_dying_trial_process_is_retried_from_its_checkpoint(run_cli, tmp_path, h
     for _, rows in analysis.results.groupby("trial_id"):
         assert list(rows.training_iteration) == [1, 2, 3]
         assert list(rows.attempt_start) == [0, 1, 1]
+
+
+@pytest.mark.parametrize("launcher", ["spawn", "mpiexec"])
+def test_a_trainable_that_workers_cannot_import_ends_the_run_at_start_with_one_line(run_cli, tmp_path, launcher):
+    spec = tmp_path / "login.yaml"
+    spec.write_text(f"name: login\ntrainable: login_only:train\nmetric: loss\nnum_samples: 4\n"
+                    f"space: {{x: 1}}\nstorage: {tmp_path / 'runs'}\n")
+    if launcher == "spawn":
+        done = run_cli("run", str(spec), "--workers", "2")
+    else:
+        done = run_cli("run", str(spec), mpi_ranks=3)
+    assert done.returncode == 1, done.stderr
+    folder = tmp_path / "runs" / "login"
+    errors = [line for line in done.stderr.splitlines() if line.startswith("hpctune: error:")]
+    assert len(errors) == 1 and re.fullmatch(
+        rf"hpctune: error: worker rank [12] on {re.escape(socket.gethostname())} cannot import the trainable "
+        r"'login_only:train': cannot import 'login_only': ModuleNotFoundError: No module named "
+        rf"'a_module_only_the_login_node_has'; continue it with 'hpctune resume {re.escape(str(folder))}'",
+        errors[0]), done.stderr
+    analysis = hpctune.Analysis(folder)
+    assert analysis.num_results == 0 and analysis.status == "interrupted"  # no trial failed one by one

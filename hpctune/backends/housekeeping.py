@@ -6,6 +6,7 @@ and signal handling, shared by the MPI and in-process backends.
 from __future__ import annotations
 
 import signal
+import time
 import traceback
 
 from ..console import Console
@@ -21,13 +22,21 @@ class Housekeeping:
     """Args:
         store: the experiment's store.
         console: progress output.
-        handle_signals: turn SIGINT/SIGTERM into a clean stop and SIGUSR1 into "every running
-            trial checkpoints at its next report" (main thread only).
+        handle_signals: turn SIGINT/SIGTERM into a clean stop, SIGUSR1 into "every running
+            trial checkpoints at its next report", and SIGUSR2 into "the allocation ends soon"
+            (main thread only).
+        wrap_up_at: Unix time at which this allocation's end is near (Slurm; None: no end): as
+            for SIGUSR2, every running trial is told to checkpoint now and pauses at its next
+            result, nothing new starts, and the coordinator stops (:attr:`time_limit` then True).
     """
 
-    def __init__(self, store: ExperimentStore, console: Console, handle_signals: bool = True):
+    def __init__(self, store: ExperimentStore, console: Console, handle_signals: bool = True,
+                 wrap_up_at: float | None = None):
         self.store = store
         self.console = console
+        self.wrap_up_at = wrap_up_at
+        self.time_limit = False  # stopped because this allocation ends: the next one continues
+        self._allocation_signal = False
         self.signal_received: int | None = None
         self._snapshot_errors = 0
         self.second_signal: int | None = None
@@ -36,7 +45,7 @@ class Housekeeping:
         self._previous: dict[int, object] = {}
         if handle_signals:
             handlers = {signal.SIGINT: self._on_signal, signal.SIGTERM: self._on_signal,
-                        signal.SIGUSR1: self._on_checkpoint_signal}
+                        signal.SIGUSR1: self._on_checkpoint_signal, signal.SIGUSR2: self._on_allocation_signal}
             for signum, handler in handlers.items():
                 try:
                     self._previous[signum] = signal.signal(signum, handler)
@@ -45,6 +54,9 @@ class Housekeeping:
 
     def _on_checkpoint_signal(self, signum, frame) -> None:
         self.checkpoint_signal = True
+
+    def _on_allocation_signal(self, signum, frame) -> None:
+        self._allocation_signal = True
 
     def _on_signal(self, signum, frame) -> None:
         if self.signal_received is None:
@@ -59,6 +71,13 @@ class Housekeeping:
             self.checkpoint_signal = False
             asked = controller.checkpoint_now()
             self.console.message(f"received SIGUSR1: {len(asked)} running trial(s) checkpoint at their next report")
+        if not self.time_limit and (self._allocation_signal or
+                                    (self.wrap_up_at is not None and time.time() >= self.wrap_up_at)):
+            self.time_limit = True
+            why = "received SIGUSR2" if self._allocation_signal else "this allocation ends soon"
+            self.console.message(f"{why}: {controller.num_running} running trial(s) checkpoint and pause at their "
+                                 "next result; nothing new starts; the next allocation continues")
+            controller.request_stop(why="time limit", checkpoint_first=True)
         if self.signal_received is not None and not controller.interrupting:
             self.console.message(f"received {signal.Signals(self.signal_received).name}: pausing "
                                  f"{controller.num_running} running trial(s) at their next result, then stopping")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # a worker rank never loads the coordinator's side
     from .housekeeping import Housekeeping
     from .mpi_workers import MPIWorkers
 
-__all__ = ["Backoff", "StoppedAtOnce", "WorkerLost", "serve_coordinator", "serve_worker",
+__all__ = ["Backoff", "StoppedAtOnce", "TrainableMissing", "WorkerLost", "serve_coordinator", "serve_worker",
            "HEARTBEAT_S", "MAX_POLL_GAP_S"]
 
 HEARTBEAT_S = 5.0
@@ -47,6 +47,13 @@ MAX_POLL_GAP_S = 1.0
 
 class WorkerLost(ExperimentError):
     """A worker rank running a trial stopped answering (its process or node died)."""
+
+
+class TrainableMissing(ExperimentError):
+    """A worker's node cannot import the trainable (another environment, a missing module)."""
+
+    def __init__(self, worker_id: int, hostname: str, trainable: str, error: str):
+        super().__init__(f"worker rank {worker_id} on {hostname} cannot import the trainable {trainable!r}: {error}")
 
 
 class StoppedAtOnce(ExperimentError):
@@ -170,7 +177,7 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                 if idle:  # only with every pending message read; a group's other ranks wait silently
                     watchdog.check(workers.pool.leaders())
                 housekeeping.tick(controller)
-    except (WorkerLost, StoppedAtOnce):
+    except (WorkerLost, StoppedAtOnce, TrainableMissing):
         housekeeping.flush(controller)
         housekeeping.snapshot(controller, "interrupted")
         housekeeping.store.close()
@@ -198,8 +205,13 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
             workers.pool.release(trial_id)
             controller.on_segment_end(trial_id, how, error)
             housekeeping.segment_ended(controller, trial_id, how, error)
-        elif tag == Tag.READY:
-            workers.join(controller, worker_id, message)
+        elif tag == Tag.READY:  # first, its node must import the trainable as its trials will
+            workers.first_contact(worker_id, message)
+            workers.send(worker_id, Tag.CHECK, (controller.spec.trainable, controller.python_path))
+        elif tag == Tag.CHECKED:
+            if message is not None:
+                raise TrainableMissing(worker_id, workers.hostnames[worker_id], controller.spec.trainable, message)
+            workers.join(controller, worker_id)
         if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
             break
     launches = []
@@ -252,6 +264,9 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = 
             if status.Get_tag() == Tag.SHUTDOWN:
                 return
             if status.Get_tag() == Tag.CONTROL:  # for a segment that has ended meanwhile
+                continue
+            if status.Get_tag() == Tag.CHECK:  # once, at start-up: can this node import the trainable?
+                comm.send(trial_process.check(*task), dest=coordinator, tag=Tag.CHECKED)
                 continue
 
             def forward(message, trial_id=task.trial_id):

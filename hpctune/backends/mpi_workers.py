@@ -41,22 +41,28 @@ class MPIWorkers:
         self.pool = RankPool()  # which worker runs which trial
         self.hostnames: dict[int, str] = {}
         self._first_contact: dict[int, dict] = {}
+        self._checked: set[int] = set()
 
-    def join(self, controller: Controller, worker_id: int, info: dict) -> None:
-        """A worker's first message (its node and the GPUs it sees). Without GPUs, it takes work at
-        once; with ``resources.gpus_per_rank``, once every worker has reported, each gets its devices.
+    def first_contact(self, worker_id: int, info: dict) -> None:
+        """A worker's first message (READY): its host, node and the GPUs it sees."""
+        self.hostnames[worker_id] = info["hostname"]
+        self._first_contact[worker_id] = info
+
+    def join(self, controller: Controller, worker_id: int) -> None:
+        """A worker checked that its node imports the trainable. Without GPUs, it takes work at
+        once; with ``resources.gpus_per_rank``, once every worker has, each gets its devices.
 
         Raises:
             SpecError: a node has fewer GPUs than its worker ranks ask for (before any trial starts).
         """
-        self.hostnames[worker_id] = info["hostname"]
+        info = self._first_contact[worker_id]
         gpus_per_rank = controller.spec.resources.gpus_per_rank
         if not gpus_per_rank:
             self.pool.join(worker_id, info["node"])
             controller.on_workers_joined(1)
             return
-        self._first_contact[worker_id] = info
-        if len(self._first_contact) == len(self.ids):
+        self._checked.add(worker_id)
+        if len(self._checked) == len(self.ids):
             for joined, devices in assign_devices(self._first_contact, gpus_per_rank).items():
                 self.pool.join(joined, self._first_contact[joined]["node"], devices)
             controller.on_workers_joined(len(self.ids))

@@ -26,9 +26,9 @@ from ..trial import TrialTask
 
 __all__ = ["TrialProcess", "describe_exit", "TICK_S", "COORDINATOR_SIGNALS"]
 
-COORDINATOR_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+COORDINATOR_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 """Signals a launcher (mpiexec, Slurm) sends to every process of the job, for the coordinator alone to act
-on: worker ranks and trial processes ignore them (SIGUSR1's default action would end them)."""
+on: worker ranks and trial processes ignore them (SIGUSR1's and SIGUSR2's default action would end them)."""
 
 TICK_S = 0.25
 """How often a worker looks for a message from the coordinator while its trial trains."""
@@ -114,6 +114,16 @@ class TrialProcess:
                     return message[1], message[2]
         except (EOFError, OSError):
             return SegmentEnd.ERROR, self._died()
+
+    def check(self, trainable: str, python_path: list) -> str | None:
+        """Import ``trainable`` in the child, as its trials will: None, or why it cannot."""
+        try:
+            if self._proc is None or self._proc.poll() is not None:
+                self.start()
+            self._conn.send(("check", trainable, python_path))
+            return self._conn.recv()[1]
+        except (EOFError, OSError):
+            return self._died()
 
     def send_control(self, control, payload) -> None:
         """Pass a control message on to the running trial (it reads it at its next report or poll)."""
@@ -203,6 +213,9 @@ def main(fd: int) -> None:
             return
         if _is_control(task):  # meant for the segment that just ended
             continue
+        if type(task) is tuple and task[:1] == ("check",):  # the coordinator's start-up check of this node's environment
+            conn.send(("checked", _import_error(task[1], task[2])))
+            continue
         bind_devices(task.gpus)  # before the trainable's module loads (and before its first CUDA call)
         try:
             trainable = resolve_trainable(task.trainable, task.python_path)
@@ -213,6 +226,16 @@ def main(fd: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         conn.send(("end", how, error))
+
+
+def _import_error(trainable: str, python_path: list) -> str | None:
+    from ..trainable import resolve_trainable
+
+    try:
+        resolve_trainable(trainable, python_path)
+    except Exception as exc:  # SpecError says what failed and where
+        return str(exc).removeprefix("trainable: ")
+    return None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,117 @@
+"""Slurm, for real (a one-node Slurm on loopback, ``scripts/local-slurm.sh``): the batch templates,
+and an experiment that outlives its allocations by checkpointing, pausing and requeueing itself."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import hpctune
+
+from conftest import BIN, REPO, _env
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """Slurm answers here; in CI (HPCTUNE_CI=1, where .ci/run starts it) a Slurm that is not up fails."""
+    up = shutil.which("sbatch") is not None and subprocess.run(
+        ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.strip() in ("idle", "mixed", "allocated")
+    if not up:
+        if os.environ.get("HPCTUNE_CI"):
+            pytest.fail("Slurm is not up (scripts/local-slurm.sh should have started it)")
+        pytest.skip("no Slurm here (scripts/local-slurm.sh starts one, as root)")
+
+
+def _spec(tmp_path: Path, name: str, num_samples: int, epochs: int, sleep: float) -> Path:
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(f"name: {name}\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\n"
+                    f"num_samples: {num_samples}\nspace: {{x: {{uniform: [0, 1]}}, epochs: {epochs}, "
+                    f"sleep: {sleep}}}\nstorage: runs\n")
+    return spec
+
+
+def _sbatch(tmp_path: Path, spec: Path, *options: str) -> str:
+    done = subprocess.run(["sbatch", "--parsable", "--ntasks-per-node=3", f"--output={tmp_path / 'job.out'}",
+                           *options, str(REPO / "slurm" / "cpu.sbatch"), spec.name], cwd=tmp_path,
+                          env=_env({"HPCTUNE_VENV": str(Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")))}),
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip().split(";")[0]
+
+
+def _state(job_id: str) -> str:
+    """``STATE REASON`` of a job in the queue, '' once it left it."""
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T %r"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _wait_until_gone(job_id: str, timeout: float) -> None:
+    """Wait for the job to leave the queue. Slurm holds a requeued job for two minutes (BeginTime);
+    the test lets it start at once, which changes nothing but the wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _state(job_id)
+        if not state:
+            return
+        if state == "PENDING BeginTime":
+            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
+        time.sleep(1)
+    subprocess.run(["scancel", job_id])
+    raise AssertionError(f"Slurm job {job_id} still queued after {timeout:.0f} s")
+
+
+def _assert_whole(folder: Path, trials: int, epochs: int):
+    analysis = hpctune.Analysis(folder)
+    assert analysis.status == "finished"
+    assert len(analysis.trials) == trials and set(analysis.trials.state) == {"TERMINATED"}
+    for trial_id, rows in analysis.results.groupby("trial_id"):
+        assert sorted(rows.training_iteration) == list(range(1, epochs + 1)), trial_id  # no gap, no repeat
+    return analysis
+
+
+@pytest.mark.timeout(700)
+def test_an_experiment_longer_than_its_allocations_requeues_itself_until_it_is_done(tmp_path, slurm):
+    """1-minute allocations (hpctune stops 15 s before each end): 6 trials x 30 s on 2 worker ranks
+    need three of them."""
+    job_id = _sbatch(tmp_path, _spec(tmp_path, "week", num_samples=6, epochs=60, sleep=0.5), "--time=1")
+    _wait_until_gone(job_id, timeout=600)
+    log = (tmp_path / "job.out").read_text()
+    allocations = re.findall(r"hpctune: allocation (\d+) of job", log)
+    assert len(allocations) >= 3 and allocations == [str(i + 1) for i in range(len(allocations))], log[-3000:]
+    assert log.count(f"Slurm job {job_id} requeued") == len(allocations) - 1
+    assert "this allocation ends soon: 2 running trial(s) checkpoint and pause at their next result" in log
+    analysis = _assert_whole(tmp_path / "runs" / "week", trials=6, epochs=60)
+    assert (analysis.results.started_from > 0).any()  # a trial paused at an allocation's end went on from it
+    status = subprocess.run([str(BIN / "hpctune"), "status", str(tmp_path / "runs" / "week")], env=_env(),
+                            capture_output=True, text=True)
+    assert (f"Slurm job {job_id}: not in the queue, {len(allocations)} allocation(s) so far"
+            in status.stdout.splitlines()), status.stdout
+
+
+def test_the_cpu_template_submitted_again_continues_the_experiment(tmp_path, slurm):
+    spec = _spec(tmp_path, "again", num_samples=4, epochs=40, sleep=0.25)
+    job_id = _sbatch(tmp_path, spec, "--time=10")
+    folder = tmp_path / "runs" / "again"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # let some results in, then cancel it (Slurm sends SIGTERM)
+        try:
+            if hpctune.Analysis(folder).num_results >= 10:
+                break
+        except Exception:  # not created yet
+            pass
+        time.sleep(0.5)
+    subprocess.run(["scancel", job_id], check=True)
+    _wait_until_gone(job_id, timeout=60)
+    cut = hpctune.Analysis(folder)
+    assert cut.status == "interrupted" and cut.num_results < 160
+    again = _sbatch(tmp_path, spec, "--time=10")
+    _wait_until_gone(again, timeout=300)
+    log = (tmp_path / "job.out").read_text()
+    assert f"[hpctune again] resuming {Path('runs') / 'again'}: 2 worker ranks (mpiexec)" in log, log[-3000:]
+    _assert_whole(folder, trials=4, epochs=40)
