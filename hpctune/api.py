@@ -129,7 +129,7 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
             if view.spec.get(key) != spec_json[key]:
                 raise SpecError(key, f"differs from the experiment in {folder}; "
                                      "a resumed experiment must keep its space, metric, mode and trainable")
-        if view.status == "finished":
+        if view.status == "finished" and not _grows(view.spec, spec_json):
             return None, view
         merged_path = list(dict.fromkeys([*view.python_path, *(python_path or [])]))  # recorded first
         return ExperimentStore(folder, spec_json, view, python_path=merged_path, **_store_settings()), view
@@ -138,6 +138,13 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
     if folder.exists() and any(folder.iterdir()):
         raise SpecError("storage", f"{folder} exists and is not an hpctune experiment")
     return ExperimentStore(folder, spec_json, python_path=python_path, **_store_settings()), None
+
+
+def _grows(stored: dict, spec_json: dict) -> bool:
+    """Whether ``spec_json`` gives a finished experiment more to do: more samples, or more time."""
+    budget, stored_budget = spec_json.get("time_budget_s"), stored.get("time_budget_s")
+    return spec_json["num_samples"] > stored["num_samples"] or (
+        stored_budget is not None and (budget is None or budget > stored_budget))
 
 
 def _store_settings() -> dict:

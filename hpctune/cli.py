@@ -72,6 +72,10 @@ def _parser() -> _Parser:
     resume.add_argument("dir", help="the experiment folder (runs/<name>)")
     resume.add_argument("--workers", type=_positive_int)
     resume.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    resume.add_argument("--num-samples", type=_positive_int, metavar="N",
+                        help="raise the experiment's num_samples to N (grow it: the search goes on)")
+    resume.add_argument("--time-budget", type=_seconds, metavar="S",
+                        help="set the experiment's time_budget_s to S seconds (counted from its first start)")
     for command in (run, resume):
         command.add_argument("--max-requeues", type=_count, default=None, metavar="N",
                              help="in a Slurm batch job: requeue it at most N times in all when its allocation "
@@ -114,6 +118,13 @@ def _cmd_resume(args) -> int:
         view = load_experiment(folder, history=False)
         stored = dict(view.spec)
         stored.update(name=folder.name, storage=str(folder.parent))
+        if args.num_samples is not None:
+            if args.num_samples < stored["num_samples"]:
+                raise SpecError("--num-samples", f"{args.num_samples} is below the experiment's num_samples "
+                                                 f"({stored['num_samples']}): an experiment grows, never shrinks")
+            stored["num_samples"] = args.num_samples
+        if args.time_budget is not None:
+            stored["time_budget_s"] = args.time_budget
         # the trainable is imported from where `run` found it, whatever the working folder is now
         return spec_from_dict(stored, import_paths=view.python_path)
 

@@ -355,7 +355,9 @@ class Controller:
             self.counts[trial.state] += 1
         if state is not None:
             self._next_trial_id = state["next_trial_id"]
-            self._searcher_finished = state["searcher_finished"]
+            # a grown experiment (resume --num-samples): the searcher goes on from where it was
+            total = self.searcher.total_trials()
+            self._searcher_finished = state["searcher_finished"] and (total is None or self._next_trial_id >= total)
             self._metric_seen = state["metric_seen"]
             self._free_ranks = state["free_ranks"]
             self._running = dict.fromkeys(state["running"])
