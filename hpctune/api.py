@@ -197,6 +197,8 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         from .slurm import record_allocation
 
         record_allocation(store.folder, allocation.job)
+    if allocation.wrap_up_at is not None and os.environ.get("HPCTUNE_WALLTIME_AWARE", "1") != "0":
+        controller.set_deadline(allocation.wrap_up_at)  # walltime-aware: no segment that cannot end in time
     housekeeping = Housekeeping(store, console, wrap_up_at=allocation.wrap_up_at)
     housekeeping.snapshot(controller, "running")
     action = "resuming" if view is not None else "starting"
@@ -220,7 +222,8 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
     if controller.storage_full is not None:
         raise StorageFailed(store.folder, controller.storage_full)
     if status != "finished":
-        raise allocation.requeue(store.folder) if housekeeping.time_limit else ExperimentInterrupted(store.folder)
+        at_the_end = housekeeping.time_limit or controller.stopped_for_deadline
+        raise allocation.requeue(store.folder) if at_the_end else ExperimentInterrupted(store.folder)
     return analysis
 
 

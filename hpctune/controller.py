@@ -30,6 +30,7 @@ from .spec import ExperimentSpec, Resources
 from .store import ExperimentStore
 from .session import RESULT_FIELDS
 from .trial import Trial, TrialTask
+from .walltime import Fit, IterationTimes, next_iteration_fits, segment_fits
 
 __all__ = ["Controller", "Launch", "ControlMessage", "build_algorithms"]
 
@@ -99,6 +100,9 @@ class Controller:
         self._interrupted: set[int] = set()          # paused because the experiment is stopping
         self._pause_requested: set[int] = set()      # to pause at their next result (pause_now)
         self._checkpoint_grace: dict[int, int] = {}  # asked to checkpoint before pausing: results it may send without
+        self._deadline: float | None = None          # walltime-aware scheduling (set_deadline)
+        self._times = IterationTimes()
+        self.stopped_for_deadline = False
         self._controls: list[ControlMessage] = []
         self._launches: list[Launch] = []
         self._notices: list[str] = []                # lines for the console
@@ -145,6 +149,7 @@ class Controller:
                     self._notices.append(f"warning: stop.{key}: the first result has no {key!r} (it reported: "
                                          f"{reported}); this criterion stops only trials that report it")
         self._record(RecordKind.RESULT, trial=trial_id, row=row, ckpt=checkpoint)
+        self._times.result(trial_id, row, self._now)
         trial.iteration = iteration
         trial.last_result = row
         trial.time_total_s = row.get("time_total_s", trial.time_total_s)
@@ -175,6 +180,8 @@ class Controller:
                 self._checkpoint_grace.pop(trial_id, None)
         elif self._budget_spent() and action == Decision.CONTINUE:
             decision = Decision.PAUSE  # the time budget is spent: end at this checkpoint
+        elif action == Decision.CONTINUE and self._deadline is not None:
+            decision = self._before_deadline(trial, checkpoint, decision)
         return self._log_decision(trial, decision)
 
     def on_segment_end(self, trial_id: int, how: SegmentEnd, error: str | None = None,
@@ -184,6 +191,7 @@ class Controller:
         how = SegmentEnd(how)
         self._record(RecordKind.END, trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
         trial = self.trials[trial_id]
+        self._times.ended(trial_id)
         if trial_id in self._running:
             del self._running[trial_id]
             self._free_ranks += self._ranks_per_trial
@@ -219,8 +227,22 @@ class Controller:
         """The backend started ``trial_id``'s segment on ``ranks`` (the first one leads it): journaled
         for the experiment's history (the ``segments`` table); it changes no decision."""
         self._event_time(t)
+        self._times.launched(trial_id, self._now)
         self._record(RecordKind.LAUNCH, trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
                      **({"ranks": ranks} if len(ranks) > 1 else {}))
+
+    def set_deadline(self, end: float, t: float | None = None) -> None:
+        """Results of this allocation must be in by ``end`` (Unix time; Slurm's end minus a margin).
+
+        From then on, a trial is paused at a result after which its next iteration (its mean
+        ``time_this_iter_s`` so far, else the experiment's) would not end in time, and asked to
+        checkpoint one result before; a segment is started only if its start-up and one
+        iteration fit. When nothing runs and nothing fits, the experiment stops
+        (:attr:`stopped_for_deadline`): the next allocation continues it.
+        """
+        self._event_time(t)
+        self._record(RecordKind.DEADLINE, end=end)
+        self._deadline = end
 
     def take_controls(self) -> list[ControlMessage]:
         """Messages for running trials, to send once the journal is flushed; the list is emptied."""
@@ -337,6 +359,7 @@ class Controller:
             "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
             "pause_requested": sorted(self._pause_requested),
             "checkpoint_grace": [[tid, n] for tid, n in sorted(self._checkpoint_grace.items())],
+            **self._times.state_dict(),
             "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
         }
@@ -368,6 +391,7 @@ class Controller:
             self._interrupted = set(state.get("interrupted", ()))
             self._pause_requested = set(state.get("pause_requested", ()))
             self._checkpoint_grace = {int(tid): int(n) for tid, n in state.get("checkpoint_grace", ())}
+            self._times.load_state_dict(state)
             self.scheduler.load_state_dict(state["scheduler"])
             self.searcher.load_state_dict(state["searcher"])
         self._replaying = True
@@ -387,6 +411,8 @@ class Controller:
                     self.pause_now(record["trial"], t=t)
                 elif kind is RecordKind.CONFIG:
                     self.set_config(record["trial"], record["config"], t=t)
+                elif kind is RecordKind.DEADLINE:
+                    self.set_deadline(record["end"], t=t)
         finally:
             self._replaying = False
         self._launches.clear()
@@ -408,6 +434,9 @@ class Controller:
         self._pause_requested.clear()
         self._checkpoint_grace.clear()
         self._controls.clear()
+        self._deadline = None  # the old allocation's; the new one sets its own
+        self._times.clear_segments()
+        self.stopped_for_deadline = False
         self.storage_full = None
 
     # -- internals ------------------------------------------------------------------------
@@ -518,11 +547,37 @@ class Controller:
     def _dispatch(self) -> None:
         if self._interrupting or self._budget_spent():
             return
+        if self._deadline is not None and not segment_fits(self._deadline, self._now, self._times.start_up(),
+                                                             self._times.iteration()):
+            if not self._running and not self.is_finished_searching:
+                self.stopped_for_deadline = True  # this allocation can do no more: the next one goes on
+                if not self._replaying:
+                    self._notices.append("this allocation ends before another segment could reach a checkpoint: "
+                                         "stopping now; the next allocation continues")
+                self.request_stop(why="time limit")
+            return
         while self._free_ranks >= self._ranks_per_trial:
             trial = self._next_trial()
             if trial is None:
                 return
             self._launch(trial)
+
+    @property
+    def is_finished_searching(self) -> bool:
+        """No trial is left to run or to add."""
+        return self._searcher_finished and not self._requeue and all(
+            trial.state.is_finished or trial.state == TrialState.RUNNING for trial in self.trials.values())
+
+    def _before_deadline(self, trial: Trial, checkpoint: str | None, decision):
+        """CONTINUE, or PAUSE when the trial's next iteration would end after the deadline (asked to
+        checkpoint one result before)."""
+        fit = next_iteration_fits(self._deadline, self._now, self._times.iteration(trial.trial_id))
+        if fit is Fit.CHECKPOINT and not checkpoint and not self._replaying:
+            self._controls.append(ControlMessage(trial.trial_id, Control.CHECKPOINT))
+        if fit is not Fit.PAUSE:
+            return decision
+        self._interrupted.add(trial.trial_id)
+        return Decision.PAUSE
 
     def _launch(self, trial: Trial) -> None:
         self._requeue.pop(trial.trial_id, None)

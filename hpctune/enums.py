@@ -69,7 +69,7 @@ class Tag(IntEnum):
 class RecordKind(IntEnum):
     """What one journal record says (docs/hdf5-layout.md); its fields follow each comment.
 
-    READY, RESULT, END, INTERRUPT, PAUSE and CONFIG are the controller's input events (``resume``
+    READY, RESULT, END, INTERRUPT, PAUSE, CONFIG and DEADLINE are the controller's input events (``resume``
     replays them); the others record their effects, for the readers.
 
     Attributes:
@@ -88,6 +88,7 @@ class RecordKind(IntEnum):
     STATUS = 8     # the experiment's status when the coordinator ends: status
     PAUSE = 9      # pause a running trial at its next result (Controller.pause_now): trial
     CONFIG = 10    # a trial's new config (Controller.set_config): trial, config
+    DEADLINE = 11  # this allocation's results must be in by then (Controller.set_deadline): end (Unix time)
 
     def __init__(self, value: int):
         self.key = self.name.lower()  # an attribute, not a property: it is read for every record written

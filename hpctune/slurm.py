@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["SlurmJob", "parse_show_job", "DEFAULT_MAX_REQUEUES", "stop_margin", "record_allocation",
-           "describe_allocations"]
+           "describe_allocations", "job_state", "FINAL_STATES"]
 
 DEFAULT_MAX_REQUEUES = 200
 """Allocations after the first one an experiment may requeue itself into (a week of one-hour ones, and more)."""
@@ -142,8 +142,8 @@ def record_allocation(folder: Path, job: SlurmJob) -> None:
 
 
 def describe_allocations(folder: Path, now: float | None = None) -> str | None:
-    """``Slurm job 1234: RUNNING, allocation 3 (3 in all), 41 min left`` for ``hpctune status``, or
-    None if no Slurm job ran the experiment. The job's state takes one ``squeue`` call."""
+    """``Slurm job 1234: RUNNING, 3 allocation(s) so far, 41 min left in this one`` for ``hpctune
+    status``, or None if no Slurm job ran the experiment. The job's state takes one ``scontrol`` call."""
     try:
         allocations = json.loads((Path(folder) / JOBS_FILE).read_text())["allocations"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -151,7 +151,8 @@ def describe_allocations(folder: Path, now: float | None = None) -> str | None:
     if not allocations:
         return None
     last = allocations[-1]
-    state = _job_state(last["job_id"]) or "not in the queue"
+    state = job_state(last["job_id"])
+    state = "not in the queue" if state is None or state in FINAL_STATES else state
     text = f"Slurm job {last['job_id']}: {state}, {len(allocations)} allocation(s) so far"
     if state == "RUNNING" and last.get("end"):
         left = last["end"] - (time.time() if now is None else now)
@@ -159,10 +160,21 @@ def describe_allocations(folder: Path, now: float | None = None) -> str | None:
     return text
 
 
-def _job_state(job_id: str) -> str | None:
+FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
+                "BOOT_FAIL", "DEADLINE")
+"""Job states after which a job runs no more (unless submitted again)."""
+
+
+def job_state(job_id: str) -> str | None:
+    """The job's state (``RUNNING``, ``PENDING <reason>``, ``COMPLETED``, ...), None if Slurm does not
+    answer. One ``scontrol show job`` call (``squeue`` may miss a job while it is being requeued)."""
     try:
-        shown = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True,
-                               timeout=30)
+        shown = subprocess.run(["scontrol", "show", "job", "--oneliner", str(job_id)], capture_output=True,
+                               text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return shown.stdout.strip() or None if shown.returncode == 0 else None
+    if shown.returncode != 0:  # gone from slurmctld's memory: it ended a while ago
+        return "COMPLETED" if "Invalid job id" in shown.stderr else None
+    fields = parse_show_job(shown.stdout)
+    state = fields.get("JobState")
+    return f"{state} {fields.get('Reason', '')}".strip() if state == "PENDING" else state

@@ -41,7 +41,8 @@ def test_mpiexec_cli(run_cli, tmp_path, ranks):
 def test_spawned_workers_python_script(run_python, tmp_path):
     done = run_python("tests/scripts/main_function.py", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "BEST 3 6 [1, 2]" in done.stdout
+    # six tiny trials: a worker takes work once it has imported the trainable, so one may run them all
+    assert done.stdout.strip() in ("BEST 3 6 [1, 2]", "BEST 3 6 [1]", "BEST 3 6 [2]")
 
 
 def test_same_script_under_mpiexec(run_python, tmp_path):

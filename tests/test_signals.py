@@ -44,7 +44,7 @@ def test_second_signal_stops_at_once_then_resume_finishes(tmp_path, launcher, si
     with running(tmp_path, launcher, "twice", num_samples=2, epochs=3, sleep=3.0,
                  stdout=subprocess.PIPE) as (process, folder, _):
         os.killpg(process.pid, signum)  # both trials just reported: their next results are 3 s away
-        time.sleep(1.0)  # hydra has passed the first one on (a second one at once can crash its proxy, exit 0)
+        time.sleep(1.5)  # hydra has passed the first one on (a second one too soon can crash its proxy, exit 0)
         os.killpg(process.pid, signum)  # a second Ctrl-C: stop at once, without waiting for the trials
         stdout, stderr = process.communicate(timeout=30)
     if launcher == "mpiexec" and signum == signal.SIGINT:
