@@ -90,8 +90,9 @@ class _Allocation:
         self.max_requeues = DEFAULT_MAX_REQUEUES if max_requeues is None else max_requeues
         self.job = SlurmJob.from_environment()
         left = self.job.seconds_left() if self.job is not None else None
-        self.wrap_up_at = None if left is None else (
-            time.time() + left - stop_margin(self.job.time_limit_s, stop_before))
+        margin = stop_margin(self.job.time_limit_s if self.job else None, stop_before)
+        self.wrap_up_at = None if left is None else time.time() + left - margin
+        self.window = None if left is None else self.job.time_limit_s - margin  # what any allocation can use
 
     def requeue(self, folder: Path) -> ExperimentError:
         """The error to end with after this allocation stopped for its end: requeued, or why not."""
@@ -198,7 +199,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
 
         record_allocation(store.folder, allocation.job)
     if allocation.wrap_up_at is not None and os.environ.get("HPCTUNE_WALLTIME_AWARE", "1") != "0":
-        controller.set_deadline(allocation.wrap_up_at)  # walltime-aware: no segment that cannot end in time
+        controller.set_deadline(allocation.wrap_up_at, allocation.window)  # no segment that cannot end in time
     housekeeping = Housekeeping(store, console, wrap_up_at=allocation.wrap_up_at)
     housekeeping.snapshot(controller, "running")
     action = "resuming" if view is not None else "starting"

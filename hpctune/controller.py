@@ -101,6 +101,7 @@ class Controller:
         self._pause_requested: set[int] = set()      # to pause at their next result (pause_now)
         self._checkpoint_grace: dict[int, int] = {}  # asked to checkpoint before pausing: results it may send without
         self._deadline: float | None = None          # walltime-aware scheduling (set_deadline)
+        self._window: float | None = None
         self._times = IterationTimes()
         self.stopped_for_deadline = False
         self._controls: list[ControlMessage] = []
@@ -231,18 +232,20 @@ class Controller:
         self._record(RecordKind.LAUNCH, trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
                      **({"ranks": ranks} if len(ranks) > 1 else {}))
 
-    def set_deadline(self, end: float, t: float | None = None) -> None:
+    def set_deadline(self, end: float, window: float | None = None, t: float | None = None) -> None:
         """Results of this allocation must be in by ``end`` (Unix time; Slurm's end minus a margin).
 
         From then on, a trial is paused at a result after which its next iteration (its mean
         ``time_this_iter_s`` so far, else the experiment's) would not end in time, and asked to
         checkpoint one result before; a segment is started only if its start-up and one
         iteration fit. When nothing runs and nothing fits, the experiment stops
-        (:attr:`stopped_for_deadline`): the next allocation continues it.
+        (:attr:`stopped_for_deadline`): the next allocation continues it. ``window``: the usable
+        seconds of a whole allocation (its time limit less the margin); what does not fit in
+        that is never held back, since no allocation could run it.
         """
         self._event_time(t)
-        self._record(RecordKind.DEADLINE, end=end)
-        self._deadline = end
+        self._record(RecordKind.DEADLINE, end=end, **({"window": window} if window is not None else {}))
+        self._deadline, self._window = end, window
 
     def take_controls(self) -> list[ControlMessage]:
         """Messages for running trials, to send once the journal is flushed; the list is emptied."""
@@ -412,7 +415,7 @@ class Controller:
                 elif kind is RecordKind.CONFIG:
                     self.set_config(record["trial"], record["config"], t=t)
                 elif kind is RecordKind.DEADLINE:
-                    self.set_deadline(record["end"], t=t)
+                    self.set_deadline(record["end"], record.get("window"), t=t)
         finally:
             self._replaying = False
         self._launches.clear()
@@ -548,7 +551,7 @@ class Controller:
         if self._interrupting or self._budget_spent():
             return
         if self._deadline is not None and not segment_fits(self._deadline, self._now, self._times.start_up(),
-                                                             self._times.iteration()):
+                                                             self._times.iteration(), self._window):
             if not self._running and not self.is_finished_searching:
                 self.stopped_for_deadline = True  # this allocation can do no more: the next one goes on
                 if not self._replaying:
@@ -571,7 +574,7 @@ class Controller:
     def _before_deadline(self, trial: Trial, checkpoint: str | None, decision):
         """CONTINUE, or PAUSE when the trial's next iteration would end after the deadline (asked to
         checkpoint one result before)."""
-        fit = next_iteration_fits(self._deadline, self._now, self._times.iteration(trial.trial_id))
+        fit = next_iteration_fits(self._deadline, self._now, self._times.iteration(trial.trial_id), self._window)
         if fit is Fit.CHECKPOINT and not checkpoint and not self._replaying:
             self._controls.append(ControlMessage(trial.trial_id, Control.CHECKPOINT))
         if fit is not Fit.PAUSE:

@@ -72,16 +72,22 @@ class Fit(Enum):
     PAUSE = "pause"            # it would end too late: pause at this result
 
 
-def next_iteration_fits(deadline: float, now: float, iteration: float | None) -> Fit:
-    """Whether an iteration of ``iteration`` seconds started ``now`` (and one after it) ends by ``deadline``."""
+def next_iteration_fits(deadline: float, now: float, iteration: float | None, window: float | None = None) -> Fit:
+    """Whether an iteration of ``iteration`` seconds started ``now`` (and one after it) ends by
+    ``deadline``. One longer than a whole allocation's ``window`` fits in none: it goes on (pausing
+    it would only repeat it), and the allocation's stop point ends it as it can."""
     left = deadline - now
-    if iteration is None or left >= 2 * iteration:
+    if iteration is None or left >= 2 * iteration or (window is not None and iteration > window):
         return Fit.CONTINUE
     return Fit.CHECKPOINT if left >= iteration else Fit.PAUSE
 
 
-def segment_fits(deadline: float, now: float, start_up: float, iteration: float | None) -> bool:
-    """Whether a segment started ``now`` reaches its first result by ``deadline``."""
+def segment_fits(deadline: float, now: float, start_up: float, iteration: float | None,
+                 window: float | None = None) -> bool:
+    """Whether a segment started ``now`` reaches its first result by ``deadline`` (or could not in
+    any allocation of ``window`` usable seconds, and so is not held back: waiting would not help)."""
     if iteration is None:
+        return now < deadline
+    if window is not None and start_up + iteration > window:
         return now < deadline
     return now + start_up + iteration <= deadline

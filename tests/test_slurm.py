@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import hpctune
-from hpctune.slurm import FINAL_STATES, job_state
 
 from conftest import BIN, REPO, _env
+from slurm_jobs import wait_until_ended
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -46,29 +46,6 @@ def _sbatch(tmp_path: Path, spec: Path, *options: str) -> str:
     return done.stdout.strip().split(";")[0]
 
 
-def _state(job_id: str) -> str:
-    """The job's state, '' once it ended."""
-    state = job_state(job_id) or "UNKNOWN"
-    return "" if state in FINAL_STATES else state
-
-
-def _wait_until_gone(job_id: str, timeout: float) -> None:
-    """Wait for the job to leave the queue. Slurm holds a requeued job for two minutes (BeginTime);
-    the test lets it start at once, which changes nothing but the wait."""
-    deadline = time.monotonic() + timeout
-    ended = 0
-    while time.monotonic() < deadline:
-        state = _state(job_id)
-        ended = 0 if state else ended + 1
-        if ended == 3:  # seen ended three times running: not a moment of a requeue
-            return
-        if state == "PENDING BeginTime":
-            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
-        time.sleep(1)
-    subprocess.run(["scancel", job_id])
-    raise AssertionError(f"Slurm job {job_id} still queued after {timeout:.0f} s")
-
-
 def _assert_whole(folder: Path, trials: int, epochs: int):
     analysis = hpctune.Analysis(folder)
     assert analysis.status == "finished"
@@ -83,7 +60,7 @@ def test_an_experiment_longer_than_its_allocations_requeues_itself_until_it_is_d
     """1-minute allocations (hpctune stops 15 s before each end): 6 trials x 30 s on 2 worker ranks
     need three of them."""
     job_id = _sbatch(tmp_path, _spec(tmp_path, "week", num_samples=6, epochs=60, sleep=0.5), "--time=1")
-    _wait_until_gone(job_id, timeout=600)
+    wait_until_ended(job_id, timeout=600)
     log = (tmp_path / "job.out").read_text()
     allocations = re.findall(r"hpctune: allocation (\d+) of job", log)
     assert len(allocations) >= 3 and allocations == [str(i + 1) for i in range(len(allocations))], log[-3000:]
@@ -112,11 +89,11 @@ def test_the_cpu_template_submitted_again_continues_the_experiment(tmp_path, slu
             pass
         time.sleep(0.5)
     subprocess.run(["scancel", job_id], check=True)
-    _wait_until_gone(job_id, timeout=60)
+    wait_until_ended(job_id, timeout=60)
     cut = hpctune.Analysis(folder)
     assert cut.status == "interrupted" and cut.num_results < 160
     again = _sbatch(tmp_path, spec, "--time=10")
-    _wait_until_gone(again, timeout=300)
+    wait_until_ended(again, timeout=300)
     log = (tmp_path / "job.out").read_text()
     assert f"[hpctune again] resuming {Path('runs') / 'again'}: 2 worker ranks (mpiexec)" in log, log[-3000:]
     _assert_whole(folder, trials=4, epochs=40)

@@ -65,3 +65,17 @@ def test_a_replay_of_the_journal_takes_the_same_decisions(tmp_path):
     assert fresh.trials[trial_id].iteration == 9
     # the new allocation sets its own deadline: the old one is gone after the restore
     assert fresh._deadline is None
+
+
+def test_an_iteration_longer_than_any_allocation_is_not_held_back_for_ever(tmp_path):
+    """40 s iterations, 30 usable seconds an allocation: no allocation could fit one, so waiting for
+    a better one would requeue for ever; it starts and goes on (the stop point ends it)."""
+    controller = make_controller(tmp_path, "fifo", num_samples=2)
+    controller.on_workers_joined(1, t=0.0)
+    controller.set_deadline(30.0, window=30.0, t=0.0)
+    trial_id = controller.take_launches()[0].trial_id
+    controller.placed(trial_id, [1], t=0.0)
+    row = {"training_iteration": 1, "loss": 1.0, "time_this_iter_s": 40.0, "time_total_s": 40.0}
+    assert _decision(controller.on_result(trial_id, row, "trials/000000/checkpoint_000001.h5", t=40.0)) \
+        == Decision.CONTINUE
+    assert not controller.stopped_for_deadline

@@ -49,15 +49,16 @@ class MPIWorkers:
         self._first_contact[worker_id] = info
 
     def join(self, controller: Controller, worker_id: int) -> None:
-        """A worker checked that its node imports the trainable. Without GPUs, it takes work at
-        once; with ``resources.gpus_per_rank``, once every worker has, each gets its devices.
+        """A worker checked that its node imports the trainable. Without GPUs and with one rank per
+        trial, it takes work at once; otherwise once every worker has (each gets its devices).
 
         Raises:
             SpecError: a node has fewer GPUs than its worker ranks ask for (before any trial starts).
         """
         info = self._first_contact[worker_id]
         gpus_per_rank = controller.spec.resources.gpus_per_rank
-        if not gpus_per_rank:
+        # multi-rank trials wait for every worker too, so that the first groups can be placed on one node
+        if not gpus_per_rank and controller.spec.resources.ranks_per_trial == 1:
             self.pool.join(worker_id, info["node"])
             controller.on_workers_joined(1)
             return

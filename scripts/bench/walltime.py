@@ -34,6 +34,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from slurm_jobs import wait_until_ended  # noqa: E402  (the test suite's: through requeues, without the 2-min hold)
 
 
 def submit(folder: Path, spec: Path, minutes: int, env: dict) -> str:
@@ -41,24 +43,6 @@ def submit(folder: Path, spec: Path, minutes: int, env: dict) -> str:
                            f"--output={folder / 'job.out'}", str(ROOT / "slurm" / "cpu.sbatch"), spec.name],
                           cwd=folder, env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip().split(";")[0]
-
-
-def wait(job_id: str, timeout: float) -> None:
-    """Until the job leaves the queue; a requeued job may start at once (Slurm holds it 2 minutes)."""
-    from hpctune.slurm import FINAL_STATES, job_state
-
-    deadline = time.monotonic() + timeout
-    ended = 0
-    while time.monotonic() < deadline:
-        state = job_state(job_id) or "UNKNOWN"
-        ended = ended + 1 if state in FINAL_STATES else 0
-        if ended == 3:  # seen ended three times running: not a moment of a requeue
-            return
-        if state == "PENDING BeginTime":
-            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
-        time.sleep(1)
-    subprocess.run(["scancel", job_id])
-    raise SystemExit(f"job {job_id} still queued after {timeout:.0f} s")
 
 
 def run_one(aware: bool, args, folder: Path) -> dict:
@@ -80,7 +64,7 @@ def run_one(aware: bool, args, folder: Path) -> dict:
     submissions, started = 0, time.monotonic()
     while submissions < 20:
         submissions += 1
-        wait(submit(folder, spec, args.time, env), timeout=1800)
+        wait_until_ended(submit(folder, spec, args.time, env), timeout=1800)
         try:
             if hpctune.Analysis(experiment).status == "finished":
                 break
