@@ -13,7 +13,7 @@ import pytest
 
 import hpctune
 
-from conftest import BIN, REPO, _env
+from conftest import BIN, REPO, _env, slow_counter_spec
 from slurm_jobs import wait_until_ended
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -28,14 +28,6 @@ def slurm():
         if os.environ.get("HPCTUNE_CI"):
             pytest.fail("Slurm is not up (scripts/local-slurm.sh should have started it)")
         pytest.skip("no Slurm here (scripts/local-slurm.sh starts one, as root)")
-
-
-def _spec(tmp_path: Path, name: str, num_samples: int, epochs: int, sleep: float) -> Path:
-    spec = tmp_path / f"{name}.yaml"
-    spec.write_text(f"name: {name}\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\n"
-                    f"num_samples: {num_samples}\nspace: {{x: {{uniform: [0, 1]}}, epochs: {epochs}, "
-                    f"sleep: {sleep}}}\nstorage: runs\n")
-    return spec
 
 
 def _sbatch(tmp_path: Path, spec: Path, *options: str) -> str:
@@ -59,7 +51,7 @@ def _assert_whole(folder: Path, trials: int, epochs: int):
 def test_an_experiment_longer_than_its_allocations_requeues_itself_until_it_is_done(tmp_path, slurm):
     """1-minute allocations (hpctune stops 15 s before each end): 6 trials x 30 s on 2 worker ranks
     need three of them."""
-    job_id = _sbatch(tmp_path, _spec(tmp_path, "week", num_samples=6, epochs=60, sleep=0.5), "--time=1")
+    job_id = _sbatch(tmp_path, slow_counter_spec(tmp_path, "week", num_samples=6, epochs=60, sleep=0.5), "--time=1")
     wait_until_ended(job_id, timeout=600)
     log = (tmp_path / "job.out").read_text()
     allocations = re.findall(r"hpctune: allocation (\d+) of job", log)
@@ -77,7 +69,7 @@ def test_an_experiment_longer_than_its_allocations_requeues_itself_until_it_is_d
 
 
 def test_the_cpu_template_submitted_again_continues_the_experiment(tmp_path, slurm):
-    spec = _spec(tmp_path, "again", num_samples=4, epochs=40, sleep=0.25)
+    spec = slow_counter_spec(tmp_path, "again", num_samples=4, epochs=40, sleep=0.25)
     job_id = _sbatch(tmp_path, spec, "--time=10")
     folder = tmp_path / "runs" / "again"
     deadline = time.monotonic() + 120
@@ -95,5 +87,5 @@ def test_the_cpu_template_submitted_again_continues_the_experiment(tmp_path, slu
     again = _sbatch(tmp_path, spec, "--time=10")
     wait_until_ended(again, timeout=300)
     log = (tmp_path / "job.out").read_text()
-    assert f"[hpctune again] resuming {Path('runs') / 'again'}: 2 worker ranks (mpiexec)" in log, log[-3000:]
+    assert f"[hpctune again] resuming {folder}: 2 worker ranks (mpiexec)" in log, log[-3000:]
     _assert_whole(folder, trials=4, epochs=40)
