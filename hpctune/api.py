@@ -12,7 +12,7 @@ from .errors import ExperimentError, SpecError, StorageFailed
 from .spec import ExperimentSpec, spec_from_dict
 from .trainable import TrainableImportInterrupted
 
-__all__ = ["run", "run_spec", "open_experiment"]
+__all__ = ["run", "run_spec", "open_experiment", "check_can_run"]
 
 
 def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samples: int = 1,
@@ -94,6 +94,15 @@ class _Allocation:
         self.wrap_up_at = None if left is None else time.time() + left - margin
         self.window = None if left is None else self.job.time_limit_s - margin  # what any allocation can use
 
+    def describe(self) -> str:
+        """``Slurm job 1234, allocation 3: ends at 16:20:00; trials checkpoint and pause from 16:18:00``."""
+        job = self.job
+        text = f"Slurm job {job.job_id}, allocation {job.restarts + 1}"
+        if self.wrap_up_at is None:
+            return f"{text}: no time limit"
+        return (f"{text}: ends at {time.strftime('%H:%M:%S', time.localtime(job.end_time))}; trials checkpoint "
+                f"and pause from {time.strftime('%H:%M:%S', time.localtime(self.wrap_up_at))}")
+
     def requeue(self, folder: Path) -> ExperimentError:
         """The error to end with after this allocation stopped for its end: requeued, or why not."""
         job = self.job
@@ -117,7 +126,7 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
         SpecError: the folder holds an experiment and ``resume`` is false, holds
             something else, or holds an experiment with another space or metric.
     """
-    from .store import ExperimentStore, is_experiment, load_experiment
+    from .store import LAUNCHER_FILES, ExperimentStore, is_experiment, load_experiment
 
     folder = spec.experiment_dir
     spec_json = spec.to_json()
@@ -126,19 +135,44 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
             raise SpecError("name", f"{folder} already holds an experiment; continue it with "
                                     f"'hpctune resume {folder}' or choose another name")
         view = load_experiment(folder, history=False)
-        for key in ("space", "metric", "mode", "trainable"):
-            if view.spec.get(key) != spec_json[key]:
-                raise SpecError(key, f"differs from the experiment in {folder}; "
-                                     "a resumed experiment must keep its space, metric, mode and trainable")
+        _check_same_experiment(view.spec, spec_json, folder)
         if view.status == "finished" and not _grows(view.spec, spec_json):
             return None, view
         merged_path = list(dict.fromkeys([*view.python_path, *(python_path or [])]))  # recorded first
         return ExperimentStore(folder, spec_json, view, python_path=merged_path, **_store_settings()), view
     if must_exist:
         raise SpecError(str(folder), "is not an hpctune experiment (no experiment.h5)")
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and any(entry.name not in LAUNCHER_FILES for entry in folder.iterdir()):
         raise SpecError("storage", f"{folder} exists and is not an hpctune experiment")
     return ExperimentStore(folder, spec_json, python_path=python_path, **_store_settings()), None
+
+
+def check_can_run(spec: ExperimentSpec) -> None:
+    """Refuse now what ``hpctune run --resume`` would refuse when the experiment starts (``hpctune
+    submit``, before the job waits in the queue): another experiment in the folder, something else
+    there, or a finished experiment that the spec does not grow.
+
+    Raises:
+        SpecError: naming the field or the folder.
+    """
+    from .store import LAUNCHER_FILES, is_experiment, load_experiment
+
+    folder = spec.experiment_dir
+    if is_experiment(folder):
+        view = load_experiment(folder, history=False)
+        spec_json = spec.to_json()
+        _check_same_experiment(view.spec, spec_json, folder)
+        if view.status == "finished" and not _grows(view.spec, spec_json):
+            raise SpecError(str(folder), "is finished: nothing to run (raise num_samples or time_budget_s to grow it)")
+    elif folder.exists() and any(entry.name not in LAUNCHER_FILES for entry in folder.iterdir()):
+        raise SpecError("storage", f"{folder} exists and is not an hpctune experiment")
+
+
+def _check_same_experiment(stored: dict, spec_json: dict, folder: Path) -> None:
+    for key in ("space", "metric", "mode", "trainable"):
+        if stored.get(key) != spec_json[key]:
+            raise SpecError(key, f"differs from the experiment in {folder}; "
+                                 "a resumed experiment must keep its space, metric, mode and trainable")
 
 
 def _grows(stored: dict, spec_json: dict) -> bool:
@@ -198,6 +232,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         from .slurm import record_allocation
 
         record_allocation(store.folder, allocation.job)
+        console.message(allocation.describe())
     if allocation.wrap_up_at is not None and os.environ.get("HPCTUNE_WALLTIME_AWARE", "1") != "0":
         controller.set_deadline(allocation.wrap_up_at, allocation.window)  # no segment that cannot end in time
     housekeeping = Housekeeping(store, console, wrap_up_at=allocation.wrap_up_at)

@@ -1,4 +1,4 @@
-"""The ``hpctune`` command: run, resume, status, analyze.
+"""The ``hpctune`` command: run, resume, submit, status, analyze.
 
 Exit codes: 0 finished; 2 bad input, with one line ``hpctune: error: <where>: <what>``;
 1 the experiment could not finish, or the reader of stdout went away (``| head -1``); 3 the Slurm
@@ -81,6 +81,28 @@ def _parser() -> _Parser:
         command.add_argument("--stop-before", type=_seconds, default=None, metavar="S",
                              help="in a Slurm job: checkpoint and pause the running trials S seconds before the "
                                   "allocation ends (default 120, or a quarter of a shorter time limit)")
+    submit = sub.add_parser("submit", help="queue the experiment as a Slurm batch job (through submitit) that "
+                                           "requeues itself at each time limit until it is done")
+    submit.add_argument("spec", help="the experiment spec (YAML); its slurm: section holds defaults for these options")
+    submit.add_argument("--nodes", metavar="N", help="nodes of each allocation (default 1)")
+    submit.add_argument("--tasks-per-node", metavar="T", help="MPI ranks per node; rank 0 coordinates")
+    submit.add_argument("--gpus-per-node", metavar="G")
+    submit.add_argument("--cpus-per-task", metavar="C", help="cores of each rank")
+    submit.add_argument("--time", metavar="HH:MM:SS", help="each allocation's time limit (Slurm's forms)")
+    submit.add_argument("--partition", metavar="P")
+    submit.add_argument("--account", metavar="A")
+    submit.add_argument("--qos", metavar="Q")
+    submit.add_argument("--max-requeues", metavar="R", help="allocations after the first (default 200)")
+    submit.add_argument("--stop-before", metavar="S", help="seconds before each end at which trials checkpoint "
+                                                            "and pause (default 120, or a quarter of a short limit)")
+    submit.add_argument("--job-name", metavar="NAME", help="default hpctune-<experiment name>")
+    submit.add_argument("--sbatch-arg", dest="sbatch_args", action="append", default=[], metavar="ARG",
+                        help="another sbatch option, long form, repeatable: --sbatch-arg=--constraint=a100")
+    submit.add_argument("--srun-arg", dest="srun_args", action="append", default=[], metavar="ARG",
+                        help="an srun option for the ranks, repeatable (default: the --mpi plugin of this MPI)")
+    submit.add_argument("--name", help="experiment name (overrides the spec's)")
+    submit.add_argument("--storage", help="folder for experiments (overrides the spec's)")
+    submit.add_argument("--dry-run", action="store_true", help="print the batch script; submit nothing")
     status = sub.add_parser("status", help="trials by state and the best so far (works while it runs)")
     status.add_argument("dir")
     analyze = sub.add_parser("analyze", help="best trials; every result as CSV")
@@ -128,6 +150,33 @@ def _cmd_resume(args) -> int:
 
     run_spec(make_spec, workers=args.workers, backend=args.backend, resume=True, must_exist=True,
              python_path=[str(Path.cwd())], max_requeues=args.max_requeues, stop_before=args.stop_before)
+    return EXIT_OK
+
+
+_SUBMIT_OPTIONS = ("nodes", "tasks_per_node", "gpus_per_node", "cpus_per_task", "time", "partition", "account",
+                   "qos", "max_requeues", "stop_before", "job_name", "sbatch_args", "srun_args")
+
+
+def _cmd_submit(args) -> int:
+    from .api import check_can_run
+    from .controller import build_algorithms
+    from .spec import load_spec
+    from .spec_file import read_spec_file
+    from .submit import batch_script, prepare, slurm_options, submit
+
+    spec_path = Path(args.spec)
+    overrides = {key: value for key, value in (("name", args.name), ("storage", args.storage)) if value}
+    spec = load_spec(spec_path, overrides)  # the whole spec is checked before anything is queued
+    build_algorithms(spec)
+    options = slurm_options(read_spec_file(spec_path).get("slurm"),
+                            {key: getattr(args, key) for key in _SUBMIT_OPTIONS}, str(spec_path))
+    check_can_run(spec)
+    submission = prepare(str(spec_path), options, overrides, spec)
+    if args.dry_run:
+        print(batch_script(submission), end="")
+        return EXIT_OK
+    job_id = submit(submission)
+    print(f"submitted job {job_id}: {spec.experiment_dir}")
     return EXIT_OK
 
 
@@ -186,7 +235,8 @@ def _cmd_analyze(args) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "status": _cmd_status, "analyze": _cmd_analyze}
+_COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "submit": _cmd_submit, "status": _cmd_status,
+             "analyze": _cmd_analyze}
 
 
 def _stdout_reader_gone() -> bool:

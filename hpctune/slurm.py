@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SlurmJob", "parse_show_job", "DEFAULT_MAX_REQUEUES", "stop_margin", "record_allocation",
-           "describe_allocations", "job_state", "FINAL_STATES"]
+__all__ = ["SlurmJob", "parse_show_job", "parse_time_limit", "DEFAULT_MAX_REQUEUES", "stop_margin",
+           "record_allocation", "record_submission", "submitted_jobs", "describe_allocations", "job_state",
+           "FINAL_STATES", "stale_mpich_segments"]
 
 DEFAULT_MAX_REQUEUES = 200
 """Allocations after the first one an experiment may requeue itself into (a week of one-hour ones, and more)."""
@@ -109,52 +112,95 @@ def _time(text: str | None) -> float | None:
 
 
 def _duration(text: str | None) -> float | None:
-    """Slurm's time limits (``1-02:03:04``, ``02:03:04``, ``03:04``, ``5``) -> seconds; None for UNLIMITED."""
+    """A time limit as ``scontrol`` shows it -> seconds; None for UNLIMITED, Partition_Limit and the like."""
     if not text or not text[:1].isdigit():
         return None
-    days, _, clock = text.rpartition("-")
-    parts = [int(part) for part in clock.split(":")]
-    if len(parts) == 1:       # minutes
-        seconds = parts[0] * 60
-    elif len(parts) == 2:     # minutes:seconds
-        seconds = parts[0] * 60 + parts[1]
-    else:                     # hours:minutes:seconds
-        seconds = parts[0] * 3600 + parts[1] * 60 + parts[2]
-    return float(seconds + (int(days) * 86400 if days else 0))
+    try:
+        return parse_time_limit(text)
+    except ValueError:
+        return None
+
+
+_TIME_LIMIT = re.compile(r"(?:(?P<days>\d+)-(?P<d_hours>\d+)(?::(?P<d_minutes>\d+)(?::(?P<d_seconds>\d+))?)?"
+                         r"|(?P<hours>\d+):(?P<minutes>\d+):(?P<seconds>\d+)"
+                         r"|(?P<m_minutes>\d+)(?::(?P<m_seconds>\d+))?)")
+
+
+def parse_time_limit(text: str | None) -> float:
+    """Slurm's time-limit forms -> seconds: ``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``,
+    ``D-HH:MM:SS`` (as ``sbatch --time`` reads them).
+
+    Raises:
+        ValueError: any other text.
+    """
+    found = _TIME_LIMIT.fullmatch((text or "").strip())
+    if found is None:
+        raise ValueError(f"not a Slurm time limit: {text!r}")
+    part = {key: int(value) for key, value in found.groupdict().items() if value is not None}
+    if "days" in part:
+        return float(part["days"] * 86400 + part["d_hours"] * 3600 + part.get("d_minutes", 0) * 60
+                     + part.get("d_seconds", 0))
+    if "hours" in part:
+        return float(part["hours"] * 3600 + part["minutes"] * 60 + part["seconds"])
+    return float(part["m_minutes"] * 60 + part.get("m_seconds", 0))
 
 
 JOBS_FILE = "slurm.json"
 """In the experiment folder: the Slurm jobs and allocations that ran it (``hpctune status`` shows them)."""
 
 
+def _read_jobs(folder: Path) -> dict:
+    try:
+        record = json.loads((Path(folder) / JOBS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_jobs(folder: Path, record: dict) -> None:
+    path = Path(folder) / JOBS_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(record, indent=1))
+    os.replace(temporary, path)
+
+
 def record_allocation(folder: Path, job: SlurmJob) -> None:
     """Add this allocation to the experiment's ``slurm.json`` (replaced whole, atomically)."""
-    path = Path(folder) / JOBS_FILE
-    try:
-        allocations = json.loads(path.read_text())["allocations"]
-    except (OSError, ValueError, KeyError, TypeError):
-        allocations = []
-    allocations.append({"job_id": job.job_id, "restart": job.restarts, "start": job.start_time or time.time(),
-                        "end": job.end_time if job.time_limit_s is not None else None})
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps({"allocations": allocations}, indent=1))
-    os.replace(temporary, path)
+    record = _read_jobs(folder)
+    record.setdefault("allocations", []).append(
+        {"job_id": job.job_id, "restart": job.restarts, "start": job.start_time or time.time(),
+         "end": job.end_time if job.time_limit_s is not None else None})
+    _write_jobs(folder, record)
+
+
+def record_submission(folder: Path, job_id: str) -> None:
+    """Add a job ``hpctune submit`` queued for the experiment to its ``slurm.json``."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    record = _read_jobs(folder)
+    record.setdefault("submitted", []).append({"job_id": str(job_id), "at": time.time()})
+    _write_jobs(folder, record)
+
+
+def submitted_jobs(folder: Path) -> list[str]:
+    """The ids of the jobs ``hpctune submit`` queued for the experiment, oldest first."""
+    return [str(entry["job_id"]) for entry in _read_jobs(folder).get("submitted", [])]
 
 
 def describe_allocations(folder: Path, now: float | None = None) -> str | None:
     """``Slurm job 1234: RUNNING, 3 allocation(s) so far, 41 min left in this one`` for ``hpctune
     status``, or None if no Slurm job ran the experiment. The job's state takes one ``scontrol`` call."""
-    try:
-        allocations = json.loads((Path(folder) / JOBS_FILE).read_text())["allocations"]
-    except (OSError, ValueError, KeyError, TypeError):
+    record = _read_jobs(folder)
+    allocations, submitted = record.get("allocations", []), record.get("submitted", [])
+    if not allocations and not submitted:
         return None
-    if not allocations:
-        return None
-    last = allocations[-1]
-    state = job_state(last["job_id"])
+    last = allocations[-1] if allocations else None
+    job_id = last["job_id"] if last else submitted[-1]["job_id"]
+    if submitted and (last is None or submitted[-1]["at"] > last["start"]):
+        job_id, last = submitted[-1]["job_id"], None  # queued again since the last allocation started
+    state = job_state(job_id)
     state = "not in the queue" if state is None or state in FINAL_STATES else state
-    text = f"Slurm job {last['job_id']}: {state}, {len(allocations)} allocation(s) so far"
-    if state == "RUNNING" and last.get("end"):
+    text = f"Slurm job {job_id}: {state}, {len(allocations)} allocation(s) so far"
+    if last is not None and state == "RUNNING" and last.get("end"):
         left = last["end"] - (time.time() if now is None else now)
         text += f", {max(left, 0) / 60:.0f} min left in this one"
     return text
@@ -178,3 +224,48 @@ def job_state(job_id: str) -> str | None:
     fields = parse_show_job(shown.stdout)
     state = fields.get("JobState")
     return f"{state} {fields.get('Reason', '')}".strip() if state == "PENDING" else state
+
+
+def stale_mpich_segments(job_id: str, shm_dir: str = "/dev/shm", steps: int = 32) -> list[Path]:
+    """MPICH's start-up shared memory left on this node by a killed earlier allocation of the job.
+
+    MPICH names it ``mpich_shm_<id>_<node>`` (and ``mpich_vci_...``), ``<id>`` the FNV-1a hash of the
+    process manager's job name, which under ``srun`` is ``<job id>.<step id>``: the same in every
+    allocation of a requeued job. Ranks killed at an allocation's end leave the segment behind, and
+    the next allocation's ranks open it instead of making a new one and wait for ever in ``MPI_Init``.
+    Before the job's ranks start, every such segment of its first ``steps`` steps is stale.
+    """
+    names = {f"{_fnv1a(f'{job_id}.{step}'):x}" for step in range(steps)}
+    found = []
+    for path in Path(shm_dir).glob("mpich_*_*_*"):
+        kind, _, rest = path.name[len("mpich_"):].partition("_")
+        if kind in ("shm", "vci") and rest.rpartition("_")[0] in names:
+            found.append(path)
+    return found
+
+
+def _fnv1a(text: str) -> int:
+    """32-bit FNV-1a (the hash MPICH names its segments with)."""
+    value = 2166136261
+    for byte in text.encode():
+        value = ((value ^ byte) * 16777619) & 0xFFFFFFFF
+    return value
+
+
+def _clear_stale_mpich_segments() -> int:
+    """``python -m hpctune.slurm clear-mpich-shm``: one task a node, before the ranks' step."""
+    job_id = os.environ.get("SLURM_JOB_ID")
+    if not job_id:
+        print("hpctune.slurm: not in a Slurm job (no SLURM_JOB_ID)", file=sys.stderr)
+        return 2
+    for path in stale_mpich_segments(job_id):
+        path.unlink(missing_ok=True)
+        print(f"hpctune: removed {path}, left by a killed earlier allocation", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["clear-mpich-shm"]:
+        print("usage: python -m hpctune.slurm clear-mpich-shm", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(_clear_stale_mpich_segments())

@@ -91,7 +91,8 @@ class ExperimentSpec:
 
 
 def load_spec(path: str | os.PathLike, overrides: Mapping | None = None) -> ExperimentSpec:
-    """Read and validate a YAML spec file; ``overrides`` (e.g. from the CLI) win.
+    """Read and validate a YAML spec file; ``overrides`` (e.g. from the CLI) win. Its ``slurm:``
+    section is ``hpctune submit``'s (:func:`hpctune.submit.slurm_options`) and is not checked here.
 
     Raises:
         SpecError: for the file (unreadable, not UTF-8, bad YAML, a key twice) or its first bad field.
@@ -101,6 +102,7 @@ def load_spec(path: str | os.PathLike, overrides: Mapping | None = None) -> Expe
     if not isinstance(raw, Mapping):
         raise SpecError(str(path), "expected a YAML mapping of spec fields")
     raw = dict(raw)
+    raw.pop("slurm", None)  # how to queue it (``hpctune submit``), not what the experiment is
     raw.setdefault("name", path.stem)
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return spec_from_dict(raw, base_dir=path.resolve().parent)

@@ -21,7 +21,9 @@ chmod 400 /etc/munge/munge.key
 if ! pgrep -x munged >/dev/null; then
     runuser -u munge -- munged
 fi
-cat > /etc/slurm/slurm.conf <<CONF
+CONF_FILE=/etc/slurm/slurm.conf
+cp -f "$CONF_FILE" "$DIR/slurm.conf.before" 2>/dev/null || : > "$DIR/slurm.conf.before"
+cat > "$CONF_FILE" <<CONF
 ClusterName=local
 SlurmctldHost=localhost
 AuthType=auth/munge
@@ -47,9 +49,17 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobRequeue=1
 KillWait=10
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 NodeName=localhost NodeHostname=localhost NodeAddr=127.0.0.1 CPUs=16 RealMemory=8000 State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4 PriorityTier=1 GraceTime=30
+PartitionName=urgent Nodes=localhost MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
 CONF
+# urgent: a higher tier whose jobs preempt (requeue) the debug partition's, after 30 s of grace
+if ! cmp -s "$CONF_FILE" "$DIR/slurm.conf.before" && pgrep -x slurmctld >/dev/null; then
+    pkill -x slurmctld; pkill -x slurmd   # a changed configuration: start again with it
+    while pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; do sleep 0.2; done
+fi
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd
 for _ in $(seq 60); do

@@ -27,6 +27,18 @@ def _env(extra: dict | None = None) -> dict:
     return env
 
 
+@pytest.fixture(scope="session")
+def slurm():
+    """Slurm answers here; in CI (HPCTUNE_CI=1, where .ci/run starts it) a Slurm that is not up fails."""
+    up = shutil.which("sbatch") is not None and subprocess.run(
+        ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.split()[:1] in (["idle"], ["mixed"],
+                                                                                              ["allocated"])
+    if not up:
+        if os.environ.get("HPCTUNE_CI"):
+            pytest.fail("Slurm is not up (scripts/local-slurm.sh should have started it)")
+        pytest.skip("no Slurm here (scripts/local-slurm.sh starts one, as root)")
+
+
 @pytest.fixture
 def run_cli(tmp_path):
     """Run ``hpctune ARGS`` (optionally under ``mpiexec -n N``) in the repository root."""

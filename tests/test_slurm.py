@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -13,21 +12,10 @@ import pytest
 
 import hpctune
 
-from conftest import BIN, REPO, _env, slow_counter_spec
+from conftest import BIN, REPO, _env, assert_finished, slow_counter_spec
 from slurm_jobs import wait_until_ended
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def slurm():
-    """Slurm answers here; in CI (HPCTUNE_CI=1, where .ci/run starts it) a Slurm that is not up fails."""
-    up = shutil.which("sbatch") is not None and subprocess.run(
-        ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.strip() in ("idle", "mixed", "allocated")
-    if not up:
-        if os.environ.get("HPCTUNE_CI"):
-            pytest.fail("Slurm is not up (scripts/local-slurm.sh should have started it)")
-        pytest.skip("no Slurm here (scripts/local-slurm.sh starts one, as root)")
 
 
 def _sbatch(tmp_path: Path, spec: Path, *options: str) -> str:
@@ -36,15 +24,6 @@ def _sbatch(tmp_path: Path, spec: Path, *options: str) -> str:
                           env=_env({"HPCTUNE_VENV": str(Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")))}),
                           capture_output=True, text=True, check=True)
     return done.stdout.strip().split(";")[0]
-
-
-def _assert_whole(folder: Path, trials: int, epochs: int):
-    analysis = hpctune.Analysis(folder)
-    assert analysis.status == "finished"
-    assert len(analysis.trials) == trials and set(analysis.trials.state) == {"TERMINATED"}
-    for trial_id, rows in analysis.results.groupby("trial_id"):
-        assert sorted(rows.training_iteration) == list(range(1, epochs + 1)), trial_id  # no gap, no repeat
-    return analysis
 
 
 @pytest.mark.timeout(700)
@@ -60,7 +39,7 @@ def test_an_experiment_longer_than_its_allocations_requeues_itself_until_it_is_d
     # walltime-aware: each trial paused at its last result before the end, then no segment fitted
     assert ("this allocation ends before another segment could reach a checkpoint: stopping now; the next "
             "allocation continues") in log
-    analysis = _assert_whole(tmp_path / "runs" / "week", trials=6, epochs=60)
+    analysis = assert_finished(tmp_path / "runs" / "week", trials=6, epochs=60)
     assert (analysis.results.started_from > 0).any()  # a trial paused at an allocation's end went on from it
     status = subprocess.run([str(BIN / "hpctune"), "status", str(tmp_path / "runs" / "week")], env=_env(),
                             capture_output=True, text=True)
@@ -88,4 +67,4 @@ def test_the_cpu_template_submitted_again_continues_the_experiment(tmp_path, slu
     wait_until_ended(again, timeout=300)
     log = (tmp_path / "job.out").read_text()
     assert f"[hpctune again] resuming {folder}: 2 worker ranks (mpiexec)" in log, log[-3000:]
-    _assert_whole(folder, trials=4, epochs=40)
+    assert_finished(folder, trials=4, epochs=40)

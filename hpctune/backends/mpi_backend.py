@@ -84,7 +84,7 @@ class MPIBackend(Backend):
             pool = MPIWorkers(self.world, spawned=False)
         else:
             pool = MPIWorkers(spawn_workers(self.workers), spawned=True)
-        how = "spawned" if pool.spawned else "mpiexec"
+        how = "spawned" if pool.spawned else _launcher()
         console.message(f"{action} {controller.store.folder}: {len(pool.ids)} worker ranks ({how})")
         try:
             status = serve_coordinator(controller, pool, housekeeping, **watchdog)
@@ -118,3 +118,11 @@ def _watchdog_settings() -> dict:
         return {"worker_timeout": float(text)}
     except ValueError:
         raise SpecError("HPCTUNE_WORKER_TIMEOUT", f"expected seconds, got {text!r}") from None
+
+
+def _launcher() -> str:
+    """What started this job's ranks, for the start-up line: ``srun`` (Slurm's PMI names the job
+    ``<job id>.<step id>``) or ``mpiexec``."""
+    name = f"{os.environ.get('SLURM_JOB_ID')}.{os.environ.get('SLURM_STEP_ID')}"
+    by_slurm = os.environ.get("PMI_JOBID") == name or os.environ.get("PMIX_NAMESPACE") == f"slurm.pmix.{name}"
+    return "srun" if by_slurm else "mpiexec"

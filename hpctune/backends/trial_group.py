@@ -118,6 +118,10 @@ class GroupTrialProcess(TrialProcess):
             server.listen(1)
             env = trial_environment()
             env["HPCTUNE_WORKER_RANK"] = str(self.rank)
+            if env.get("SLURM_JOB_ID"):
+                # under Slurm, MPICH's mpiexec starts its proxies with srun: a step that must share
+                # the CPUs the job's ranks hold, or it waits for them for ever
+                env.setdefault("HYDRA_LAUNCHER_EXTRA_ARGS", "--overlap")
             command = mpiexec_command() + ["-n", str(len(self.members)), "-hosts", hosts_argument(self.members),
                                            sys.executable, "-m", "hpctune.backends.group_main", address]
             # a session of its own: a Ctrl-C in the terminal is the coordinator's to act on, not mpiexec's;

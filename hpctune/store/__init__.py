@@ -9,16 +9,17 @@ import importlib
 from typing import TYPE_CHECKING
 
 _LAZY = {"load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint", "EXPERIMENT_FILE": "head",
+         "LAUNCHER_FILES": "head",
          "ExperimentStore": "experiment",  # the coordinator's writer; readers need only .view
          **dict.fromkeys(["ExperimentDamaged", "ExperimentView", "is_experiment", "load_experiment"], "view")}
 
 __all__ = ["ExperimentStore", "ExperimentView", "ExperimentDamaged", "load_experiment", "is_experiment",
-           "EXPERIMENT_FILE", "save_checkpoint", "load_checkpoint"]
+           "EXPERIMENT_FILE", "LAUNCHER_FILES", "save_checkpoint", "load_checkpoint"]
 
 if TYPE_CHECKING:
     from .checkpoint import load_checkpoint, save_checkpoint
     from .experiment import ExperimentStore
-    from .head import EXPERIMENT_FILE
+    from .head import EXPERIMENT_FILE, LAUNCHER_FILES
     from .view import ExperimentDamaged, ExperimentView, is_experiment, load_experiment
 
 

@@ -20,7 +20,7 @@ from ..enums import RecordKind
 from ..errors import SpecError
 from ..trial import Trial
 from .files import fsync_path
-from .head import EXPERIMENT_FILE, PREVIOUS_FILE, read_manifest, write_head
+from .head import EXPERIMENT_FILE, LAUNCHER_FILES, PREVIOUS_FILE, read_manifest, write_head
 from .history import History
 from .journal import Journal
 from .lock import lock_experiment
@@ -88,7 +88,13 @@ class ExperimentStore:
             (tmp / "journal").mkdir()
             fd = lock_experiment(tmp)
             self._write_head(tmp, None, [], "running", 0, keep_previous=False)
-            os.rename(tmp, self.folder)  # replaces an empty folder, fails on a non-empty one
+            adopted = self._adopt_launcher_files(tmp)
+            try:
+                os.rename(tmp, self.folder)  # replaces an empty folder, fails on a non-empty one
+            except OSError:
+                for name in adopted:  # back where they were
+                    os.rename(tmp / name, self.folder / name)
+                raise
             return fd
         except OSError as exc:
             if fd is not None:
@@ -98,6 +104,18 @@ class ExperimentStore:
                 raise SpecError("name", f"{self.folder} already holds an experiment; continue it with "
                                         f"'hpctune resume {self.folder}' or choose another name") from None
             raise SpecError("storage", f"cannot create {self.folder}: {exc.strerror or exc}") from None
+
+    def _adopt_launcher_files(self, tmp: Path) -> list[str]:
+        """Move ``hpctune submit``'s files (:data:`LAUNCHER_FILES`) from the folder into the new
+        experiment, so that the folder is empty for the rename (a log being written keeps its descriptor)."""
+        adopted = []
+        for name in LAUNCHER_FILES:
+            try:
+                os.rename(self.folder / name, tmp / name)
+            except FileNotFoundError:
+                continue
+            adopted.append(name)
+        return adopted
 
     def _remove_strays(self) -> None:
         """Delete temporary files and parts no kept snapshot lists (a crash between writing a part and

@@ -38,6 +38,9 @@ __all__ = ["EXPERIMENT_FILE", "PREVIOUS_FILE", "FORMAT", "FORMAT_VERSION", "Head
            "UnsupportedFormat",
            "write_head", "read_head", "read_manifest"]
 
+LAUNCHER_FILES = ("slurm", "slurm.json")
+"""What may be in an experiment's folder before the experiment starts: ``hpctune submit``'s files
+(submitit's folder, the queued jobs). A new experiment keeps them; anything else there is refused."""
 EXPERIMENT_FILE = "experiment.h5"
 PREVIOUS_FILE = "experiment.prev.h5"
 FORMAT = "hpctune-experiment"

@@ -1,0 +1,27 @@
+#!/bin/bash
+
+# Parameters
+#SBATCH --account=proj
+#SBATCH --constraint=a100
+#SBATCH --cpus-per-task=8
+#SBATCH --exclusive
+#SBATCH --gpus-per-node=4
+#SBATCH --job-name=tune-a100
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=4
+#SBATCH --open-mode=append
+#SBATCH --output=<tmp>/runs/tune/slurm/%j_0_log.out
+#SBATCH --partition=gpu
+#SBATCH --qos=high
+#SBATCH --requeue
+#SBATCH --signal=USR2@120
+#SBATCH --time=04:00:00
+
+# setup
+# each rank runs (submitit calls it): hpctune run <tmp>/tune.yaml --resume --max-requeues 50 --stop-before 120
+module load cuda/12.4
+srun --nodes=$SLURM_JOB_NUM_NODES --ntasks=$SLURM_JOB_NUM_NODES --ntasks-per-node=1 --mpi=none <python> -m hpctune.slurm clear-mpich-shm
+
+# command
+export SUBMITIT_EXECUTOR=slurm
+srun --unbuffered --output <tmp>/runs/tune/slurm/%j_%t_log.out --mpi=pmi2 <python> -u -m submitit.core._submit <tmp>/runs/tune/slurm

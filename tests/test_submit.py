@@ -1,0 +1,215 @@
+"""``hpctune submit``: the batch script it would submit (pinned), bad options (one line, exit 2,
+nothing queued or written), and, on the loopback Slurm, jobs that requeue themselves across
+allocations, survive preemption, run multi-rank trials, and stop at once when workers cannot
+import the trainable."""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import hpctune
+from hpctune.slurm import job_state, stale_mpich_segments
+
+from conftest import BIN, _env, assert_finished, slow_counter_spec, wait_for_results
+from slurm_jobs import wait_until_ended
+
+GOLDEN = Path(__file__).parent / "golden" / "submit_dry_run.sh"
+
+
+def _golden_spec(tmp_path: Path) -> Path:
+    spec = tmp_path / "tune.yaml"
+    spec.write_text("name: tune\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 8\n"
+                    "space: {x: {uniform: [0, 1]}, epochs: 5, sleep: 0.1}\nresources: {gpus_per_rank: 1}\n"
+                    f"storage: {tmp_path / 'runs'}\n"
+                    "slurm:\n  tasks_per_node: 4\n  time: '01:00:00'\n  partition: gpu\n"
+                    "  setup: ['module load cuda/12.4']\n")
+    return spec
+
+
+def _normalised(text: str, tmp_path: Path) -> str:
+    text = text.replace(str(tmp_path), "<tmp>")
+    return re.sub(r"\S*/bin/python[0-9.]*", "<python>", text)
+
+
+def test_dry_run_prints_the_batch_script_and_submits_nothing(tmp_path, run_cli):
+    """The spec's slurm: section gives defaults; the command line wins (--time)."""
+    done = run_cli("submit", str(_golden_spec(tmp_path)), "--nodes", "2", "--gpus-per-node", "4",
+                   "--cpus-per-task", "8", "--time", "04:00:00", "--account", "proj", "--qos", "high",
+                   "--max-requeues", "50", "--job-name", "tune-a100", "--sbatch-arg=--constraint=a100",
+                   "--sbatch-arg=--exclusive", "--dry-run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _normalised(done.stdout, tmp_path) == GOLDEN.read_text()
+    assert not (tmp_path / "runs").exists()
+
+
+def _bad_spec(tmp_path: Path, extra: str = "") -> Path:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: bad\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\n"
+                    f"space: {{x: 1, epochs: 1, sleep: 0}}\nstorage: {tmp_path / 'runs'}\n{extra}")
+    return spec
+
+
+@pytest.mark.parametrize("options, extra, message", [
+    (["--time", "4h"], "",
+     "--time: expected a time limit such as 04:00:00, 90 (minutes) or 1-12:00:00, got '4h'"),
+    (["--nodes", "0", "--time", "10"], "", "--nodes: expected a positive integer, got '0'"),
+    ([], "", "--time: missing: give --time or slurm.time in {spec}"),
+    (["--time", "10", "--tasks-per-node", "1"], "",
+     "--tasks-per-node: 1 node(s) x 1 task(s) is one rank; hpctune needs two or more (rank 0 coordinates, the "
+     "others run trials)"),
+    (["--sbatch-arg=--time=5"], "", "--sbatch-arg: '--time=5': hpctune sets --time itself (use --time)"),
+    (["--sbatch-arg=-C"], "", "--sbatch-arg: expected an sbatch option in its long form (--constraint=a100), got '-C'"),
+    (["--stop-before", "-5"], "", "--stop-before: expected seconds >= 0, got '-5'"),
+    ([], "slurm: {taks_per_node: 3}\n",
+     "slurm.taks_per_node: unknown option (known: account, cpus_per_task, gpus_per_node, job_name, max_requeues, "
+     "nodes, partition, qos, sbatch_args, setup, srun_args, stop_before, tasks_per_node, time)"),
+    (["--gpus-per-node", "4", "--tasks-per-node", "4"], "resources: {gpus_per_rank: 2}\n",
+     "--gpus-per-node: 4 GPU(s) a node, but 3 worker rank(s) on a node x resources.gpus_per_rank 2 need 6"),
+    ([], "resources: {ranks_per_trial: 3}\n",
+     "resources.ranks_per_trial: 3 ranks per trial, but 1 node(s) x 3 task(s) give 2 worker rank(s)"),
+])
+def test_bad_submit_options_are_one_line_and_exit_2(tmp_path, run_cli, options, extra, message):
+    spec = _bad_spec(tmp_path, extra)
+    defaults = [] if "--time: missing" in message else ["--time", "10"]
+    if "--tasks-per-node" not in options:
+        defaults += ["--tasks-per-node", "3"]
+    done = run_cli("submit", str(spec), *defaults, *options, cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"hpctune: error: {message.format(spec=spec)}"]
+    assert not (tmp_path / "runs").exists()
+
+
+# -- on the loopback Slurm ------------------------------------------------------------------------
+
+def _submit(tmp_path: Path, spec: Path, *options: str) -> str:
+    """``hpctune submit SPEC --tasks-per-node 3 OPTIONS``: the job id it printed."""
+    done = subprocess.run([str(BIN / "hpctune"), "submit", str(spec), "--tasks-per-node", "3", *options],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = re.fullmatch(r"submitted job (\d+): (.+)\n", done.stdout)
+    assert printed and printed.group(2) == str(tmp_path / "runs" / spec.stem), done.stdout
+    return printed.group(1)
+
+
+def _log(folder: Path, job_id: str) -> str:
+    """The coordinator's log (rank 0's; submitit keeps one a rank, across allocations)."""
+    return (folder / "slurm" / f"{job_id}_0_log.out").read_text()
+
+
+def _allocations(folder: Path) -> list[dict]:
+    return json.loads((folder / "slurm.json").read_text())["allocations"]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.timeout(700)
+def test_a_submitted_experiment_requeues_itself_across_allocations_until_it_is_done(tmp_path, slurm):
+    """1-minute allocations: 6 trials x 30 s on 2 worker ranks need at least three. Each allocation
+    starts by removing the MPI shared memory the previous one's killed ranks left (else MPICH's
+    start-up would wait on it for ever: same job, same step, same segment name)."""
+    spec = slow_counter_spec(tmp_path, "week", num_samples=6, epochs=60, sleep=0.5)
+    dry = subprocess.run([str(BIN / "hpctune"), "submit", str(spec), "--tasks-per-node", "3", "--time", "1",
+                          "--dry-run"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60)
+    job_id = _submit(tmp_path, spec, "--time", "1")
+    folder = tmp_path / "runs" / "week"
+    assert (folder / "slurm" / f"{job_id}_submission.sh").read_text() == dry.stdout  # what --dry-run shows is queued
+    wait_until_ended(job_id, timeout=600)
+    log = _log(folder, job_id)
+    allocations = _allocations(folder)
+    assert len(allocations) >= 3, log[-3000:]
+    assert [allocation["restart"] for allocation in allocations] == list(range(len(allocations)))
+    for restart in range(len(allocations)):
+        assert f"[hpctune week] Slurm job {job_id}, allocation {restart + 1}: ends at " in log
+    for restart in range(1, len(allocations)):
+        assert f"this allocation ends: Slurm job {job_id} requeued (restart {restart})" in log
+        assert f"[hpctune week] resuming {folder}: 2 worker ranks (srun)" in log
+    assert log.count("left by a killed earlier allocation") >= 1  # the stale segment, removed
+    analysis = assert_finished(folder, trials=6, epochs=60)
+    assert (analysis.results.started_from > 0).any()  # a trial paused at an allocation's end went on from it
+    assert job_state(job_id) == "COMPLETED"
+    assert stale_mpich_segments(job_id) == []
+    status = subprocess.run([str(BIN / "hpctune"), "status", str(folder)], env=_env(), capture_output=True, text=True)
+    assert f"Slurm job {job_id}: not in the queue, {len(allocations)} allocation(s) so far" in status.stdout
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_preempted_job_pauses_its_trials_at_a_checkpoint_and_continues_when_it_runs_again(tmp_path, slurm):
+    """A job of the 'urgent' partition preempts the experiment's (PreemptMode=REQUEUE, 30 s of grace):
+    Slurm sends SIGUSR2 at once, the trials checkpoint and pause, and the job continues after it."""
+    spec = slow_counter_spec(tmp_path, "pre", num_samples=4, epochs=40, sleep=0.5)
+    job_id = _submit(tmp_path, spec, "--time", "10")
+    folder = tmp_path / "runs" / "pre"
+    wait_for_results(folder, trials=2, timeout=120)
+    twice = subprocess.run([str(BIN / "hpctune"), "submit", str(spec), "--tasks-per-node", "3", "--time", "10"],
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60)
+    assert twice.returncode == 2 and twice.stderr.splitlines() == [
+        f"hpctune: error: {folder}: Slurm job {job_id} runs this experiment already (RUNNING); wait for it, "
+        f"or 'scancel {job_id}' first"]
+    urgent = subprocess.run(["sbatch", "--parsable", "--partition=urgent", "--exclusive", "--time=2",
+                             f"--output={tmp_path / 'urgent.out'}", "--wrap", "sleep 10"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    wait_until_ended(job_id, timeout=300)
+    log = _log(folder, job_id)
+    assert "received SIGUSR2: 2 running trial(s) checkpoint and pause at their next result" in log, log[-3000:]
+    allocations = _allocations(folder)
+    assert len(allocations) == 2
+    urgent_start = subprocess.run(["scontrol", "show", "job", "--oneliner", urgent], capture_output=True,
+                                  text=True).stdout
+    assert job_state(urgent) == "COMPLETED"
+    started = re.search(r"StartTime=(\S+)", urgent_start).group(1)
+    assert allocations[0]["start"] <= time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%S")) <= allocations[1]["start"]
+    analysis = assert_finished(folder, trials=4, epochs=40)
+    assert (analysis.results.started_from > 0).any()  # the paused trials went on from their checkpoints
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_submitted_experiment_runs_trials_that_span_two_ranks(tmp_path, slurm):
+    """A trial's ranks are an MPI job of their own, started from inside the Slurm step (srun --overlap)."""
+    spec = tmp_path / "pairs.yaml"
+    spec.write_text("name: pairs\ntrainable: trainable_fixtures:group_sum\nmetric: loss\nnum_samples: 3\n"
+                    f"space: {{x: {{uniform: [0, 1]}}, epochs: 3}}\nresources: {{ranks_per_trial: 2}}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    job_id = _submit(tmp_path, spec, "--time", "5")
+    wait_until_ended(job_id, timeout=240)
+    folder = tmp_path / "runs" / "pairs"
+    analysis = assert_finished(folder, trials=3, epochs=3)
+    assert list(analysis.results["sum"]) == [2000 * trial_id + 1 for trial_id in analysis.results.trial_id]
+    assert set(analysis.segments.ranks) == {"1,2"}
+    assert job_state(job_id) == "COMPLETED"
+
+
+@pytest.mark.slurm
+def test_a_submitted_job_whose_workers_cannot_import_the_trainable_ends_at_once_with_one_line(tmp_path, slurm):
+    """It imports where hpctune submit ran (the login node), not in the job's worker ranks."""
+    spec = tmp_path / "login.yaml"
+    spec.write_text(f"name: login\ntrainable: login_only:train\nmetric: loss\nnum_samples: 4\n"
+                    f"space: {{x: 1}}\nstorage: {tmp_path / 'runs'}\n")
+    job_id = _submit(tmp_path, spec, "--time", "5")
+    wait_until_ended(job_id, timeout=180)
+    folder = tmp_path / "runs" / "login"
+    errors = [line for line in _log(folder, job_id).splitlines() if line.startswith("hpctune: error:")]
+    assert len(errors) == 1 and re.fullmatch(
+        rf"hpctune: error: worker rank [12] on {re.escape(socket.gethostname())} cannot import the trainable "
+        r"'login_only:train': cannot import 'login_only': ModuleNotFoundError: No module named "
+        rf"'a_module_only_the_login_node_has'; continue it with 'hpctune resume {re.escape(str(folder))}'",
+        errors[0]), errors
+    assert job_state(job_id) == "FAILED"  # not requeued: the next allocation would fail the same way
+    assert hpctune.Analysis(folder).num_results == 0
+
+
+@pytest.mark.slurm
+def test_a_partition_sbatch_refuses_is_one_line_and_leaves_nothing(tmp_path, slurm, run_cli):
+    spec = slow_counter_spec(tmp_path, "nowhere", num_samples=1, epochs=1, sleep=0)
+    done = run_cli("submit", str(spec), "--tasks-per-node", "3", "--time", "5", "--partition", "nosuch", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == ["hpctune: error: sbatch: invalid partition specified: nosuch"]
+    assert not (tmp_path / "runs").exists()
