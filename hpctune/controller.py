@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .enums import Control, Decision, RecordKind, SegmentEnd, TrialState
-from .errors import SpecError
+from .errors import SpecError, describe_os_error
 from .schedulers import Scheduler, SchedulerDecision, build_scheduler, metric_value
 from .searchers import FINISHED, Searcher, build_searcher
 from .spec import ExperimentSpec, Resources
@@ -100,6 +100,7 @@ class Controller:
         self._interrupted: set[int] = set()          # paused because the experiment is stopping
         self._pause_requested: set[int] = set()      # to pause at their next result (pause_now)
         self._checkpoint_grace: dict[int, int] = {}  # asked to checkpoint before pausing: results it may send without
+        self._exploiting: dict[int, int] = {}  # trial -> donor: paused to go on from a copy of the donor's checkpoint
         self._deadline: float | None = None          # walltime-aware scheduling (set_deadline)
         self._window: float | None = None
         self._times = IterationTimes()
@@ -122,7 +123,7 @@ class Controller:
         self._dispatch()
 
     def on_result(self, trial_id: int, row: dict, checkpoint: str | None = None,
-                  t: float | None = None) -> Decision | SchedulerDecision:
+                  t: float | None = None) -> Decision:
         """A result reported by a running trial; returns what the trial does next.
 
         A result whose ``training_iteration`` was already accepted (a trial
@@ -168,6 +169,8 @@ class Controller:
             return self._log_decision(trial, Decision.STOP)
         decision = self.scheduler.on_trial_result(trial, row)  # it sees every result, stopping or not
         self.searcher.on_trial_result(trial_id, row)
+        if isinstance(decision, SchedulerDecision):
+            decision = self._carry_out(trial, decision)
         action = _action(decision)
         if action == Decision.STOP:
             self._finish(trial, "stopped by scheduler", complete=False)
@@ -183,7 +186,7 @@ class Controller:
             decision = Decision.PAUSE  # the time budget is spent: end at this checkpoint
         elif action == Decision.CONTINUE and self._deadline is not None:
             decision = self._before_deadline(trial, checkpoint, decision)
-        return self._log_decision(trial, decision)
+        return self._log_decision(trial, _action(decision), iteration)
 
     def on_segment_end(self, trial_id: int, how: SegmentEnd, error: str | None = None,
                        checkpoint: str | None = None, t: float | None = None) -> None:
@@ -196,7 +199,8 @@ class Controller:
         if trial_id in self._running:
             del self._running[trial_id]
             self._free_ranks += self._ranks_per_trial
-        if checkpoint:
+        donor = self._exploiting.pop(trial_id, None)
+        if checkpoint and donor is None:  # an exploiting trial goes on from its copy of the donor's
             self._set_checkpoint(trial, checkpoint, trial.iteration, trial.time_total_s)
         if how == SegmentEnd.STORAGE_FULL:
             self._on_storage_full(trial, error or "no space left on device")
@@ -206,6 +210,10 @@ class Controller:
             pass  # already stopped by a criterion or the scheduler
         elif how == SegmentEnd.COMPLETED:
             self._finish(trial, "completed", complete=True)
+        elif donor is not None:
+            self._interrupted.discard(trial_id)
+            self._set_state(trial, TrialState.PAUSED, f"goes on from trial {donor}'s checkpoint")
+            self._requeue[trial_id] = None  # at once, first in line
         elif trial_id in self._interrupted or how == SegmentEnd.INTERRUPTED:
             self._interrupted.discard(trial_id)
             asked = trial_id in self._pause_requested and not self._interrupting
@@ -362,6 +370,7 @@ class Controller:
             "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
             "pause_requested": sorted(self._pause_requested),
             "checkpoint_grace": [[tid, n] for tid, n in sorted(self._checkpoint_grace.items())],
+            "exploiting": [[tid, donor] for tid, donor in sorted(self._exploiting.items())],
             **self._times.state_dict(),
             "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
@@ -394,6 +403,7 @@ class Controller:
             self._interrupted = set(state.get("interrupted", ()))
             self._pause_requested = set(state.get("pause_requested", ()))
             self._checkpoint_grace = {int(tid): int(n) for tid, n in state.get("checkpoint_grace", ())}
+            self._exploiting = {int(tid): int(donor) for tid, donor in state.get("exploiting", ())}
             self._times.load_state_dict(state)
             self.scheduler.load_state_dict(state["scheduler"])
             self.searcher.load_state_dict(state["searcher"])
@@ -436,6 +446,7 @@ class Controller:
         self._interrupted.clear()
         self._pause_requested.clear()
         self._checkpoint_grace.clear()
+        self._exploiting.clear()  # a lost trial goes on from its newest checkpoint: the donor's copy
         self._controls.clear()
         self._deadline = None  # the old allocation's; the new one sets its own
         self._times.clear_segments()
@@ -450,10 +461,12 @@ class Controller:
         if not self._replaying:
             self.store.record(kind, t=self._now, **fields)
 
-    def _log_decision(self, trial: Trial, decision):
+    def _log_decision(self, trial: Trial, decision, iteration: int | None = None):
+        """Journal a PAUSE or STOP answered to the result of ``iteration`` (default: the trial's last)."""
         action = _action(decision)
         if action != Decision.CONTINUE:
-            self._record(RecordKind.DECISION, trial=trial.trial_id, it=trial.iteration, d=Decision(action).name)
+            self._record(RecordKind.DECISION, trial=trial.trial_id, it=trial.iteration if iteration is None else iteration,
+                         d=Decision(action).name)
         return decision
 
     def _set_state(self, trial: Trial, state: TrialState, why: str = "", record: bool = True) -> None:
@@ -570,6 +583,45 @@ class Controller:
         """No trial is left to run or to add."""
         return self._searcher_finished and not self._requeue and all(
             trial.state.is_finished or trial.state == TrialState.RUNNING for trial in self.trials.values())
+
+    def _carry_out(self, trial: Trial, decision: SchedulerDecision) -> Decision:
+        """Do what a scheduler's decision carries besides its action (see :class:`SchedulerDecision`);
+        the action the worker gets."""
+        action = Decision(decision.action)
+        if action == Decision.STOP:
+            return action
+        if decision.checkpoint_of is not None:
+            return self._exploit(trial, decision.checkpoint_of, decision.config)
+        if decision.config is not None:
+            self.set_config(trial.trial_id, decision.config)
+        return action
+
+    def _exploit(self, trial: Trial, donor_id: int, config: dict | None) -> Decision:
+        """``trial`` pauses now and goes on, first in line, from its own copy of ``donor_id``'s newest
+        checkpoint (and ``config``): PBT's exploit."""
+        donor = self.trials.get(donor_id)
+        if donor is None or donor.checkpoint is None:
+            if not self._replaying:
+                self._notices.append(f"warning: the scheduler asked trial {trial.trial_id} to go on from trial "
+                                     f"{donor_id}'s checkpoint, but it has none: ignored")
+            return Decision.CONTINUE
+        name = f"exploit_{donor_id:06d}_{donor.checkpoint_iteration}.h5"
+        copy = f"trials/{trial.trial_id:06d}/{name}"
+        if not self._replaying:  # the copy is taken now: the donor may delete its own at its next checkpoint
+            try:
+                self.store.copy_checkpoint(donor.checkpoint, donor_id, trial.trial_id, name)
+            except OSError as exc:
+                self._notices.append(f"warning: trial {trial.trial_id} cannot go on from trial {donor_id}'s "
+                                     f"checkpoint {donor.checkpoint}: {describe_os_error(exc)}; it goes on as it was")
+                return Decision.CONTINUE
+        self._record(RecordKind.EXPLOIT, trial=trial.trial_id, donor=donor_id, src=donor.checkpoint, ckpt=copy,
+                     it=donor.checkpoint_iteration, config=config)
+        self._set_checkpoint(trial, copy, donor.checkpoint_iteration, donor.checkpoint_time_s)
+        trial.iteration = donor.checkpoint_iteration  # its next results continue the donor's count
+        if config is not None:
+            trial.config = config
+        self._exploiting[trial.trial_id] = donor_id
+        return Decision.PAUSE
 
     def _before_deadline(self, trial: Trial, checkpoint: str | None, decision):
         """CONTINUE, or PAUSE when the trial's next iteration would end after the deadline (asked to

@@ -89,6 +89,7 @@ class RecordKind(IntEnum):
     PAUSE = 9      # pause a running trial at its next result (Controller.pause_now): trial
     CONFIG = 10    # a trial's new config (Controller.set_config): trial, config
     DEADLINE = 11  # this allocation's results must be in by then (Controller.set_deadline): end (Unix time)
+    EXPLOIT = 12   # a trial goes on from a copy of another's newest checkpoint: trial, donor, src, ckpt, it, config
 
     def __init__(self, value: int):
         self.key = self.name.lower()  # an attribute, not a property: it is read for every record written

@@ -219,13 +219,15 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
         launches.append((workers.place(launch), launch.task))
         controller.placed(launch.trial_id, workers.pool.ranks_of(launch.trial_id))
     housekeeping.flush(controller)  # durable before anyone hears of it
+    # controls first: a trial given a new config with its decision (a scheduler's payload) has it
+    # when its report returns, as messages from one rank arrive in the order they were sent
+    _send_controls(workers, controller.take_controls())
     for worker_id, decision in replies:
         workers.send(worker_id, Tag.DECISION, decision)
     replies.clear()
     for worker_id, task in launches:
         workers.send(worker_id, Tag.RUN, task)
         watchdog.heard(worker_id)
-    _send_controls(workers, controller.take_controls())
 
 
 def _send_controls(workers: MPIWorkers, controls: list) -> None:

@@ -13,13 +13,25 @@ __all__ = ["Scheduler", "SchedulerDecision", "SCHEDULERS", "metric_value"]
 SCHEDULERS = Registry("scheduler")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SchedulerDecision:
-    """A scheduler's decision as an object, for answers that carry more than the action (say PBT's
-    new config and the checkpoint to start from: no scheduler gives one yet). The controller and the
-    workers read ``action``."""
+    """A scheduler's answer to a result when it carries more than the action.
+
+    Attributes:
+        action: CONTINUE, PAUSE or STOP, as a plain :class:`~hpctune.enums.Decision` would be.
+        config: the trial's hyperparameters from now on (all of them). With CONTINUE the running
+            trial sees them at its next report (``hpctune.get_config()``, ``Trainable.reset_config``);
+            with PAUSE, from its next segment. Ignored with STOP.
+        checkpoint_of: continue from the *newest* checkpoint of this trial (PBT's exploit): the
+            trial pauses now and runs again at once from a copy of that checkpoint (taken now, so
+            the other trial may go on and delete its own), with ``config`` if given. A trial without
+            a checkpoint is never a source: the request is then ignored with a warning. ``action``
+            must be CONTINUE or PAUSE.
+    """
 
     action: Decision
+    config: dict | None = None
+    checkpoint_of: int | None = None
 
 
 class Scheduler(Configurable):

@@ -158,6 +158,26 @@ class ExperimentStore:
                                           f"{self.folder}; refusing to open or delete it")
         return path
 
+    def copy_checkpoint(self, ref: str, trial_id: int, to_trial: int, name: str) -> str:
+        """Give ``to_trial`` its own copy of ``trial_id``'s checkpoint ``ref`` as ``name`` (a hard link
+        where the file system has them, else a copy written under a temporary name); returns the
+        copy's ref. An existing copy of that name is kept (a replayed journal makes it again)."""
+        copy = f"trials/{to_trial:06d}/{name}"
+        target = self.checkpoint_path(copy, to_trial)
+        if target.exists():
+            return copy
+        source = self.checkpoint_path(ref, trial_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:  # no hard links here (or another device): copy, then move into place
+            temporary = target.with_name(f".{name}.tmp")
+            shutil.copyfile(source, temporary)
+            fsync_path(temporary)
+            os.replace(temporary, target)
+        fsync_path(target.parent)  # the new name survives a crash, as the journal record naming it does
+        return copy
+
     def delete_checkpoint(self, ref: str, trial_id: int) -> None:
         """Delete a checkpoint no trial can resume from any more (only inside the folder)."""
         self.checkpoint_path(ref, trial_id).unlink(missing_ok=True)

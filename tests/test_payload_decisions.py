@@ -1,0 +1,69 @@
+"""Scheduler decisions that carry a payload (``SchedulerDecision.config`` / ``.checkpoint_of``),
+honoured end to end on real MPI ranks: a new config seen by the running trial at its next step,
+and a trial going on from a copy of another trial's newest checkpoint (PBT's exploit)."""
+from __future__ import annotations
+
+import os
+
+import h5py
+
+import hpctune
+from hpctune.schedulers import FIFOScheduler
+from hpctune.store import load_checkpoint, save_checkpoint
+
+from sim_driver import make_controller
+
+
+def test_a_new_config_and_another_trial_s_checkpoint_reach_the_running_trials(tmp_path, run_python):
+    done = run_python("tests/scripts/exploit.py", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    analysis = hpctune.Analysis(tmp_path / "payload")
+    results = analysis.results.sort_values(["trial_id", "timestamp"])
+    rows = {trial_id: group for trial_id, group in results.groupby("trial_id")}
+
+    # trial 0: the new step size from the step after the result it answered (iteration 3 on)
+    zero = rows[0]
+    assert list(zero.training_iteration) == list(range(1, 9))
+    assert list(zero.step) == [1.0, 1.0] + [100.0] * 6
+    assert list(zero.total) == [1.0, 2.0] + [2.0 + 100.0 * k for k in range(1, 7)]
+
+    # trial 1: its own total up to its 4th result, then trial 0's state from trial 0's newest checkpoint
+    one = rows[1]
+    own, taken = one[one.origin == 1], one[one.origin == 0]
+    assert list(own.training_iteration) == [1, 2, 3, 4] and list(own.step) == [2.0] * 4
+    first = int(taken.training_iteration.iloc[0]) - 1  # the donor's checkpoint it went on from
+    assert first >= 1 and list(taken.training_iteration) == list(range(first + 1, 9))
+    donor_total = float(zero.set_index("training_iteration").total[first])
+    assert list(taken.total) == [donor_total + 10.0 * k for k in range(1, 9 - first)]
+    assert set(taken.step) == {10.0}
+    decisions = analysis.decisions
+    assert decisions[(decisions.trial_id == 1)].decision.tolist() == ["PAUSE"]
+    trials = analysis.trials.set_index("trial_id")
+    assert trials.loc[1, "config/step"] == 10.0 and set(trials.state) == {"TERMINATED"}
+    assert trials.loc[1, "end_reason"] == "completed"
+
+    # trial 2 asked for the checkpoint of a trial that does not exist: ignored, said once
+    assert list(rows[2].training_iteration) == list(range(1, 9)) and set(rows[2].origin) == {2}
+    assert done.stderr.count("warning: the scheduler asked trial 2 to go on from trial 99's checkpoint, but it has "
+                             "none: ignored") == 1
+
+
+def test_a_copied_checkpoint_is_the_recipient_s_own_file(tmp_path):
+    """A hard link where the file system has them: deleting the donor's leaves the copy whole."""
+    store = make_controller(tmp_path, FIFOScheduler()).store
+    try:
+        source = tmp_path / "sim" / "trials" / "000000" / "checkpoint_000003.h5"
+        source.parent.mkdir(parents=True)
+        save_checkpoint(source, {"iteration": 3, "w": [1.0, 2.0]})
+        copy = store.copy_checkpoint("trials/000000/checkpoint_000003.h5", 0, 7, "exploit_000000_3.h5")
+        assert copy == "trials/000007/exploit_000000_3.h5"
+        target = tmp_path / "sim" / copy
+        assert os.stat(target).st_nlink == 2  # no bytes copied
+        assert store.copy_checkpoint("trials/000000/checkpoint_000003.h5", 0, 7, "exploit_000000_3.h5") == copy
+        store.delete_checkpoint("trials/000000/checkpoint_000003.h5", 0)
+        assert not source.exists()
+        assert load_checkpoint(target) == {"iteration": 3, "w": [1.0, 2.0]}
+        with h5py.File(target, "r") as f:
+            assert f["iteration"][()] == 3
+    finally:
+        store.close()
