@@ -44,7 +44,9 @@ def build_algorithms(spec: ExperimentSpec) -> tuple[Scheduler, Searcher]:
     Raises:
         SpecError: an unknown type or option, or a bad option value, naming it (``scheduler.max_t: ...``).
     """
-    return build_scheduler(spec.scheduler), build_searcher(spec.searcher)
+    scheduler = build_scheduler(spec.scheduler)
+    scheduler.set_space(spec.space)
+    return scheduler, build_searcher(spec.searcher)
 
 
 @dataclass
@@ -599,12 +601,28 @@ class Controller:
     def _exploit(self, trial: Trial, donor_id: int, config: dict | None) -> Decision:
         """``trial`` pauses now and goes on, first in line, from its own copy of ``donor_id``'s newest
         checkpoint (and ``config``): PBT's exploit."""
+        if not self._take_checkpoint_of(trial, donor_id, config):
+            return Decision.CONTINUE
+        self._exploiting[trial.trial_id] = donor_id
+        return Decision.PAUSE
+
+    def _start_from(self, trial: Trial, start: SchedulerDecision) -> None:
+        """A scheduler's :meth:`~hpctune.schedulers.Scheduler.starting_point` for a trial about to run."""
+        if start.checkpoint_of is not None:
+            self._take_checkpoint_of(trial, start.checkpoint_of, start.config)
+        elif start.config is not None:
+            self._record(RecordKind.CONFIG, trial=trial.trial_id, config=start.config)
+            trial.config = start.config
+
+    def _take_checkpoint_of(self, trial: Trial, donor_id: int, config: dict | None) -> bool:
+        """Make a copy of ``donor_id``'s newest checkpoint ``trial``'s newest (journaled), with
+        ``config``; False (and a warning) if the donor has none or it cannot be copied."""
         donor = self.trials.get(donor_id)
         if donor is None or donor.checkpoint is None:
             if not self._replaying:
                 self._notices.append(f"warning: the scheduler asked trial {trial.trial_id} to go on from trial "
                                      f"{donor_id}'s checkpoint, but it has none: ignored")
-            return Decision.CONTINUE
+            return False
         name = f"exploit_{donor_id:06d}_{donor.checkpoint_iteration}.h5"
         copy = f"trials/{trial.trial_id:06d}/{name}"
         if not self._replaying:  # the copy is taken now: the donor may delete its own at its next checkpoint
@@ -613,15 +631,14 @@ class Controller:
             except OSError as exc:
                 self._notices.append(f"warning: trial {trial.trial_id} cannot go on from trial {donor_id}'s "
                                      f"checkpoint {donor.checkpoint}: {describe_os_error(exc)}; it goes on as it was")
-                return Decision.CONTINUE
+                return False
         self._record(RecordKind.EXPLOIT, trial=trial.trial_id, donor=donor_id, src=donor.checkpoint, ckpt=copy,
                      it=donor.checkpoint_iteration, config=config)
         self._set_checkpoint(trial, copy, donor.checkpoint_iteration, donor.checkpoint_time_s)
         trial.iteration = donor.checkpoint_iteration  # its next results continue the donor's count
         if config is not None:
             trial.config = config
-        self._exploiting[trial.trial_id] = donor_id
-        return Decision.PAUSE
+        return True
 
     def _before_deadline(self, trial: Trial, checkpoint: str | None, decision):
         """CONTINUE, or PAUSE when the trial's next iteration would end after the deadline (asked to
@@ -636,6 +653,9 @@ class Controller:
 
     def _launch(self, trial: Trial) -> None:
         self._requeue.pop(trial.trial_id, None)
+        start = self.scheduler.starting_point(trial)
+        if start is not None:
+            self._start_from(trial, start)
         self._set_state(trial, TrialState.RUNNING, record=False)  # the LAUNCH record says it
         self._free_ranks -= self._ranks_per_trial
         self._running[trial.trial_id] = None

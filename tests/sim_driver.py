@@ -186,8 +186,11 @@ class SimDriver:
         value = self.metric(config, iteration)
         row = {self.controller.spec.metric: value, "trial_id": trial_id, "training_iteration": iteration,
                "time_total_s": self.now}
-        decision = self.controller.on_result(trial_id, row, f"trials/{trial_id:06d}/checkpoint_{iteration:06d}.h5",
-                                             t=self.now)
+        checkpoint = f"trials/{trial_id:06d}/checkpoint_{iteration:06d}.h5"
+        path = self.controller.store.root / checkpoint  # a file, empty: PBT's exploit copies it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        decision = self.controller.on_result(trial_id, row, checkpoint, t=self.now)
         action = decision.action if isinstance(decision, SchedulerDecision) else decision
         self.log.append((trial_id, iteration, Decision(action).name))
         if action == Decision.PAUSE:

@@ -67,3 +67,17 @@ def test_a_copied_checkpoint_is_the_recipient_s_own_file(tmp_path):
             assert f["iteration"][()] == 3
     finally:
         store.close()
+
+
+def test_the_pbt_toy_example_exploits_and_explores_on_mpi_ranks(tmp_path, run_python):
+    done = run_python("examples/pbt_toy.py", "--storage", str(tmp_path), "--name", "toy")
+    assert done.returncode == 0, done.stderr
+    analysis = hpctune.Analysis(tmp_path / "toy")
+    assert analysis.status == "finished" and len(analysis.trials) == 4
+    assert set(analysis.trials.state) == {"TERMINATED"}
+    exploited = analysis.decisions[analysis.decisions.decision == "PAUSE"]
+    assert len(exploited) >= 1  # each exploit pauses the trial, which goes on from the donor's copy
+    for trial_id in set(exploited.trial_id):
+        rows = analysis.results[analysis.results.trial_id == trial_id]
+        assert len(set(zip(rows.h0, rows.h1))) > 1  # it went on with explored hyperparameters
+    assert analysis.best_value > 1.0 and "exploit(s)" in done.stderr

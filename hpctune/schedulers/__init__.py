@@ -8,10 +8,12 @@ from ._base import SCHEDULERS, Scheduler, SchedulerDecision, metric_value
 from ._fifo import FIFOScheduler
 from ._hyperband import HyperBand
 from ._median import MedianStopping
+from ._pbt import PopulationBasedTraining
 from ._sha import SuccessiveHalving
 
 __all__ = ["Scheduler", "SchedulerDecision", "FIFOScheduler", "SuccessiveHalving", "AsyncSuccessiveHalving",
-           "HyperBand", "MedianStopping", "SCHEDULERS", "build_scheduler", "metric_value"]
+           "HyperBand", "MedianStopping", "PopulationBasedTraining", "SCHEDULERS", "build_scheduler",
+           "metric_value"]
 
 
 def build_scheduler(raw: Any) -> Scheduler:

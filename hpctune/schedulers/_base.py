@@ -43,7 +43,8 @@ class Scheduler(Configurable):
     when a trial returns or meets a stop criterion, :meth:`on_trial_error` when
     it failed more often than ``max_failures`` allows; :meth:`on_no_more_trials`
     once the searcher is exhausted; :meth:`choose_trial_to_run` whenever a
-    worker is free and no retried or interrupted trial waits. Per-call work must
+    worker is free and no retried or interrupted trial waits; :meth:`starting_point`
+    for each trial about to run. Per-call work must
     not scan all trials. :meth:`state_dict` / :meth:`load_state_dict` must
     capture everything, so that a resumed experiment decides as an
     uninterrupted one would.
@@ -56,6 +57,13 @@ class Scheduler(Configurable):
         self.metric = metric
         self.mode = mode
         self.seed = seed
+
+    def set_space(self, space: dict) -> None:
+        """The experiment's search space (PBT explores within it); called once, before :meth:`setup`.
+
+        Raises:
+            SpecError: an option that does not fit the space (naming ``scheduler.<option>``).
+        """
 
     def score(self, result: Mapping) -> float:
         """The result's metric, larger is better, NaN/inf/missing worst."""
@@ -80,6 +88,12 @@ class Scheduler(Configurable):
         """A PENDING or PAUSED trial to run on a free worker, or None."""
         raise NotImplementedError
 
+    def starting_point(self, trial: Trial) -> SchedulerDecision | None:
+        """Where ``trial``, about to run, starts: None for its own newest checkpoint and config, or a
+        decision with ``checkpoint_of`` (another trial's newest checkpoint) and/or ``config``
+        (called for every segment, the resumed one's too, in the same order on resume)."""
+        return None
+
     def state_dict(self) -> dict:
         return {}
 
@@ -89,6 +103,17 @@ class Scheduler(Configurable):
     @staticmethod
     def is_runnable(trial: Trial | None) -> bool:
         return trial is not None and trial.state in (TrialState.PENDING, TrialState.PAUSED)
+
+    @staticmethod
+    def first_pending(queue, trials: Mapping[int, Trial]) -> Trial | None:
+        """The first trial of ``queue`` (a deque of ids, oldest first) still PENDING; the ones
+        before it, started or ended meanwhile, leave the queue."""
+        while queue:
+            trial = trials.get(queue[0])
+            if trial is not None and trial.state == TrialState.PENDING:
+                return trial
+            queue.popleft()
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options})"

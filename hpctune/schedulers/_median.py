@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 
-from ..enums import Decision, TrialState
+from ..enums import Decision
 from ._base import SCHEDULERS, Scheduler
 from ._rungs import check_number, check_time_attr, time_value
 
@@ -140,12 +140,7 @@ class MedianStopping(Scheduler):
         return decision
 
     def choose_trial_to_run(self, trials):
-        while self._queue:
-            trial = trials.get(self._queue[0])
-            if trial is not None and trial.state == TrialState.PENDING:
-                return trial
-            self._queue.popleft()
-        return None
+        return self.first_pending(self._queue, trials)
 
     def median_at(self, step) -> float | None:
         """The median running average recorded at ``step`` (None if none), in score units (larger is better)."""

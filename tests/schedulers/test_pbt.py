@@ -1,0 +1,127 @@
+"""Population based training: quantiles, explore within every domain, exploit from the newest
+checkpoint of a donor that has one (on the synthetic driver), and its options."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hpctune.errors import SpecError
+from hpctune.schedulers import PopulationBasedTraining, build_scheduler
+from hpctune.space import parse_space
+
+from sim_driver import SimDriver, make_controller
+
+
+def _pbt(space: dict | None = None, **options) -> PopulationBasedTraining:
+    pbt = PopulationBasedTraining(**options)
+    pbt.set_space(parse_space(space or {"x": {"uniform": [0, 1]}}))
+    pbt.setup("loss", "min", seed=0)
+    return pbt
+
+
+@pytest.mark.parametrize("scores, fraction, bottom, top", [
+    ({t: float(t) for t in range(8)}, 0.25, [0, 1], [6, 7]),          # larger is better
+    ({t: float(t) for t in range(8)}, 0.5, [0, 1, 2, 3], [4, 5, 6, 7]),
+    ({0: 3.0, 1: 1.0, 2: 2.0}, 0.25, [1], [0]),                        # at least one each from two on
+    ({0: 1.0, 1: 1.0, 2: 1.0, 3: 1.0}, 0.25, [3], [0]),                # ties: the older trial ranks higher
+    ({5: -np.inf, 6: 0.5}, 0.5, [5], [6]),                             # no result yet (NaN metric) is worst
+    ({4: 1.0}, 0.25, [], []),                                          # one trial: nobody to copy
+])
+def test_quantiles_of_hand_made_populations(scores, fraction, bottom, top):
+    assert _pbt(quantile_fraction=fraction).quantiles(scores) == (bottom, top)
+
+
+SPACE = {
+    "lr": {"loguniform": [1e-4, 1e-1]}, "momentum": {"uniform": [0.5, 0.99]}, "batch": {"quniform": [16, 256, 16]},
+    "decay": {"qloguniform": [1e-6, 1e-2, 1e-6]}, "layers": {"randint": [1, 5]},
+    "opt": {"name": {"choice": ["sgd", "adam", "rmsprop"]}, "beta": 0.9},
+    "width": {"grid": [32, 64, 128, 256]}, "epochs": 20,
+}
+
+
+@pytest.mark.parametrize("resample", [0.0, 0.25, 1.0])
+def test_explore_stays_in_bounds_for_every_domain(resample):
+    pbt = _pbt(SPACE, resample_probability=resample, perturbation_factors=[0.5, 3.0])
+    rng = np.random.default_rng(1)
+    edges = [{"lr": 1e-4, "momentum": 0.99, "batch": 256, "decay": 1e-6, "layers": 4,
+              "opt": {"name": "rmsprop", "beta": 0.9}, "width": 256, "epochs": 20},
+             {"lr": 1e-1, "momentum": 0.5, "batch": 16, "decay": 1e-2, "layers": 1,
+              "opt": {"name": "sgd", "beta": 0.9}, "width": 32, "epochs": 20}]
+    choices = ["sgd", "adam", "rmsprop"]
+    for config in edges * 300:
+        new = pbt.explore(config, rng)
+        assert 1e-4 <= new["lr"] <= 1e-1 and 0.5 <= new["momentum"] <= 0.99
+        assert 16 <= new["batch"] <= 256 and new["batch"] % 16 == 0
+        assert 1e-6 <= new["decay"] <= 1e-2 and abs(new["decay"] / 1e-6 - round(new["decay"] / 1e-6)) < 1e-6
+        assert new["layers"] in range(1, 5) and isinstance(new["layers"], int)
+        assert new["width"] in (32, 64, 128, 256) and new["opt"]["name"] in choices
+        assert new["epochs"] == 20 and new["opt"]["beta"] == 0.9  # constants never change
+        if resample == 0.0:  # perturbed: a list's value moves to a neighbour at most
+            assert abs(choices.index(new["opt"]["name"]) - choices.index(config["opt"]["name"])) <= 1
+            assert abs([32, 64, 128, 256].index(new["width"]) - [32, 64, 128, 256].index(config["width"])) <= 1
+        assert config["lr"] in (1e-4, 1e-1)  # the donor's config is not changed in place
+
+
+def test_only_the_named_hyperparameters_are_explored():
+    pbt = _pbt(SPACE, hyperparam_mutations=["lr"], resample_probability=1.0)
+    rng = np.random.default_rng(2)
+    start = {"lr": 1e-3, "momentum": 0.9, "batch": 64, "decay": 1e-4, "layers": 2, "opt": {"name": "adam",
+             "beta": 0.9}, "width": 64, "epochs": 20}
+    changed = {key for _ in range(50) for key, value in pbt.explore(start, rng).items() if value != start[key]}
+    assert changed == {"lr"}
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"quantile_fraction": 0.7}, "quantile_fraction: must be in (0, 0.5], got 0.7"),
+    ({"perturbation_interval": 0}, "perturbation_interval: must be > 0, got 0"),
+    ({"resample_probability": 2}, "resample_probability: must be in [0, 1], got 2"),
+    ({"perturbation_factors": [0.8, -1]}, "perturbation_factors: expected a list of positive numbers, got [0.8, -1]"),
+    ({"synch": "yes"}, "synch: expected true or false, got 'yes'"),
+])
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(SpecError) as refused:
+        build_scheduler({"type": "pbt", **options})
+    assert str(refused.value) == f"scheduler.{message}"
+
+
+def test_a_mutation_that_is_not_a_domain_is_refused():
+    with pytest.raises(SpecError) as refused:
+        _pbt({"x": {"uniform": [0, 1]}, "epochs": 3}, hyperparam_mutations=["epochs"])
+    assert str(refused.value) == "scheduler.hyperparam_mutations: 'epochs' is not a domain of the space (domains: x)"
+
+
+def _journal(controller) -> list[dict]:
+    controller.store.flush()
+    records = []
+    for path in sorted((controller.store.root / "journal").glob("*.jsonl")):
+        records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return records
+
+
+@pytest.mark.parametrize("synch", [False, True])
+def test_the_bottom_trials_go_on_from_the_newest_checkpoint_of_a_top_one(tmp_path, synch):
+    """Read back from the journal: at each exploit, the donor's newest checkpoint is the one copied."""
+    controller = make_controller(tmp_path, {"type": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.25,
+                                            "synch": synch}, num_samples=8)
+    driver = SimDriver(controller, workers=8 if not synch else 3).start()
+    assert driver.run()
+    controller.finalize()
+    newest: dict[int, tuple] = {}
+    exploits = []
+    for record in _journal(controller):
+        if record["k"] == "result" and record["ckpt"]:
+            newest[record["trial"]] = (record["row"]["training_iteration"], record["ckpt"])
+        elif record["k"] == "exploit":
+            exploits.append(record)
+            assert record["donor"] != record["trial"]
+            assert (record["it"], record["src"]) == newest[record["donor"]]  # the newest, never an older one
+            assert record["ckpt"] == f"trials/{record['trial']:06d}/exploit_{record['donor']:06d}_{record['it']}.h5"
+            newest[record["trial"]] = (record["it"], record["ckpt"])
+    assert len(exploits) >= 3
+    starts = [(trial_id, start) for trial_id, _, start in driver.launches]
+    for record in exploits:  # each recipient's next segment started at the donor's iteration
+        assert (record["trial"], record["it"]) in starts
+    assert all(trial.state.name == "TERMINATED" for trial in controller.trials.values())
+    assert controller.scheduler.describe_progress() == f"{len(exploits)} exploit(s)"
