@@ -12,6 +12,7 @@ population reaches theta = 0 (Q = 1.2), which no single fixed h from a poor star
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 
@@ -25,6 +26,7 @@ def train(config: dict) -> None:
     start = 0 if state is None else int(state["step"])
     for step in range(start + 1, int(config["steps"]) + 1):
         config = hpctune.get_config()  # PBT may change h while the trial runs
+        time.sleep(config.get("sleep", 0.0))  # a stand-in for real work (tests use it)
         h = np.array([config["h0"], config["h1"]])
         theta = theta + config["lr"] * (-2.0 * h * theta)  # the gradient of Q_hat
         q = 1.2 - float(np.sum(theta ** 2))

@@ -46,6 +46,8 @@ class Analysis:
         results: every reported row (read on first use).
         segments: every run of a trial on a worker rank (``rank``, ``start``, ``end``, ``how``).
         decisions: every PAUSE or STOP decision.
+        lineage: every config a trial trained with, and which trial's checkpoint it went on from
+            (see :meth:`schedule`).
         notes: what the reader had to work around (a damaged snapshot, say).
     """
 
@@ -114,6 +116,53 @@ class Analysis:
     @cached_property
     def decisions(self) -> pd.DataFrame:
         return _frame(self._history.decisions)
+
+    @cached_property
+    def lineage(self) -> pd.DataFrame:
+        """Every config a trial trained with, in the order they came: ``event`` ``add`` (its first,
+        at iteration 0), ``config`` (changed while it ran, from ``training_iteration`` on) or ``exploit``
+        (it went on from trial ``donor``'s checkpoint of ``training_iteration``); ``config_json``
+        (empty: unchanged) and ``t``. Empty for an experiment written before the table existed."""
+        return _frame(self._history.lineage)
+
+    def schedule(self, trial_id: int) -> pd.DataFrame:
+        """How ``trial_id``'s final model was trained: one row per stretch of iterations, oldest first,
+        with the trial that trained it and the config in force (``config/<name>`` columns), following
+        the copies back through each donor (PBT). Re-running these stretches from scratch, in order,
+        reproduces the model (``from_iteration`` excluded, ``to_iteration`` included).
+
+        Raises:
+            KeyError: no such trial, or no lineage recorded for it.
+        """
+        import json
+
+        lineage = self.lineage
+        if lineage.empty or trial_id not in set(lineage.trial_id):
+            raise KeyError(f"no lineage recorded for trial {trial_id}")
+        ends = self.trials.set_index("trial_id").training_iteration
+        stretches: list[dict] = []
+        trial, until, before = int(trial_id), int(ends[trial_id]), math.inf
+        while True:
+            events = lineage[(lineage.trial_id == trial) & (lineage.t <= before)].sort_values("t", kind="stable")
+            config = None
+            for row in events.itertuples():  # its config as of `before`, and the last copy before it
+                if row.config_json:
+                    config = json.loads(row.config_json)
+            changes = events[events.event != "add"]
+            start_row = changes.iloc[-1] if not changes.empty else events.iloc[0]
+            begin = int(start_row.training_iteration)
+            if start_row.event == "config":  # a change while it ran: the stretch before it goes on below
+                stretches.append({"trial_id": trial, "from_iteration": begin, "to_iteration": until, "config": config})
+                before, until = float(start_row.t) - 1e-9, begin
+                continue
+            stretches.append({"trial_id": trial, "from_iteration": begin, "to_iteration": until, "config": config})
+            if start_row.event == "add":
+                break
+            trial, until, before = int(start_row.donor), begin, float(start_row.t)
+        rows = [{"trial_id": s["trial_id"], "from_iteration": s["from_iteration"], "to_iteration": s["to_iteration"],
+                 **{f"config/{k}": v for k, v in flatten(s["config"] or {}).items()}}
+                for s in reversed(stretches) if s["to_iteration"] > s["from_iteration"]]
+        return pd.DataFrame(rows)
 
     # -- the best ---------------------------------------------------------------------------
     @property

@@ -110,6 +110,8 @@ def _parser() -> _Parser:
     analyze.add_argument("--top", type=_positive_int, default=10)
     analyze.add_argument("--csv", help="write every result row to this CSV file")
     analyze.add_argument("--rungs", action="store_true", help="trials that reached each rung of the scheduler")
+    analyze.add_argument("--lineage", type=_count, metavar="TRIAL",
+                         help="how TRIAL's model was trained: the trials and configs of each stretch of iterations (PBT)")
     return parser
 
 
@@ -213,6 +215,15 @@ def _cmd_status(args) -> int:
 
 def _cmd_analyze(args) -> int:
     analysis = _load(args.dir)
+    schedule = None
+    if args.lineage is not None:  # checked before anything is printed
+        if args.lineage not in set(analysis.trials.trial_id):
+            raise SpecError("--lineage", f"no trial {args.lineage} in {args.dir}")
+        try:
+            schedule = analysis.schedule(args.lineage)
+        except KeyError:
+            raise SpecError("--lineage", f"trial {args.lineage} of {args.dir} has no lineage recorded (it ran "
+                                         "before hpctune recorded one)") from None
     print(analysis.summary(top=args.top))
     utilization = analysis.utilization()
     if utilization is not None:
@@ -229,6 +240,9 @@ def _cmd_analyze(args) -> int:
         else:
             print("Rungs (milestone: trials that reached it): "
                   + ", ".join(f"{level:g}: {count}" for level, count in counts))
+    if schedule is not None:
+        print(f"Lineage of trial {args.lineage} (iterations from..to, the trial that trained them, its config):")
+        print(schedule.to_string(index=False))
     if args.csv:
         analysis.results.to_csv(args.csv, index=False)
         print(f"wrote {len(analysis.results)} result rows to {args.csv}")

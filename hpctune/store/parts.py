@@ -53,10 +53,11 @@ class PartInfo:
     results: int
     segments: int
     decisions: int
+    lineage: int = 0  # parts written before the lineage table existed have none
 
     @property
     def rows(self) -> int:
-        return self.results + self.segments + self.decisions
+        return self.results + self.segments + self.decisions + self.lineage
 
     def length(self, table: str) -> int:
         return getattr(self, table)

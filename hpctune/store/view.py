@@ -60,6 +60,7 @@ class ExperimentView:
     results: Columns = field(default_factory=dict)
     segments: Columns = field(default_factory=dict)
     decisions: Columns = field(default_factory=dict)
+    lineage: Columns = field(default_factory=dict)
     snapshot_is_current: bool = True
     notes: list[str] = field(default_factory=list)
     result_count: int = 0

@@ -125,3 +125,32 @@ def test_the_bottom_trials_go_on_from_the_newest_checkpoint_of_a_top_one(tmp_pat
         assert (record["trial"], record["it"]) in starts
     assert all(trial.state.name == "TERMINATED" for trial in controller.trials.values())
     assert controller.scheduler.describe_progress() == f"{len(exploits)} exploit(s)"
+
+
+def test_every_trial_s_schedule_runs_from_iteration_0_to_its_end_through_its_donors(tmp_path):
+    """The lineage table, read back by Analysis.schedule: contiguous stretches, each from a trial
+    that trained those iterations, ending with the trial's last one."""
+    import hpctune
+
+    controller = make_controller(tmp_path, {"type": "pbt", "perturbation_interval": 2}, num_samples=8)
+    driver = SimDriver(controller, workers=8).start()
+    assert driver.run()
+    status = controller.finalize()
+    controller.store.flush()
+    controller.store.write_snapshot(controller.state_dict(), list(controller.trials.values()), status)
+    controller.store.close()
+    analysis = hpctune.Analysis(tmp_path / "sim")
+    lineage = analysis.lineage
+    assert (lineage.event == "add").sum() == 8 and (lineage.event == "exploit").sum() >= 3
+    crossed = 0
+    for trial_id, trial in controller.trials.items():
+        schedule = analysis.schedule(trial_id)
+        assert schedule.from_iteration.iloc[0] == 0 and schedule.to_iteration.iloc[-1] == trial.iteration
+        assert list(schedule.from_iteration.iloc[1:]) == list(schedule.to_iteration.iloc[:-1])
+        crossed += len(set(schedule.trial_id)) > 1
+        for row in schedule.itertuples():  # each stretch was reported by the trial it names, with that config
+            rows = analysis.results[(analysis.results.trial_id == row.trial_id)
+                                    & (analysis.results.training_iteration > row.from_iteration)
+                                    & (analysis.results.training_iteration <= row.to_iteration)]
+            assert len(rows) >= row.to_iteration - row.from_iteration
+    assert crossed >= 1
