@@ -27,7 +27,7 @@ SPECS = [
     ({"num_samples": "many"}, "num_samples: expected an integer, got 'many'"),
     ({"max_failures": -1}, "max_failures: must be >= 0, got -1"),
     ({"seed": "abc"}, "seed: expected an integer, got 'abc'"),
-    ({"scheduler": "turbo"}, "scheduler.type: unknown scheduler 'turbo' (known: asha, fifo, hyperband, median, sha)"),
+    ({"scheduler": "turbo"}, "scheduler.type: unknown scheduler 'turbo' (known: asha, fifo, hyperband, median, pbt, sha)"),
     ({"scheduler": "{type: asha, grace: 2}"}, "scheduler.grace: unknown option of scheduler 'asha' (known: "
                                               "grace_period, max_t, reduction_factor, brackets, time_attr, stop_variant)"),
     ({"scheduler": "{type: asha, reduction_factor: 1}"}, "scheduler.reduction_factor: must be >= 2, got 1"),
