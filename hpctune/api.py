@@ -20,7 +20,7 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         resources: dict | None = None, max_failures: int = 0, seed: int = 0, storage: str = "runs",
         name: str | None = None, workers: int | None = None, resume: bool = False,
         backend: str = "auto", checkpoint_keep: int = 2, time_budget_s: float | None = None,
-        verbose: int = 1):
+        policy: Any = None, verbose: int = 1):
     """Tune ``trainable`` over ``space``; the same script runs alone or under ``mpiexec``.
 
     Args:
@@ -32,6 +32,8 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         scheduler, searcher: names (``"asha"``), ``{"type": ..., **options}`` or instances.
         stop: end a trial when a reported value reaches a threshold.
         time_budget_s: start no trial after this many seconds; running ones end at their next result.
+        policy: a live hyperparameter policy (``"plateau_lr"``, ``{"type": ..., **options}`` or an
+            instance, see :mod:`hpctune.policies`): it changes running trials' configs from their results.
         workers: worker ranks to start when not under an MPI launcher
             (default: number of cores, at least 2).
         resume: continue the experiment in ``storage/name`` if there is one.
@@ -52,7 +54,7 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
     raw = {"name": name, "trainable": trainable, "metric": metric, "mode": mode, "num_samples": num_samples,
            "space": space, "stop": stop, "scheduler": scheduler, "searcher": searcher,
            "resources": resources, "max_failures": max_failures, "seed": seed, "storage": storage,
-           "checkpoint_keep": checkpoint_keep, "time_budget_s": time_budget_s}
+           "checkpoint_keep": checkpoint_keep, "time_budget_s": time_budget_s, "policy": policy}
     trainable_object = trainable if callable(trainable) else None
     # workers import the trainable the way this process can: from the same sys.path
     python_path = [os.getcwd()] + [os.path.abspath(p) for p in sys.path if p]

@@ -24,11 +24,13 @@ from dataclasses import dataclass
 
 from .enums import Control, Decision, RecordKind, SegmentEnd, TrialState
 from .errors import SpecError, describe_os_error
+from .policies import Policy, build_policy
 from .schedulers import Scheduler, SchedulerDecision, build_scheduler, metric_value
 from .searchers import FINISHED, Searcher, build_searcher
 from .spec import ExperimentSpec, Resources
 from .store import ExperimentStore
 from .session import RESULT_FIELDS
+from .space import flatten
 from .trial import Trial, TrialTask
 from .walltime import Fit, IterationTimes, next_iteration_fits, segment_fits
 
@@ -46,7 +48,25 @@ def build_algorithms(spec: ExperimentSpec) -> tuple[Scheduler, Searcher]:
     """
     scheduler = build_scheduler(spec.scheduler)
     scheduler.set_space(spec.space)
-    return scheduler, build_searcher(spec.searcher)
+    searcher = build_searcher(spec.searcher)
+    build_policy_of(spec)  # checked here too, before anything is written
+    return scheduler, searcher
+
+
+def build_policy_of(spec: ExperimentSpec) -> Policy | None:
+    """The live policy ``spec`` describes (new, not set up), or None.
+
+    Raises:
+        SpecError: an unknown type or option, or a hyperparameter the space does not have (``policy.key: ...``).
+    """
+    if spec.policy is None:
+        return None
+    policy = build_policy(spec.policy)
+    try:
+        policy.set_space(spec.space)
+    except SpecError as exc:
+        raise SpecError(f"policy.{exc.where}", exc.what) from None
+    return policy
 
 
 @dataclass
@@ -88,6 +108,10 @@ class Controller:
         self.python_path = python_path or [os.getcwd()]
         self.scheduler, self.searcher = build_algorithms(spec)
         self.scheduler.setup(spec.metric, spec.mode, spec.seed)
+        self.policy = build_policy_of(spec)
+        if self.policy is not None:
+            self.policy.setup(spec.metric, spec.mode)
+        self._in_force = tuple(f"config/{key}" for key in self.policy.keys) if self.policy else ()
         self.searcher.setup(spec.space, spec.metric, spec.mode, spec.num_samples, spec.seed)
         self.trials: dict[int, Trial] = {}
         self.counts: Counter = Counter()
@@ -152,6 +176,10 @@ class Controller:
                     reported = ", ".join(k for k in row if k not in RESULT_FIELDS)
                     self._notices.append(f"warning: stop.{key}: the first result has no {key!r} (it reported: "
                                          f"{reported}); this criterion stops only trials that report it")
+        if self._in_force:  # the values the policy controls, as in force for this result
+            flat = flatten(trial.config)
+            for column, key in zip(self._in_force, self.policy.keys):
+                row[column] = flat.get(key)
         self._record(RecordKind.RESULT, trial=trial_id, row=row, ckpt=checkpoint)
         self._times.result(trial_id, row, self._now)
         trial.iteration = iteration
@@ -188,6 +216,10 @@ class Controller:
             decision = Decision.PAUSE  # the time budget is spent: end at this checkpoint
         elif action == Decision.CONTINUE and self._deadline is not None:
             decision = self._before_deadline(trial, checkpoint, decision)
+        if self.policy is not None and _action(decision) == Decision.CONTINUE:
+            changed = self.policy.on_result(trial_id, row, trial.config)
+            if changed is not None and changed != trial.config:
+                self.set_config(trial_id, changed)  # the trial has it when this report returns
         return self._log_decision(trial, _action(decision), iteration)
 
     def on_segment_end(self, trial_id: int, how: SegmentEnd, error: str | None = None,
@@ -376,6 +408,7 @@ class Controller:
             **self._times.state_dict(),
             "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
+            **({"policy": self.policy.state_dict()} if self.policy is not None else {}),
         }
 
     def restore(self, state: dict | None, trials: list[Trial], records: list[dict]) -> None:
@@ -409,6 +442,8 @@ class Controller:
             self._times.load_state_dict(state)
             self.scheduler.load_state_dict(state["scheduler"])
             self.searcher.load_state_dict(state["searcher"])
+            if self.policy is not None and "policy" in state:
+                self.policy.load_state_dict(state["policy"])
         self._replaying = True
         try:
             for record in records:
@@ -495,6 +530,8 @@ class Controller:
 
     def _finish(self, trial: Trial, why: str, complete: bool) -> None:
         self._requeue.pop(trial.trial_id, None)
+        if self.policy is not None:
+            self.policy.on_trial_end(trial.trial_id)
         self._set_state(trial, TrialState.TERMINATED, why)
         if complete:
             self.scheduler.on_trial_complete(trial, trial.last_result)
@@ -508,6 +545,8 @@ class Controller:
             self._requeue[trial.trial_id] = None
             return
         self._set_state(trial, TrialState.ERROR, "error")
+        if self.policy is not None:
+            self.policy.on_trial_end(trial.trial_id)
         self.scheduler.on_trial_error(trial)
         self.searcher.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
 

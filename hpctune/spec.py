@@ -27,7 +27,7 @@ __all__ = ["ExperimentSpec", "Resources", "load_spec", "spec_from_dict"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FIELDS = ("name", "trainable", "metric", "mode", "num_samples", "space", "stop", "scheduler",
            "searcher", "resources", "max_failures", "seed", "storage", "checkpoint_keep",
-           "time_budget_s")
+           "time_budget_s", "policy")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class ExperimentSpec:
     storage: str = "runs"
     checkpoint_keep: int = 2
     time_budget_s: float | None = None
+    policy: dict | None = None
 
     @property
     def experiment_dir(self) -> Path:
@@ -86,7 +87,7 @@ class ExperimentSpec:
             "scheduler": self.scheduler, "searcher": self.searcher,
             "resources": vars(self.resources), "max_failures": self.max_failures,
             "seed": self.seed, "storage": self.storage, "checkpoint_keep": self.checkpoint_keep,
-            "time_budget_s": self.time_budget_s,
+            "time_budget_s": self.time_budget_s, "policy": self.policy,
         }
 
 
@@ -210,4 +211,5 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
         time_budget_s=_check_budget(raw.get("time_budget_s")),
         scheduler=describe("scheduler", raw.get("scheduler", "fifo")),
         searcher=describe("searcher", raw.get("searcher", "random")),
+        policy=None if raw.get("policy") is None else describe("policy", raw["policy"]),
     )

@@ -202,3 +202,13 @@ def group_checkpoints_on_request(config):
         if lrs is not None:
             metrics["lrs"] = " ".join(map(str, lrs))
         hpctune.report(metrics, checkpoint={"iteration": i} if asked else None)
+
+
+def plateau(config):
+    """A loss that falls for ``config["fall"]`` iterations, then stays flat; reports the ``lr`` each
+    iteration trained with, as ``hpctune.get_config()`` gave it (``lr_seen``)."""
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else int(state["iteration"])
+    for i in range(start + 1, config["epochs"] + 1):
+        lr = hpctune.get_config()["lr"]
+        hpctune.report({"loss": 1.0 - 0.1 * min(i, config["fall"]), "lr_seen": lr}, checkpoint={"iteration": i})

@@ -1,0 +1,109 @@
+"""Live hyperparameter policies: the built-in ones' rules, their options, and on real MPI ranks a
+running trial seeing each change at its next step (function and class API), logged in the lineage
+and carried by every result row (``config/<name>``)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import hpctune
+from hpctune.policies import POLICIES, GrowBatch, PlateauLR, build_policy
+
+
+def _feed(policy, losses, config, key="loss", extra=None):
+    """Each result through the policy, the config following its changes; the value of the key before each."""
+    policy.setup("loss", "min")
+    seen = []
+    for i, loss in enumerate(losses):
+        seen.append(config[policy.keys[0]])
+        changed = policy.on_result(0, {key: loss, **((extra or [{}] * len(losses))[i])}, config)
+        config = changed or config
+    return seen, config
+
+
+def test_plateau_lr_halves_after_patience_results_without_improvement():
+    losses = [1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.85, 0.9, 0.9]
+    seen, _ = _feed(PlateauLR(patience=2, factor=0.5), losses, {"lr": 0.1})
+    assert seen == [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.025]
+
+
+def test_plateau_lr_waits_its_cooldown_and_stops_at_min_value():
+    seen, config = _feed(PlateauLR(patience=1, factor=0.1, cooldown=1, min_value=0.004), [1.0] * 8, {"lr": 0.5})
+    assert seen == pytest.approx([0.5, 0.5, 0.05, 0.05, 0.005, 0.005, 0.004, 0.004])
+    assert config == {"lr": 0.004}
+
+
+def test_grow_batch_doubles_while_the_noise_scale_is_above_the_batch():
+    noise = [10, 100, 100, 100, 5000, 5000, float("nan")]
+    seen, config = _feed(GrowBatch(max_value=256), [1.0] * 7, {"batch": 32, "lr": 0.1},
+                         extra=[{"grad_noise_scale": n} for n in noise])
+    assert seen == [32, 32, 64, 128, 128, 256, 256] and config == {"batch": 256, "lr": 0.1}
+
+
+def test_a_policy_s_state_round_trips_through_json():
+    policy = PlateauLR(patience=3)
+    policy.setup("loss", "min")
+    for loss in (1.0, 0.9, 0.95):
+        policy.on_result(4, {"loss": loss}, {"lr": 0.1})
+    fresh = build_policy({"type": "plateau_lr", "patience": 3})
+    fresh.load_state_dict(json.loads(json.dumps(policy.state_dict())))
+    assert fresh.state_dict() == policy.state_dict()
+
+
+@pytest.mark.parametrize("policy, message", [
+    ({"type": "plateau_lr", "key": "lrr"}, "policy.key: 'lrr' is not a hyperparameter of the space (it has: lr, "
+                                           "epochs, fall)"),
+    ({"type": "plateau_lr", "factor": 1.5}, "policy.factor: must be in (0, 1), got 1.5"),
+    ({"type": "grow_batch", "factor": 1}, "policy.factor: must be >= 2, got 1"),
+    ({"type": "slower"}, "policy.type: unknown policy 'slower' (known: grow_batch, plateau_lr)"),
+])
+def test_a_bad_policy_is_refused_before_anything_is_written(tmp_path, run_cli, policy, message):
+    spec = tmp_path / "p.yaml"
+    spec.write_text(json.dumps({"name": "p", "trainable": "trainable_fixtures:plateau", "metric": "loss",
+                                "space": {"lr": 0.1, "epochs": 3, "fall": 1}, "policy": policy,
+                                "storage": str(tmp_path / "runs")}))
+    done = run_cli("run", str(spec), "--workers", "2")
+    assert done.returncode == 2 and done.stderr.splitlines() == [f"hpctune: error: {message}"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_every_policy_is_registered():
+    assert POLICIES.names() == ["grow_batch", "plateau_lr"]
+
+
+def _run(tmp_path, run_cli, trainable: str, space: dict, policy: dict) -> hpctune.Analysis:
+    spec = tmp_path / "live.yaml"
+    spec.write_text(json.dumps({"name": "live", "trainable": trainable, "metric": "loss", "num_samples": 2,
+                                "space": space, "policy": policy, "storage": str(tmp_path / "runs")}))
+    done = run_cli("run", str(spec), "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    return hpctune.Analysis(tmp_path / "runs" / "live")
+
+
+def test_function_trials_see_the_policy_s_learning_rate_at_their_next_step(tmp_path, run_cli):
+    analysis = _run(tmp_path, run_cli, "trainable_fixtures:plateau", {"lr": 0.1, "epochs": 10, "fall": 3},
+                    {"type": "plateau_lr", "patience": 2, "factor": 0.5})
+    for trial_id, rows in analysis.results.groupby("trial_id"):
+        rows = rows.sort_values("training_iteration")
+        assert list(rows["lr_seen"]) == list(rows["config/lr"])  # each row: the value it trained with
+        expected, _ = _feed(PlateauLR(patience=2, factor=0.5), list(rows["loss"]), {"lr": 0.1})
+        assert list(rows["config/lr"]) == expected == [0.1] * 5 + [0.05] * 2 + [0.025] * 2 + [0.0125]
+        changes = analysis.lineage[(analysis.lineage.trial_id == trial_id) & (analysis.lineage.event == "config")]
+        assert list(changes.training_iteration) == [5, 7, 9]  # after these results, from the next one on
+        assert [json.loads(c)["lr"] for c in changes.config_json] == [0.05, 0.025, 0.0125]
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_class_trials_see_the_policy_s_change_at_their_next_step(tmp_path, run_cli, in_place):
+    """reset_config takes it in place, or the trainable is built again from its last checkpoint."""
+    analysis = _run(tmp_path, run_cli, "trainable_fixtures:Reconfigurable",
+                    {"lr": 0.8, "epochs": 6, "in_place": in_place},
+                    {"type": "plateau_lr", "patience": 2, "factor": 0.5, "min_delta": 10.0})
+    for _, rows in analysis.results.groupby("trial_id"):
+        rows = rows.sort_values("training_iteration")
+        # changed after results 3 and 5 (two results without improvement), seen from the next step on
+        assert list(rows["lr"]) == list(rows["config/lr"]) == [0.8, 0.8, 0.8, 0.4, 0.4, 0.2]
+        assert list(rows.training_iteration) == [1, 2, 3, 4, 5, 6]
+        builds = list(rows["builds"].diff().fillna(0))
+        assert builds == ([0.0] * 6 if in_place else [0.0, 0.0, 0.0, 1.0, 0.0, 1.0])  # else built again
