@@ -1,4 +1,4 @@
-"""The ``hpctune`` command: run, resume, submit, status, analyze.
+"""The ``hpctune`` command: run, resume, submit, replay, status, analyze.
 
 Exit codes: 0 finished; 2 bad input, with one line ``hpctune: error: <where>: <what>``;
 1 the experiment could not finish, or the reader of stdout went away (``| head -1``); 3 the Slurm
@@ -103,6 +103,13 @@ def _parser() -> _Parser:
     submit.add_argument("--name", help="experiment name (overrides the spec's)")
     submit.add_argument("--storage", help="folder for experiments (overrides the spec's)")
     submit.add_argument("--dry-run", action="store_true", help="print the batch script; submit nothing")
+    replay = sub.add_parser("replay", help="train a trial's model again from scratch, following the schedule of "
+                                           "configs its lineage recorded (the best PBT model, reproduced)")
+    replay.add_argument("dir", help="the experiment folder (runs/<name>)")
+    replay.add_argument("trial", type=_count, help="the trial whose model to train again")
+    replay.add_argument("--name", help="the new experiment's name (default <name>-trial<TRIAL>), next to DIR")
+    replay.add_argument("--workers", type=_positive_int)
+    replay.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
     status = sub.add_parser("status", help="trials by state and the best so far (works while it runs)")
     status.add_argument("dir")
     analyze = sub.add_parser("analyze", help="best trials; every result as CSV")
@@ -153,6 +160,49 @@ def _cmd_resume(args) -> int:
     run_spec(make_spec, workers=args.workers, backend=args.backend, resume=True, must_exist=True,
              python_path=[str(Path.cwd())], max_requeues=args.max_requeues, stop_before=args.stop_before)
     return EXIT_OK
+
+
+def _cmd_replay(args) -> int:
+    from .api import run_spec
+    from .spec import spec_from_dict
+    from .store import load_experiment
+
+    folder = Path(args.dir)
+    analysis = _load(args.dir)
+    if args.trial not in set(analysis.trials.trial_id):
+        raise SpecError("trial", f"no trial {args.trial} in {args.dir}")
+    try:
+        schedule = analysis.schedule(args.trial)
+    except KeyError:
+        raise SpecError("trial", f"trial {args.trial} of {args.dir} has no lineage recorded (it ran before hpctune "
+                                 "recorded one)") from None
+    raw = replay_spec(analysis.spec, schedule, name=args.name or f"{folder.name}-trial{args.trial}",
+                      storage=str(folder.parent))
+    import_paths = load_experiment(folder, history=False).python_path
+    run_spec(lambda: spec_from_dict(raw, import_paths=import_paths), workers=args.workers, backend=args.backend,
+             python_path=[str(Path.cwd())])
+    return EXIT_OK
+
+
+def replay_spec(stored: dict, schedule, name: str, storage: str) -> dict:
+    """The spec of one trial that trains with ``schedule``'s configs (:meth:`hpctune.Analysis.schedule`):
+    the first config as constants, the rest through the ``schedule`` policy, in ``storage/name``."""
+    import math
+
+    from .space import flatten, unflatten
+
+    def plain(value):
+        value = value.item() if hasattr(value, "item") else value
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+    stretches = []
+    for row in schedule.to_dict("records"):
+        leaves = {key[len("config/"):]: plain(value) for key, value in row.items() if key.startswith("config/")}
+        stretches.append([int(row["from_iteration"]),
+                          unflatten({key: value for key, value in leaves.items() if value is not None})])
+    space = unflatten({key: {"constant": value} for key, value in flatten(stretches[0][1]).items()})
+    return {**stored, "name": name, "storage": storage, "space": space, "num_samples": 1, "scheduler": "fifo",
+            "searcher": "random", "time_budget_s": None, "policy": {"type": "schedule", "stretches": stretches}}
 
 
 _SUBMIT_OPTIONS = ("nodes", "tasks_per_node", "gpus_per_node", "cpus_per_task", "time", "partition", "account",
@@ -249,8 +299,8 @@ def _cmd_analyze(args) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "submit": _cmd_submit, "status": _cmd_status,
-             "analyze": _cmd_analyze}
+_COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "submit": _cmd_submit, "replay": _cmd_replay,
+             "status": _cmd_status, "analyze": _cmd_analyze}
 
 
 def _stdout_reader_gone() -> bool:

@@ -89,6 +89,19 @@ def test_the_pbt_toy_example_exploits_and_explores_on_mpi_ranks(tmp_path, run_py
     start = lines.index(f"Lineage of trial {best} (iterations from..to, the trial that trained them, its config):")
     assert lines[start + 1].split()[:3] == ["trial_id", "from_iteration", "to_iteration"]
     assert lines[start + 2].split()[1] == "0" and lines[-1].split()[2] == "40"
+    # the best model trained again from scratch with its schedule: the very same Q, bit for bit
+    replayed = run_python("-m", "hpctune.cli", "replay", str(tmp_path / "toy"), str(best), "--workers", "2")
+    assert replayed.returncode == 0, replayed.stderr
+    again = hpctune.Analysis(tmp_path / f"toy-trial{best}")
+    assert len(again.trials) == 1 and again.status == "finished"
+    final = analysis.results[analysis.results.trial_id == best].sort_values("timestamp").iloc[-1]
+    rows = again.results.sort_values("training_iteration")
+    assert list(rows.training_iteration) == list(range(1, 41)) and rows.Q.iloc[-1] == final.Q
+    schedule = analysis.schedule(best)
+    for stretch in schedule.to_dict("records"):  # each stretch trained with its h
+        trained = rows[(rows.training_iteration > stretch["from_iteration"])
+                       & (rows.training_iteration <= stretch["to_iteration"])]
+        assert set(trained.h0) == {stretch["config/h0"]} and set(trained.h1) == {stretch["config/h1"]}
     missing = run_python("-m", "hpctune.cli", "analyze", str(tmp_path / "toy"), "--lineage", "99")
     assert missing.returncode == 2 and missing.stdout == ""
     assert missing.stderr.splitlines() == [f"hpctune: error: --lineage: no trial 99 in {tmp_path / 'toy'}"]

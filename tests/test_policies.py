@@ -17,7 +17,8 @@ def _feed(policy, losses, config, key="loss", extra=None):
     seen = []
     for i, loss in enumerate(losses):
         seen.append(config[policy.keys[0]])
-        changed = policy.on_result(0, {key: loss, **((extra or [{}] * len(losses))[i])}, config)
+        result = {key: loss, "training_iteration": i + 1, **((extra or [{}] * len(losses))[i])}
+        changed = policy.on_result(0, result, config)
         config = changed or config
     return seen, config
 
@@ -56,7 +57,7 @@ def test_a_policy_s_state_round_trips_through_json():
                                            "epochs, fall)"),
     ({"type": "plateau_lr", "factor": 1.5}, "policy.factor: must be in (0, 1), got 1.5"),
     ({"type": "grow_batch", "factor": 1}, "policy.factor: must be >= 2, got 1"),
-    ({"type": "slower"}, "policy.type: unknown policy 'slower' (known: grow_batch, plateau_lr)"),
+    ({"type": "slower"}, "policy.type: unknown policy 'slower' (known: grow_batch, plateau_lr, schedule)"),
 ])
 def test_a_bad_policy_is_refused_before_anything_is_written(tmp_path, run_cli, policy, message):
     spec = tmp_path / "p.yaml"
@@ -69,7 +70,7 @@ def test_a_bad_policy_is_refused_before_anything_is_written(tmp_path, run_cli, p
 
 
 def test_every_policy_is_registered():
-    assert POLICIES.names() == ["grow_batch", "plateau_lr"]
+    assert POLICIES.names() == ["grow_batch", "plateau_lr", "schedule"]
 
 
 def _run(tmp_path, run_cli, trainable: str, space: dict, policy: dict) -> hpctune.Analysis:
@@ -107,3 +108,27 @@ def test_class_trials_see_the_policy_s_change_at_their_next_step(tmp_path, run_c
         assert list(rows.training_iteration) == [1, 2, 3, 4, 5, 6]
         builds = list(rows["builds"].diff().fillna(0))
         assert builds == ([0.0] * 6 if in_place else [0.0, 0.0, 0.0, 1.0, 0.0, 1.0])  # else built again
+
+
+def test_a_schedule_gives_each_stretch_its_config_from_the_iteration_after_its_start():
+    from hpctune.policies import Schedule
+
+    schedule = Schedule(stretches=[[0, {"lr": 0.1, "opt": {"m": 0.9}}], [3, {"lr": 0.05, "opt": {"m": 0.9}}],
+                                   [5, {"lr": 0.05, "opt": {"m": 0.5}}]])
+    assert schedule.keys == ("lr", "opt/m")  # what changes: the result rows carry it
+    seen, _ = _feed(schedule, [1.0] * 7, {"lr": 0.1, "opt": {"m": 0.9}})
+    assert seen == [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]
+    assert [schedule.config_after(i)["opt"]["m"] for i in range(7)] == [0.9] * 5 + [0.5] * 2
+
+
+@pytest.mark.parametrize("stretches, message", [
+    ([[1, {"lr": 0.1}]], "stretches: from_iteration must start at 0 and increase, got [1]"),
+    ([[0, {"lr": 0.1}], [0, {"lr": 0.2}]], "stretches: from_iteration must start at 0 and increase, got [0, 0]"),
+    ([[0, 0.1]], "stretches: expected a list of [from_iteration, config] pairs"),
+])
+def test_a_bad_schedule_is_refused(stretches, message):
+    from hpctune.errors import SpecError
+
+    with pytest.raises(SpecError) as refused:
+        build_policy({"type": "schedule", "stretches": stretches})
+    assert str(refused.value) == f"policy.{message}"
