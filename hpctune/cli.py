@@ -169,19 +169,24 @@ def _cmd_replay(args) -> int:
 
     folder = Path(args.dir)
     analysis = _load(args.dir)
-    if args.trial not in set(analysis.trials.trial_id):
-        raise SpecError("trial", f"no trial {args.trial} in {args.dir}")
-    try:
-        schedule = analysis.schedule(args.trial)
-    except KeyError:
-        raise SpecError("trial", f"trial {args.trial} of {args.dir} has no lineage recorded (it ran before hpctune "
-                                 "recorded one)") from None
+    schedule = _schedule_of(analysis, args.trial, args.dir, "trial")
     raw = replay_spec(analysis.spec, schedule, name=args.name or f"{folder.name}-trial{args.trial}",
                       storage=str(folder.parent))
     import_paths = load_experiment(folder, history=False).python_path
     run_spec(lambda: spec_from_dict(raw, import_paths=import_paths), workers=args.workers, backend=args.backend,
              python_path=[str(Path.cwd())])
     return EXIT_OK
+
+
+def _schedule_of(analysis, trial_id: int, folder: str, where: str):
+    """``analysis.schedule(trial_id)``, or a one-line error naming ``where`` (no such trial, no lineage)."""
+    if trial_id not in set(analysis.trials.trial_id):
+        raise SpecError(where, f"no trial {trial_id} in {folder}")
+    try:
+        return analysis.schedule(trial_id)
+    except KeyError:
+        raise SpecError(where, f"trial {trial_id} of {folder} has no lineage recorded (it ran before hpctune "
+                               "recorded one)") from None
 
 
 def replay_spec(stored: dict, schedule, name: str, storage: str) -> dict:
@@ -265,15 +270,8 @@ def _cmd_status(args) -> int:
 
 def _cmd_analyze(args) -> int:
     analysis = _load(args.dir)
-    schedule = None
-    if args.lineage is not None:  # checked before anything is printed
-        if args.lineage not in set(analysis.trials.trial_id):
-            raise SpecError("--lineage", f"no trial {args.lineage} in {args.dir}")
-        try:
-            schedule = analysis.schedule(args.lineage)
-        except KeyError:
-            raise SpecError("--lineage", f"trial {args.lineage} of {args.dir} has no lineage recorded (it ran "
-                                         "before hpctune recorded one)") from None
+    # checked before anything is printed
+    schedule = None if args.lineage is None else _schedule_of(analysis, args.lineage, args.dir, "--lineage")
     print(analysis.summary(top=args.top))
     utilization = analysis.utilization()
     if utilization is not None:
