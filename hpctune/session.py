@@ -147,7 +147,11 @@ class _Session:
         """Take the coordinator's control messages into account."""
         for control, payload in controls:
             if control == Control.CONFIG:
-                self.task.config = self.new_config = payload
+                # in place: a function trainable that reads config[...] each epoch sees the change
+                # without asking; the class API gets it through reset_config
+                self.task.config.clear()
+                self.task.config.update(payload)
+                self.new_config = dict(payload)
             else:  # CHECKPOINT, PAUSE: the next report should carry a checkpoint
                 self.checkpoint_wanted = True
 
@@ -231,7 +235,8 @@ def get_checkpoint() -> dict | None:
 
 def get_config() -> dict:
     """This trial's config: the newest one, if the coordinator sent a new one (PBT, live policies).
-    Call it again (each epoch, say) to see a change."""
+    It is the dict the trainable was called with, changed in place: reading ``config["lr"]`` each
+    epoch sees a change too; a value copied into a variable does not."""
     session = _session("get_config")
     session.poll()
     return session.task.config
@@ -295,7 +300,7 @@ def _run_function(fn, session: _Session) -> SegmentEnd:
 
 
 def _run_class(cls, session: _Session) -> SegmentEnd:
-    trainable = cls(session.task.config)
+    trainable = cls(dict(session.task.config))  # its own: reset_config sees the old config next to the new
     state = session.checkpoint()
     if state is not None:
         trainable.load_checkpoint(state)

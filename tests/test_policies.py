@@ -82,8 +82,9 @@ def _run(tmp_path, run_cli, trainable: str, space: dict, policy: dict) -> hpctun
     return hpctune.Analysis(tmp_path / "runs" / "live")
 
 
-def test_function_trials_see_the_policy_s_learning_rate_at_their_next_step(tmp_path, run_cli):
-    analysis = _run(tmp_path, run_cli, "trainable_fixtures:plateau", {"lr": 0.1, "epochs": 10, "fall": 3},
+@pytest.mark.parametrize("trainable", ["plateau", "plateau_plain"])  # get_config() each step, or config["lr"]
+def test_function_trials_see_the_policy_s_learning_rate_at_their_next_step(tmp_path, run_cli, trainable):
+    analysis = _run(tmp_path, run_cli, f"trainable_fixtures:{trainable}", {"lr": 0.1, "epochs": 10, "fall": 3},
                     {"type": "plateau_lr", "patience": 2, "factor": 0.5})
     for trial_id, rows in analysis.results.groupby("trial_id"):
         rows = rows.sort_values("training_iteration")

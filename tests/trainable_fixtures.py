@@ -212,3 +212,12 @@ def plateau(config):
     for i in range(start + 1, config["epochs"] + 1):
         lr = hpctune.get_config()["lr"]
         hpctune.report({"loss": 1.0 - 0.1 * min(i, config["fall"]), "lr_seen": lr}, checkpoint={"iteration": i})
+
+
+def plateau_plain(config):
+    """:func:`plateau`, reading ``config["lr"]`` from its argument each iteration (no ``get_config()``)."""
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else int(state["iteration"])
+    for i in range(start + 1, config["epochs"] + 1):
+        hpctune.report({"loss": 1.0 - 0.1 * min(i, config["fall"]), "lr_seen": config["lr"]},
+                       checkpoint={"iteration": i})
