@@ -104,7 +104,13 @@ def read_part(folder: Path, part: PartInfo | str) -> dict[str, tuple[Columns, in
         OSError: the file is damaged.
     """
     relative = part.file if isinstance(part, PartInfo) else part
-    with h5py.File(folder / relative, "r", locking=False) as f:
+    try:
+        f = h5py.File(folder / relative, "r", locking=False)
+    except OSError:
+        if not (folder / relative).exists():  # deleted while HDF5 opened it (a merge): as if never there
+            raise FileNotFoundError(f"{relative} is gone (merged into a newer part)") from None
+        raise
+    with f:
         if f.attrs.get("format") != FORMAT:
             raise OSError(f"{relative} is not an hpctune part file")
         return {name: read_table(f[name]) if name in f else ({}, 0) for name in TABLES}
