@@ -105,18 +105,26 @@ class _Allocation:
         return (f"{text}: ends at {time.strftime('%H:%M:%S', time.localtime(job.end_time))}; trials checkpoint "
                 f"and pause from {time.strftime('%H:%M:%S', time.localtime(self.wrap_up_at))}")
 
-    def requeue(self, folder: Path) -> ExperimentError:
-        """The error to end with after this allocation stopped for its end: requeued, or why not."""
+    def requeue(self, folder: Path, announce: bool) -> ExperimentError:
+        """The error to end with after this allocation stopped for its end: requeued, or why not.
+
+        ``announce``: say it on stderr *before* ``scontrol requeue``, which has Slurm end this
+        process at once (a line printed after it can be lost with the process).
+        """
         job = self.job
         if job is None or not job.batch:
             return ExperimentInterrupted(folder)
         if job.restarts >= self.max_requeues:
             return ExperimentInterrupted(folder, f"Slurm job {job.job_id} was requeued {job.restarts} times "
                                                  f"already (--max-requeues {self.max_requeues})")
+        requeued = ExperimentRequeued(folder, job.job_id, job.restarts + 1)
+        if announce:
+            print(f"hpctune: {requeued}", file=sys.stderr, flush=True)
+            requeued.announced = True
         failed = job.requeue()
         if failed is not None:
             return ExperimentInterrupted(folder, f"Slurm job {job.job_id} could not be requeued: {failed}")
-        return ExperimentRequeued(folder, job.job_id, job.restarts + 1)
+        return requeued
 
 
 def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False,
@@ -261,7 +269,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         raise StorageFailed(store.folder, controller.storage_full)
     if status != "finished":
         at_the_end = housekeeping.time_limit or controller.stopped_for_deadline
-        raise allocation.requeue(store.folder) if at_the_end else ExperimentInterrupted(store.folder)
+        raise allocation.requeue(store.folder, announce=verbose > 0) if at_the_end else ExperimentInterrupted(store.folder)
     return analysis
 
 
@@ -286,6 +294,9 @@ class ExperimentInterrupted(ExperimentError):
 class ExperimentRequeued(ExperimentInterrupted):
     """The allocation ended: the running trials paused at a checkpoint, and the Slurm job was
     requeued; its next allocation continues the experiment."""
+
+    announced = False
+    """True once the message went to stderr (before ``scontrol requeue``): the CLI does not repeat it."""
 
     def __init__(self, folder: Path, job_id: str, allocation: int):
         self.folder = folder

@@ -339,7 +339,8 @@ def _run_command(argv: list[str] | None) -> int:
         print(f"hpctune: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ExperimentRequeued as exc:
-        print(f"hpctune: {exc}", file=sys.stderr)
+        if not exc.announced:
+            print(f"hpctune: {exc}", file=sys.stderr)
         return EXIT_REQUEUED
     except ExperimentInterrupted as exc:
         print(f"hpctune: {exc}", file=sys.stderr)
