@@ -7,6 +7,7 @@ With PBT a trial copies the theta of a better one and explores h around that one
 population reaches theta = 0 (Q = 1.2), which no single fixed h from a poor start does as fast.
 
     python examples/pbt_toy.py            # pbt, 4 trials on 4 workers
+    python examples/pbt_toy.py --synch    # synchronous pbt: rounds of 4 steps, as in the paper
     python examples/pbt_toy.py --fixed    # the same population, hyperparameters fixed (fifo)
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ SPACE = {"h0": hpctune.uniform(0.0, 1.0), "h1": hpctune.uniform(0.0, 1.0), "lr":
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixed", action="store_true", help="no PBT: the same trials with fixed hyperparameters")
+    parser.add_argument("--synch", action="store_true", help="synchronous pbt: the population waits at each interval")
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--storage", default="runs")
@@ -47,7 +49,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     scheduler = "fifo" if args.fixed else {"type": "pbt", "perturbation_interval": 4, "quantile_fraction": 0.25,
-                                           "resample_probability": 0.25}
+                                           "resample_probability": 0.25, "synch": args.synch}
     analysis = hpctune.run(train, space=SPACE, metric="Q", mode="max", num_samples=args.trials,
                            scheduler=scheduler, workers=args.workers, storage=args.storage, seed=args.seed,
                            name=args.name or ("pbt_toy_fixed" if args.fixed else "pbt_toy"))

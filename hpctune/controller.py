@@ -220,7 +220,10 @@ class Controller:
             changed = self.policy.on_result(trial_id, row, trial.config)
             if changed is not None and changed != trial.config:
                 self.set_config(trial_id, changed)  # the trial has it when this report returns
-        return self._log_decision(trial, _action(decision), iteration)
+        decision = self._log_decision(trial, _action(decision), iteration)
+        if self._free_ranks >= self._ranks_per_trial:  # a result can make work for idle ranks (a PBT round ends)
+            self._dispatch()
+        return decision
 
     def on_segment_end(self, trial_id: int, how: SegmentEnd, error: str | None = None,
                        checkpoint: str | None = None, t: float | None = None) -> None:

@@ -191,6 +191,7 @@ class SimDriver:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
         decision = self.controller.on_result(trial_id, row, checkpoint, t=self.now)
+        self._collect()  # a result can start trials on idle workers (a PBT round completed)
         action = decision.action if isinstance(decision, SchedulerDecision) else decision
         self.log.append((trial_id, iteration, Decision(action).name))
         if action == Decision.PAUSE:

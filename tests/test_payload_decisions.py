@@ -107,6 +107,31 @@ def test_the_pbt_toy_example_exploits_and_explores_on_mpi_ranks(tmp_path, run_py
     assert missing.stderr.splitlines() == [f"hpctune: error: --lineage: no trial 99 in {tmp_path / 'toy'}"]
 
 
+def test_synchronous_pbt_on_mpi_ranks_trains_every_trial_to_the_end_in_rounds(tmp_path, run_python):
+    """The PBT paper's rounds on real ranks, as many as trials and half as many (time-sliced): each
+    trial reports iterations 1..40 once each through its donors (equal compute: 160 steps in all),
+    exploits only at round boundaries, and the two runs decide alike (the same seed, the same rounds,
+    whatever the timing). Before, a trial released while its pause was on its way was forgotten and
+    the run ended at the first rounds."""
+    runs = {}
+    for workers in (4, 2):
+        name = f"rounds{workers}"
+        done = run_python("examples/pbt_toy.py", "--synch", "--workers", str(workers), "--storage", str(tmp_path),
+                          "--name", name)
+        assert done.returncode == 0, done.stderr
+        analysis = hpctune.Analysis(tmp_path / name)
+        assert analysis.status == "finished" and set(analysis.trials.training_iteration) == {40}
+        for _, rows in analysis.results.groupby("trial_id"):
+            assert sorted(rows.training_iteration) == list(range(1, 41))
+        exploits = analysis.lineage[analysis.lineage.event == "exploit"]
+        assert len(exploits) >= 3 and set(exploits.training_iteration % 4) == {0}
+        runs[workers] = (analysis.results.sort_values(["trial_id", "training_iteration"])[["trial_id", "Q"]],
+                         exploits.sort_values(["training_iteration", "trial_id"])[
+                             ["trial_id", "training_iteration", "donor", "config_json"]])
+    assert runs[4][0].values.tolist() == runs[2][0].values.tolist()
+    assert runs[4][1].values.tolist() == runs[2][1].values.tolist()
+
+
 def test_a_pbt_run_killed_and_resumed_loses_nothing_and_continues_its_lineage(tmp_path, run_cli):
     from conftest import kill_run, start_run
 

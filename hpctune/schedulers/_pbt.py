@@ -13,6 +13,8 @@ Asynchronous (the default): each trial is ranked when it reaches its interval, a
 results of the others. Synchronous (``synch: true``): every trial pauses at each interval; when the
 whole population has arrived, the bottom quantile exploits the top one, and all go on (the round
 of the PBT paper's Figure 1; with fewer workers than trials this also time-slices the population).
+A round's recipients start first, each from its donor's checkpoint of that round; a donor that
+arrived last pauses too, so that it does not train on before they have copied it.
 
 The exploit itself is the controller's (:class:`~hpctune.schedulers.SchedulerDecision`): the
 donor's checkpoint is copied into the recipient's folder at once, so the donor may go on and
@@ -100,6 +102,7 @@ class PopulationBasedTraining(Scheduler):
         self._released: deque[int] = deque()       # synch: paused trials of a completed round, to run again
         self._planned: dict[int, SchedulerDecision] = {}  # synch: where a trial starts its next round
         self._exploits = 0
+        self._all_added = False                    # synch: a round completes only with the whole population
         self._rng = np.random.default_rng(0)
 
     # -- set-up -----------------------------------------------------------------------------
@@ -150,6 +153,11 @@ class PopulationBasedTraining(Scheduler):
     def on_trial_complete(self, trial, result):
         self._forget(trial.trial_id)
 
+    def on_no_more_trials(self):
+        self._all_added = True
+        if self._round_complete():  # the last trial added arrived before the search said it was the last
+            self._complete_round()
+
     def on_trial_error(self, trial):
         self._forget(trial.trial_id)
 
@@ -157,9 +165,12 @@ class PopulationBasedTraining(Scheduler):
         trial = self.first_pending(self._queue, trials)
         if trial is not None:
             return trial
-        while self._released:
-            trial = trials.get(self._released.popleft())
-            if self.is_runnable(trial):
+        for tid in list(self._released):  # in order; one still running (pausing) stays until it has ended
+            trial = trials.get(tid)
+            if trial is None or trial.state.is_finished:
+                self._released.remove(tid)
+            elif self.is_runnable(trial):
+                self._released.remove(tid)
                 return trial
         return None
 
@@ -230,28 +241,45 @@ class PopulationBasedTraining(Scheduler):
         self._with_checkpoint.discard(tid)
         self._waiting.discard(tid)
         self._planned.pop(tid, None)
-        if self._waiting and not self._live - self._waiting:  # it was the one the others waited for
+        if self._round_complete():  # it was the one the others waited for
             self._complete_round()
 
     # -- synchronous rounds ----------------------------------------------------------------
     def _arrive(self, tid: int):
-        """Pause at the round's boundary; the last to arrive ranks the population and goes on."""
+        """Pause at the round's boundary; the last to arrive ranks the population and goes on at
+        once, unless it is a donor of this round: then it pauses too, so that its newest checkpoint
+        is still the round's when its recipients start."""
         self._waiting.add(tid)
-        if self._live - self._waiting:
+        if not self._round_complete():
             return Decision.PAUSE
-        self._complete_round(arriving=tid)
-        return self._planned.pop(tid, Decision.CONTINUE)  # the last to arrive goes on at once
+        donors = self._complete_round(arriving=tid)
+        if tid in self._planned:
+            return self._planned.pop(tid)  # a recipient: it goes on from its donor's checkpoint now
+        if tid in donors:
+            self._released.append(tid)  # after the recipients
+            return Decision.PAUSE
+        return Decision.CONTINUE
 
-    def _complete_round(self, arriving: int | None = None) -> None:
+    def _round_complete(self) -> bool:
+        """Every trial of the population waits at the boundary (and no more will be added: with
+        fewer workers than trials, the first ones pause at the first boundary until all have started)."""
+        return self._all_added and bool(self._waiting) and not self._live - self._waiting
+
+    def _complete_round(self, arriving: int | None = None) -> set[int]:
         """Every live trial is at the boundary: the bottom quantile exploits the top one (at its
-        next start, :meth:`starting_point`), and the paused ones are released."""
+        next start, :meth:`starting_point`), and the paused ones are released, recipients first
+        (each takes its donor's checkpoint before the donor trains on). Returns the donors."""
         lower, upper = self.quantiles(self._population())
+        donors = set()
         for recipient in lower:
             donor = self._donor(upper, exclude=recipient)
             if donor is not None:
                 self._planned[recipient] = self._exploit(recipient, donor)
-        self._released.extend(sorted(self._waiting - {arriving}))
+                donors.add(donor)
+        others = self._waiting - {arriving}
+        self._released.extend(sorted(others & set(self._planned)) + sorted(others - set(self._planned)))
         self._waiting.clear()
+        return donors
 
     # -- state ---------------------------------------------------------------------------------
     def describe_progress(self) -> str:
@@ -264,7 +292,7 @@ class PopulationBasedTraining(Scheduler):
                 "last_perturbation": [[t, v] for t, v in self._last_perturbation.items()],
                 "waiting": sorted(self._waiting), "released": list(self._released),
                 "planned": [[t, d.checkpoint_of, d.config] for t, d in self._planned.items()],
-                "exploits": self._exploits, "rng": _rng_state(self._rng)}
+                "exploits": self._exploits, "all_added": self._all_added, "rng": _rng_state(self._rng)}
 
     def load_state_dict(self, state):
         self._queue = deque(state["queue"])
@@ -278,6 +306,7 @@ class PopulationBasedTraining(Scheduler):
         self._planned = {t: SchedulerDecision(Decision.CONTINUE, config=config, checkpoint_of=donor)
                          for t, donor, config in state["planned"]}
         self._exploits = state["exploits"]
+        self._all_added = state.get("all_added", True)
         self._rng.bit_generator.state = _rng_from(state["rng"])
 
 

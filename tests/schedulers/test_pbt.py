@@ -154,3 +154,37 @@ def test_every_trial_s_schedule_runs_from_iteration_0_to_its_end_through_its_don
                                     & (analysis.results.training_iteration <= row.to_iteration)]
             assert len(rows) >= row.to_iteration - row.from_iteration
     assert crossed >= 1
+
+
+@pytest.mark.parametrize("workers, end_delay", [(4, 0.0), (4, 0.5), (2, 0.5), (1, 0.0)])
+def test_synchronous_rounds_run_every_trial_to_its_end_with_exploits_only_at_round_boundaries(
+        tmp_path, workers, end_delay):
+    """Segments end a while after their PAUSE (as on real ranks): a trial released while it is
+    still pausing is not forgotten (it was, and the run ended at the first rounds with every trial
+    'not promoted'); a round's recipients copy their donor's checkpoint *of that round*; and the
+    trials a round releases start on idle workers at once, not at the next segment end."""
+    from hpctune.enums import TrialState
+
+    interval, epochs = 2, 9
+    controller = make_controller(tmp_path, {"type": "pbt", "perturbation_interval": interval,
+                                            "quantile_fraction": 0.25, "synch": True}, num_samples=4)
+    idle_while_released = []
+
+    def no_worker_idles_while_a_released_trial_waits(driver):
+        pbt = driver.controller.scheduler
+        waiting = [tid for tid in pbt._released if driver.controller.trials[tid].state == TrialState.PAUSED]
+        if waiting and driver._idle:
+            idle_while_released.append((driver.now, waiting, list(driver._idle)))
+
+    driver = SimDriver(controller, workers=workers, end_delay=end_delay,
+                       on_event=no_worker_idles_while_a_released_trial_waits).start()
+    assert driver.run()
+    controller.finalize()
+    assert {tid: (trial.state.name, trial.iteration) for tid, trial in controller.trials.items()} == {
+        tid: ("TERMINATED", epochs) for tid in range(4)}
+    exploits = [record for record in _journal(controller) if record["k"] == "exploit"]
+    assert len(exploits) >= 3
+    assert all(record["it"] % interval == 0 for record in exploits), [record["it"] for record in exploits]
+    for iterations in driver.iterations().values():  # each iteration once, through to the end
+        assert sorted(set(iterations)) == iterations and iterations[-1] == epochs
+    assert idle_while_released == []
