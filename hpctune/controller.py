@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .enums import Control, Decision, RecordKind, SegmentEnd, TrialState
-from .errors import SpecError, describe_os_error
+from .errors import SpecError
 from .policies import Policy, build_policy
 from .schedulers import Scheduler, SchedulerDecision, build_scheduler, metric_value
 from .searchers import FINISHED, Searcher, build_searcher
@@ -33,6 +33,8 @@ from .session import RESULT_FIELDS
 from .space import flatten
 from .trial import Trial, TrialTask
 from .walltime import Fit, IterationTimes, next_iteration_fits, segment_fits
+from .controller_payloads import DecisionPayloads
+from .controller_resume import ResumableState
 
 __all__ = ["Controller", "Launch", "ControlMessage", "build_algorithms"]
 
@@ -90,8 +92,9 @@ class ControlMessage:
     payload: dict | None = None
 
 
-class Controller:
-    """Owns the trials table and applies the scheduler's and searcher's decisions.
+class Controller(ResumableState, DecisionPayloads):
+    """Owns the trials table and applies the scheduler's and searcher's decisions (its resume half
+    in :mod:`hpctune.controller_resume`, decision payloads in :mod:`hpctune.controller_payloads`).
 
     Args:
         spec: the validated experiment spec (its scheduler and searcher are built here).
@@ -396,103 +399,6 @@ class Controller:
         self._record(RecordKind.STATUS, status=status)
         return status
 
-    # -- resume -------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        """Everything needed to continue exactly, besides the trials themselves (:attr:`trials`)."""
-        return {
-            "next_trial_id": self._next_trial_id, "searcher_finished": self._searcher_finished,
-            "metric_seen": self._metric_seen, "free_ranks": self._free_ranks,
-            "running": list(self._running),
-            "requeue": list(self._requeue), "best": self.best,
-            "interrupting": self._interrupting, "interrupted": sorted(self._interrupted),
-            "pause_requested": sorted(self._pause_requested),
-            "checkpoint_grace": [[tid, n] for tid, n in sorted(self._checkpoint_grace.items())],
-            "exploiting": [[tid, donor] for tid, donor in sorted(self._exploiting.items())],
-            **self._times.state_dict(),
-            "started_at": self._started_at,
-            "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
-            **({"policy": self.policy.state_dict()} if self.policy is not None else {}),
-        }
-
-    def restore(self, state: dict | None, trials: list[Trial], records: list[dict]) -> None:
-        """Load a snapshot's state and trials, replay the journal records after it, then let go of the old workers.
-
-        Trials that were running continue from their last checkpoint on whatever
-        worker frees first, before anything the scheduler would choose.
-
-        Raises:
-            SpecError: a stored checkpoint path points outside the experiment folder.
-        """
-        for trial in trials:
-            self.trials[trial.trial_id] = trial
-            self.counts[trial.state] += 1
-        if state is not None:
-            self._next_trial_id = state["next_trial_id"]
-            # a grown experiment (resume --num-samples): the searcher goes on from where it was
-            total = self.searcher.total_trials()
-            self._searcher_finished = state["searcher_finished"] and (total is None or self._next_trial_id >= total)
-            self._metric_seen = state["metric_seen"]
-            self._free_ranks = state["free_ranks"]
-            self._running = dict.fromkeys(state["running"])
-            self._requeue = dict.fromkeys(state["requeue"])
-            self.best = tuple(state["best"]) if state["best"] else None
-            self._interrupting = state.get("interrupting", False)
-            self._started_at = state.get("started_at", self._started_at)
-            self._interrupted = set(state.get("interrupted", ()))
-            self._pause_requested = set(state.get("pause_requested", ()))
-            self._checkpoint_grace = {int(tid): int(n) for tid, n in state.get("checkpoint_grace", ())}
-            self._exploiting = {int(tid): int(donor) for tid, donor in state.get("exploiting", ())}
-            self._times.load_state_dict(state)
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.searcher.load_state_dict(state["searcher"])
-            if self.policy is not None and "policy" in state:
-                self.policy.load_state_dict(state["policy"])
-        self._replaying = True
-        try:
-            for record in records:
-                kind, t = RecordKind.from_key(record["k"]), record.get("t")
-                if kind is RecordKind.READY:
-                    self.on_workers_joined(record["n"], t=t)
-                elif kind is RecordKind.RESULT:
-                    self.on_result(record["trial"], record["row"], record.get("ckpt"), t=t)
-                elif kind is RecordKind.END:
-                    self.on_segment_end(record["trial"], SegmentEnd[record["how"]], record.get("error"),
-                                        record.get("ckpt"), t=t)
-                elif kind is RecordKind.INTERRUPT:
-                    self.request_stop(t=t, why=record.get("why"), checkpoint_first=bool(record.get("ckpt_first")))
-                elif kind is RecordKind.PAUSE:
-                    self.pause_now(record["trial"], t=t)
-                elif kind is RecordKind.CONFIG:
-                    self.set_config(record["trial"], record["config"], t=t)
-                elif kind is RecordKind.DEADLINE:
-                    self.set_deadline(record["end"], record.get("window"), t=t)
-        finally:
-            self._replaying = False
-        self._launches.clear()
-        self._obsolete_checkpoints.clear()
-        lost = list(self._running)
-        for tid in lost:
-            trial = self.trials[tid]
-            if not trial.state.is_finished:  # it restarts from its last checkpoint, first in line
-                self._set_state(trial, TrialState.PAUSED if trial.checkpoint else TrialState.PENDING,
-                                "worker lost")
-        self._requeue = dict.fromkeys([*lost, *self._requeue])
-        for trial in self.trials.values():  # never open or delete what an edited state points elsewhere
-            for path in {trial.checkpoint, *trial.checkpoint_history} - {None}:
-                self.store.checkpoint_path(path, trial.trial_id)
-        self._running.clear()
-        self._free_ranks = 0
-        self._interrupting = False
-        self._interrupted.clear()
-        self._pause_requested.clear()
-        self._checkpoint_grace.clear()
-        self._exploiting.clear()  # a lost trial goes on from its newest checkpoint: the donor's copy
-        self._controls.clear()
-        self._deadline = None  # the old allocation's; the new one sets its own
-        self._times.clear_segments()
-        self.stopped_for_deadline = False
-        self.storage_full = None
-
     # -- internals ------------------------------------------------------------------------
     def _event_time(self, t: float | None) -> None:
         self._now = self.clock() if t is None else t
@@ -627,60 +533,6 @@ class Controller:
         """No trial is left to run or to add."""
         return self._searcher_finished and not self._requeue and all(
             trial.state.is_finished or trial.state == TrialState.RUNNING for trial in self.trials.values())
-
-    def _carry_out(self, trial: Trial, decision: SchedulerDecision) -> Decision:
-        """Do what a scheduler's decision carries besides its action (see :class:`SchedulerDecision`);
-        the action the worker gets."""
-        action = Decision(decision.action)
-        if action == Decision.STOP:
-            return action
-        if decision.checkpoint_of is not None:
-            return self._exploit(trial, decision.checkpoint_of, decision.config)
-        if decision.config is not None:
-            self.set_config(trial.trial_id, decision.config)
-        return action
-
-    def _exploit(self, trial: Trial, donor_id: int, config: dict | None) -> Decision:
-        """``trial`` pauses now and goes on, first in line, from its own copy of ``donor_id``'s newest
-        checkpoint (and ``config``): PBT's exploit."""
-        if not self._take_checkpoint_of(trial, donor_id, config):
-            return Decision.CONTINUE
-        self._exploiting[trial.trial_id] = donor_id
-        return Decision.PAUSE
-
-    def _start_from(self, trial: Trial, start: SchedulerDecision) -> None:
-        """A scheduler's :meth:`~hpctune.schedulers.Scheduler.starting_point` for a trial about to run."""
-        if start.checkpoint_of is not None:
-            self._take_checkpoint_of(trial, start.checkpoint_of, start.config)
-        elif start.config is not None:
-            self._record(RecordKind.CONFIG, trial=trial.trial_id, config=start.config, it=trial.iteration)
-            trial.config = start.config
-
-    def _take_checkpoint_of(self, trial: Trial, donor_id: int, config: dict | None) -> bool:
-        """Make a copy of ``donor_id``'s newest checkpoint ``trial``'s newest (journaled), with
-        ``config``; False (and a warning) if the donor has none or it cannot be copied."""
-        donor = self.trials.get(donor_id)
-        if donor is None or donor.checkpoint is None:
-            if not self._replaying:
-                self._notices.append(f"warning: the scheduler asked trial {trial.trial_id} to go on from trial "
-                                     f"{donor_id}'s checkpoint, but it has none: ignored")
-            return False
-        name = f"exploit_{donor_id:06d}_{donor.checkpoint_iteration}.h5"
-        copy = f"trials/{trial.trial_id:06d}/{name}"
-        if not self._replaying:  # the copy is taken now: the donor may delete its own at its next checkpoint
-            try:
-                self.store.copy_checkpoint(donor.checkpoint, donor_id, trial.trial_id, name)
-            except OSError as exc:
-                self._notices.append(f"warning: trial {trial.trial_id} cannot go on from trial {donor_id}'s "
-                                     f"checkpoint {donor.checkpoint}: {describe_os_error(exc)}; it goes on as it was")
-                return False
-        self._record(RecordKind.EXPLOIT, trial=trial.trial_id, donor=donor_id, src=donor.checkpoint, ckpt=copy,
-                     it=donor.checkpoint_iteration, config=config)
-        self._set_checkpoint(trial, copy, donor.checkpoint_iteration, donor.checkpoint_time_s)
-        trial.iteration = donor.checkpoint_iteration  # its next results continue the donor's count
-        if config is not None:
-            trial.config = config
-        return True
 
     def _before_deadline(self, trial: Trial, checkpoint: str | None, decision):
         """CONTINUE, or PAUSE when the trial's next iteration would end after the deadline (asked to
