@@ -140,6 +140,7 @@ class Controller(ResumableState, DecisionPayloads):
         self.storage_full: str | None = None         # why the experiment stops for want of space, if it does
         self._obsolete_checkpoints: list[tuple[int, str]] = []  # (trial id, checkpoint)
         self._replaying = False
+        self._recorded_configs: dict[int, dict] = {}  # while replaying: trial id -> the config it was added with
         self._now = clock()
         self._started_at = self._now                 # the time budget counts from here
 
@@ -472,7 +473,11 @@ class Controller(ResumableState, DecisionPayloads):
         if self._searcher_finished:
             return None
         trial_id = self._next_trial_id
-        config = self.searcher.suggest(trial_id)
+        if trial_id in self._recorded_configs:  # replaying the journal: the config it got then
+            config = self._recorded_configs.pop(trial_id)
+            self.searcher.replay_suggestion(trial_id, config)
+        else:
+            config = self.searcher.suggest(trial_id)
         if config is FINISHED:
             self._searcher_finished = True
             self.scheduler.on_no_more_trials()

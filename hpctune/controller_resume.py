@@ -67,6 +67,10 @@ class ResumableState:
             self.searcher.load_state_dict(state["searcher"])
             if self.policy is not None and "policy" in state:
                 self.policy.load_state_dict(state["policy"])
+        # the config each trial added after the snapshot got, as recorded: replay hands them to
+        # the searcher instead of asking it again (a searcher need not suggest the same twice)
+        self._recorded_configs = {record["trial"]: record["config"] for record in records
+                                  if RecordKind.from_key(record["k"]) is RecordKind.ADD}
         self._replaying = True
         try:
             for record in records:
@@ -88,6 +92,7 @@ class ResumableState:
                     self.set_deadline(record["end"], record.get("window"), t=t)
         finally:
             self._replaying = False
+            self._recorded_configs = {}
         self._launches.clear()
         self._obsolete_checkpoints.clear()
         lost = list(self._running)

@@ -43,6 +43,18 @@ class Searcher(Configurable):
     def suggest(self, trial_id: int):
         raise NotImplementedError
 
+    def replay_suggestion(self, trial_id: int, config: dict) -> None:
+        """On resume, replaying the journal: trial ``trial_id`` was given ``config`` before the
+        stop (as recorded). Bring the searcher to the state suggesting it left it in, without a
+        new suggestion; the trial keeps ``config`` whatever this does.
+
+        The default suggests again and drops the answer: right for a searcher whose suggestion
+        follows from its state (random and grid do). A searcher whose suggestions depend on
+        anything else (a model fitted on results, threads, time) overrides this to take
+        ``config`` as its own.
+        """
+        self.suggest(trial_id)
+
     def on_trial_result(self, trial_id: int, result: dict) -> None:
         pass
 
