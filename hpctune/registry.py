@@ -107,7 +107,8 @@ class Registry:
             raise SpecError(f"{self.kind}.type", f"unknown {self.kind} {name!r} (known: {', '.join(self.names())})")
         params = inspect.signature(cls.__init__).parameters
         known = [p for p in params if p != "self" and params[p].kind == inspect.Parameter.KEYWORD_ONLY]
-        for option in options:
+        open_ended = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())  # checks its own
+        for option in () if open_ended else options:
             if option not in known:
                 listing = ", ".join(known) if known else "none"
                 raise SpecError(f"{self.kind}.{option}", f"unknown option of {self.kind} {name!r} (known: {listing})")

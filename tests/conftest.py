@@ -1,6 +1,7 @@
 """Shared fixtures: the repository root, the CLI as a subprocess, and mpiexec."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -204,3 +205,8 @@ def small_disk(tmp_path):
         yield folder, resize
     finally:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+NEEDS_TORCH = pytest.mark.skipif(importlib.util.find_spec("torch") is None and not os.environ.get("HPCTUNE_CI"),
+                                 reason="gp (Optuna's GPSampler) needs torch; CI installs it (.ci/run)")
+"""For tests of the ``gp`` searcher: skipped without PyTorch, except in CI, where that fails."""

@@ -32,7 +32,7 @@ SPECS = [
                                               "grace_period, max_t, reduction_factor, brackets, time_attr, stop_variant)"),
     ({"scheduler": "{type: asha, reduction_factor: 1}"}, "scheduler.reduction_factor: must be >= 2, got 1"),
     ({"scheduler": "{type: sha, grace_period: 0}"}, "scheduler.grace_period: must be >= 1, got 0"),
-    ({"searcher": "bayesopt"}, "searcher.type: unknown searcher 'bayesopt' (known: grid, random)"),
+    ({"searcher": "bayesopt"}, "searcher.type: unknown searcher 'bayesopt' (known: cmaes, gp, grid, optuna, qmc, random, tpe)"),
     ({"trainable": "nosuchmodule_abc:train"}, "trainable: cannot import 'nosuchmodule_abc': ModuleNotFoundError: "
                                               "No module named 'nosuchmodule_abc'"),
     ({"trainable": "trainable_fixtures:NOT_CALLABLE"}, "trainable: 'trainable_fixtures:NOT_CALLABLE' is not callable"),

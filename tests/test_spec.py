@@ -44,7 +44,7 @@ def _error(**changes) -> str:
     ({"scheduler": "nope"}, "scheduler.type: unknown scheduler 'nope' (known: "),
     ({"scheduler": {"type": "fifo", "grace": 1}}, "scheduler.grace: unknown option of scheduler 'fifo' (known: none)"),
     ({"scheduler": {"grace_period": 1}}, "scheduler.type: missing required field"),
-    ({"searcher": "bayes"}, "searcher.type: unknown searcher 'bayes' (known: grid, random)"),
+    ({"searcher": "bayes"}, "searcher.type: unknown searcher 'bayes' (known: cmaes, gp, grid, optuna, qmc, random, tpe)"),
     ({"searcher": {"type": "random", "sed": 1}}, "searcher.sed: unknown option of searcher 'random' (known: seed)"),
     ({"scheduler": 3}, "scheduler: expected a name or a mapping with 'type', got 3"),
     ({"scheduler": RandomSearcher()}, "scheduler: expected a name or a mapping with 'type', got <"),

@@ -6,8 +6,10 @@ from typing import Any
 from ._base import FINISHED, SEARCHERS, Searcher
 from ._grid import GridSearcher
 from ._random import RandomSearcher
+from ._optuna import CmaEsSearcher, GPSearcher, OptunaSearcher, QMCSearcher, TPESearcher
 
-__all__ = ["Searcher", "RandomSearcher", "GridSearcher", "FINISHED", "SEARCHERS", "build_searcher"]
+__all__ = ["Searcher", "RandomSearcher", "GridSearcher", "OptunaSearcher", "TPESearcher", "GPSearcher",
+           "CmaEsSearcher", "QMCSearcher", "FINISHED", "SEARCHERS", "build_searcher"]
 
 
 def build_searcher(raw: Any) -> Searcher:

@@ -16,6 +16,7 @@ from hpctune.schedulers import SCHEDULERS, build_scheduler
 from hpctune.searchers import SEARCHERS
 from hpctune.store import load_experiment
 
+from conftest import NEEDS_TORCH
 from sim_driver import SimDriver, json_round_trip, make_controller, restored_controller
 
 SCHEDULER_CASES = {
@@ -34,6 +35,11 @@ LINEAGE = ("pbt",)
 SEARCHER_CASES = {
     "random": "random",
     "grid": "grid",
+    "tpe": {"type": "tpe", "n_startup_trials": 4},
+    "gp": {"type": "gp", "n_startup_trials": 4},
+    "cmaes": "cmaes",
+    "qmc": "qmc",
+    "optuna": {"type": "optuna", "sampler": "NSGAIISampler", "population_size": 4},
 }
 GRID_SPACE = {"x": {"grid": [0.1, 0.3, 0.5, 0.9]}, "y": {"choice": [0.0, 0.5, 1.0]}, "epochs": 9}
 
@@ -51,8 +57,9 @@ def _cases():
     for name, scheduler in SCHEDULER_CASES.items():
         yield pytest.param(scheduler, "random", None, id=f"{name}+random")
     for name, searcher in SEARCHER_CASES.items():
-        yield pytest.param("fifo", searcher, GRID_SPACE, id=f"fifo+{name}-gridspace")
-        yield pytest.param(SCHEDULER_CASES["asha"], searcher, GRID_SPACE, id=f"asha+{name}-gridspace")
+        marks = [NEEDS_TORCH] if name == "gp" else []
+        yield pytest.param("fifo", searcher, GRID_SPACE, id=f"fifo+{name}-gridspace", marks=marks)
+        yield pytest.param(SCHEDULER_CASES["asha"], searcher, GRID_SPACE, id=f"asha+{name}-gridspace", marks=marks)
 
 
 def _check_lifecycle(driver: SimDriver, status: str) -> None:
