@@ -116,6 +116,9 @@ class Controller(ResumableState, DecisionPayloads):
             self.policy.setup(spec.metric, spec.mode)
         self._in_force = tuple(f"config/{key}" for key in self.policy.keys) if self.policy else ()
         self.searcher.setup(spec.space, spec.metric, spec.mode, spec.num_samples, spec.seed)
+        levels = self.scheduler.rung_levels()
+        if levels:  # a multi-fidelity scheduler: the searcher may learn from every rung, knowing its budget
+            self.searcher.set_fidelity(self.scheduler.time_attr, levels)
         self.trials: dict[int, Trial] = {}
         self.counts: Counter = Counter()
         self.best: tuple[float, int] | None = None   # (score, trial_id), larger score is better

@@ -192,3 +192,58 @@ def test_without_optuna_installed_the_error_says_how_to_get_it(monkeypatch):
     with pytest.raises(SpecError) as caught:
         build_searcher("tpe")
     assert str(caught.value) == "searcher.type: needs Optuna, an optional extra: pip install 'hpctune[optuna]'"
+
+
+def test_under_asha_every_rung_result_reaches_the_model_with_its_budget(tmp_path):
+    """tpe + asha (rungs at 1, 3 and 9 iterations): each trial's value at each rung it reached is
+    an observation at that budget; a trial stopped at rung 1 is not told as if it had finished."""
+    from sim_driver import default_metric
+
+    controller = make_controller(tmp_path, ASHA, searcher={"type": "tpe", "n_startup_trials": 4}, space=SPACE,
+                                 num_samples=30)
+    driver = SimDriver(controller, workers=3).start()
+    assert driver.run()
+    rungs = controller.searcher._rungs
+    assert rungs is not None and rungs.attr == "training_iteration" and rungs.levels == [1, 3, 9]
+    for level in (1, 3, 9):
+        expected = {tid: default_metric(trial.config, level) for tid, trial in controller.trials.items()
+                    if level in driver.iterations()[tid]}
+        assert rungs.values[level] == pytest.approx(expected)
+    assert len(rungs.values[1]) == 30 > len(rungs.values[3]) > len(rungs.values[9]) >= 1
+    assert rungs.min_points == 4  # max(2 dimensions + 2, n_startup_trials)
+
+
+def test_the_model_is_fitted_on_the_highest_rung_with_enough_observations():
+    from hpctune.searchers._fidelity import RungObservations
+
+    space = OptunaSpace(parse_space(SPACE))
+    rungs = RungObservations("training_iteration", [9, 1, 3], min_points=3)
+    for tid in range(6):
+        rungs.asked(tid, {"x": tid / 10, "y": 0.5})
+    for tid in range(5):
+        rungs.observe(tid, {"training_iteration": 1, "loss": 1.0}, 1.0 + tid)
+    for tid in range(3):
+        rungs.observe(tid, {"training_iteration": 3, "loss": 1.0}, 0.5 + tid)
+    rungs.observe(0, {"training_iteration": 9}, 0.1)
+    rungs.observe(1, {"training_iteration": 4}, 0.2)    # not a rung's budget: not an observation
+    rungs.observe(2, {"training_iteration": 9}, float("nan"))
+    assert rungs.fit_level() == 3 and rungs.values[9] == {0: 0.1}
+    study = rungs.study_at(3, lambda: __import__("optuna").create_study(), space.distributions)
+    finished = {t.params["x"]: t.value for t in study.trials if t.state.name == "COMPLETE"}
+    assert finished == {0.0: 0.5, 0.1: 1.5, 0.2: 2.5}
+    assert [t.params["x"] for t in study.trials if t.state.name == "RUNNING"] == [0.5]  # no result yet: pending
+    rungs.observe(1, {"training_iteration": 9}, 0.2)
+    rungs.observe(3, {"training_iteration": 9}, 0.3)
+    assert rungs.fit_level() == 9
+
+
+def test_multi_fidelity_false_tells_each_trial_s_last_value_when_it_ends(tmp_path):
+    """The way of a widely used peer: asha's stop variant ends trials at low rungs, and each is told
+    with its last value as if it had run to the end."""
+    controller = make_controller(tmp_path, {**ASHA, "stop_variant": True}, space=SPACE, num_samples=12,
+                                 searcher={"type": "tpe", "multi_fidelity": False})
+    assert SimDriver(controller, workers=3).start().run()
+    searcher = controller.searcher
+    assert searcher._rungs is None
+    told = [t for t in searcher._study.trials if t.state.name == "COMPLETE"]
+    assert len(told) == 12  # every trial, stopped at a low rung or not, as if it had finished

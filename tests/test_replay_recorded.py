@@ -8,28 +8,12 @@ import shutil
 
 import pytest
 
-from hpctune.searchers import SEARCHERS, Searcher
+from hpctune.searchers import FINISHED, SEARCHERS, Searcher
 from hpctune.store import load_experiment
 
 from sim_driver import SimDriver, make_controller
 
 SPACE = {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}, "epochs": 9}
-
-
-class EntropySearcher(Searcher):
-    """Suggests from the operating system's entropy: never the same twice, whatever its state."""
-
-    name = "test-entropy"
-
-    def __init__(self):
-        pass
-
-    def suggest(self, trial_id):
-        if trial_id >= self.num_samples:
-            from hpctune.searchers import FINISHED
-            return FINISHED
-        x, y = (int.from_bytes(os.urandom(4), "little") / 2 ** 32 for _ in range(2))
-        return {"x": x, "y": y, "epochs": 9}
 
 
 ASHA = {"type": "asha", "max_t": 9, "grace_period": 1, "reduction_factor": 3}
@@ -55,8 +39,21 @@ def _crash_and_resume(tmp_path, searcher: str, space: dict, snapshot_at: int, cr
 
 @pytest.fixture
 def entropy_searcher():
-    """:class:`EntropySearcher` registered for one test (the registry's coverage test sees only hpctune's)."""
-    SEARCHERS.register(EntropySearcher)
+    """A searcher that suggests from the operating system's entropy, never the same twice whatever
+    its state; defined (so registered) for one test only: the registry's coverage test sees hpctune's."""
+
+    class EntropySearcher(Searcher):
+        name = "test-entropy"
+
+        def __init__(self):
+            pass
+
+        def suggest(self, trial_id):
+            if trial_id >= self.num_samples:
+                return FINISHED
+            x, y = (int.from_bytes(os.urandom(4), "little") / 2 ** 32 for _ in range(2))
+            return {"x": x, "y": y, "epochs": 9}
+
     yield EntropySearcher.name
     del SEARCHERS._classes[EntropySearcher.name]
 

@@ -81,6 +81,11 @@ class Scheduler(Configurable):
     def on_trial_error(self, trial: Trial) -> None:
         pass
 
+    def rung_levels(self) -> list | None:
+        """The budgets (values of ``time_attr``) at which this scheduler compares trials, ascending;
+        None when it has no rungs. A searcher is told them (:meth:`Searcher.set_fidelity`)."""
+        return None
+
     def on_no_more_trials(self) -> None:
         """The searcher is exhausted: no trial will be added any more (SHA closes its base rung)."""
 

@@ -36,6 +36,12 @@ class Searcher(Configurable):
         self.num_samples = num_samples
         self.seed = seed
 
+    def set_fidelity(self, attr: str, levels: list) -> None:
+        """Called once after :meth:`setup` when the scheduler has rungs (``asha``, ``sha``,
+        ``hyperband``): a result whose ``attr`` equals one of ``levels`` is a trial's value at that
+        budget, and most trials stop at a low one. A searcher that fits a model can learn from
+        those (BOHB-style); the default ignores it."""
+
     def total_trials(self) -> int | None:
         """How many trials the search makes in all, if known."""
         return None

@@ -25,12 +25,16 @@ import numpy as np
 from ..errors import SpecError
 from ..space import Grid, GridPoints, sample_config
 from ._base import FINISHED, SEARCHERS, Searcher
+from ._fidelity import RungObservations
 from ._optuna_space import OptunaSpace
 
 __all__ = ["OptunaSearcher", "TPESearcher", "GPSearcher", "CmaEsSearcher", "QMCSearcher"]
 
 _ONE_SEED = {"QMCSampler", "GridSampler", "BruteForceSampler"}
 """Samplers whose suggestions form one sequence drawn from their seed: built once, never reseeded."""
+_MODEL_SAMPLERS = {"TPESampler", "GPSampler"}
+"""Samplers that fit a model on the study's finished trials and keep nothing else: under a
+multi-fidelity scheduler they are fitted on one rung's observations (:mod:`._fidelity`)."""
 
 
 def import_optuna(where: str = "type"):
@@ -61,13 +65,17 @@ class OptunaSearcher(Searcher):
     Args:
         sampler: the sampler's class name (``TPESampler``, ``CmaEsSampler``, ``NSGAIISampler``, ...).
         seed: overrides the experiment's seed for this searcher.
+        multi_fidelity: under ``asha``/``sha``/``hyperband``, fit TPE or GP on the highest rung with
+            enough observations, each result at a rung kept with its budget (BOHB-style); false:
+            tell each trial's last value when it ends, whatever budget it reached.
         **options: the sampler's own options (``n_startup_trials``, ``multivariate``, ...), except ``seed``.
     """
 
     name = "optuna"
     sampler_name: str | None = None  # set by the named searchers below
 
-    def __init__(self, *, sampler: str | None = None, seed: int | None = None, **options):
+    def __init__(self, *, sampler: str | None = None, seed: int | None = None, multi_fidelity: bool = True,
+                 **options):
         optuna = import_optuna()
         name = self.sampler_name or sampler or "TPESampler"
         if sampler is not None and self.sampler_name is not None:
@@ -78,8 +86,11 @@ class OptunaSearcher(Searcher):
             raise SpecError("sampler", f"unknown Optuna sampler {name!r} (known: {', '.join(known)})")
         if "seed" in options:
             raise SpecError("seed", "give the searcher's seed as searcher.seed (each ask reseeds the sampler)")
+        if not isinstance(multi_fidelity, bool):
+            raise SpecError("multi_fidelity", f"expected true or false, got {multi_fidelity!r}")
         self._sampler_class, self._sampler_options = sampler_class, dict(options)
         self._seed_override = seed
+        self._multi_fidelity = multi_fidelity
         self._build_sampler(0)  # refuses unknown or bad options now, before anything is written
 
     # -- set-up ----------------------------------------------------------------------------
@@ -94,8 +105,14 @@ class OptunaSearcher(Searcher):
         self._count = 0
         self._numbers: dict[int, int] = {}   # hpctune trial id -> Optuna trial number
         self._last: dict[int, float] = {}    # trial id -> its latest value of the metric
-        self._study = optuna.create_study(direction="minimize" if mode == "min" else "maximize",
-                                          sampler=self._build_sampler(seed))
+        self._direction = "minimize" if mode == "min" else "maximize"
+        self._study = optuna.create_study(direction=self._direction, sampler=self._build_sampler(seed))
+        self._rungs: RungObservations | None = None
+
+    def set_fidelity(self, attr, levels):
+        if self._multi_fidelity and self._sampler_class.__name__ in _MODEL_SAMPLERS:
+            startup = self._sampler_options.get("n_startup_trials", 10)
+            self._rungs = RungObservations(attr, levels, min_points=max(len(self._space.distributions) + 2, startup))
 
     def _build_sampler(self, seed: int):
         try:
@@ -119,8 +136,13 @@ class OptunaSearcher(Searcher):
         if self._count >= self.total_trials():
             return FINISHED
         self._next_sampler()
+        study = self._study
+        if self._rungs is not None:  # a fresh study of the rung the model is fitted on
+            study = self._rungs.study_at(self._rungs.fit_level(), self._new_study, self._space.distributions)
         with _quiet():
-            trial = self._study.ask(self._space.distributions)
+            trial = study.ask(self._space.distributions)
+        if self._rungs is not None:
+            self._rungs.asked(trial_id, trial.params)
         return self._config_of(trial_id, trial)
 
     def replay_suggestion(self, trial_id, config):
@@ -128,6 +150,10 @@ class OptunaSearcher(Searcher):
         if self._count >= self.total_trials():
             return
         self._next_sampler()
+        if self._rungs is not None:
+            self._rungs.asked(trial_id, self._space.params_of(config))
+            self._count += 1
+            return
         with _quiet():
             self._study.enqueue_trial(self._space.params_of(config), skip_if_exists=False)
             self._config_of(trial_id, self._study.ask(self._space.distributions))
@@ -136,6 +162,11 @@ class OptunaSearcher(Searcher):
         seed = int(self._seeds.integers(2 ** 31))  # drawn for every ask, replayed or not
         if self._sampler_class.__name__ not in _ONE_SEED:
             self._study.sampler = self._build_sampler(seed)
+
+    def _new_study(self):
+        import optuna
+
+        return optuna.create_study(direction=self._direction, sampler=self._study.sampler)
 
     def _config_of(self, trial_id: int, trial) -> dict:
         point = self._points[self._count % self._points.size]
@@ -148,10 +179,15 @@ class OptunaSearcher(Searcher):
         value = result.get(self.metric)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             self._last[trial_id] = float(value)
+            if self._rungs is not None:
+                self._rungs.observe(trial_id, result, float(value))
 
     def on_trial_complete(self, trial_id, result, error=False):
         from optuna.trial import TrialState
 
+        if self._rungs is not None:  # its results at the rungs are what the model learns from
+            self._last.pop(trial_id, None)
+            return
         number = self._numbers.get(trial_id)
         if number is None or self._study.trials[number].state.is_finished():
             return
@@ -168,7 +204,8 @@ class OptunaSearcher(Searcher):
                   "system_attrs": t.system_attrs} for t in self._study.get_trials(deepcopy=False)]
         return {"count": self._count, "seeds": _encode_rng(self._seeds), "numbers": trials, "study": study,
                 "study_attrs": self._study._storage.get_study_system_attrs(self._study._study_id),  # QMC's count
-                "last": [[trial_id, value] for trial_id, value in self._last.items()]}
+                "last": [[trial_id, value] for trial_id, value in self._last.items()],
+                **({"rungs": self._rungs.state_dict()} if self._rungs is not None else {})}
 
     def load_state_dict(self, state):
         from optuna.trial import TrialState, create_trial
@@ -177,6 +214,8 @@ class OptunaSearcher(Searcher):
         self._seeds.bit_generator.state = _decode_rng(state["seeds"])
         self._numbers = {int(trial_id): int(number) for trial_id, number in state["numbers"]}
         self._last = {int(trial_id): float(value) for trial_id, value in state["last"]}
+        if self._rungs is not None and "rungs" in state:
+            self._rungs.load_state_dict(state["rungs"])
         for key, value in state.get("study_attrs", {}).items():
             self._study._storage.set_study_system_attr(self._study._study_id, key, value)
         for saved in state["study"]:
