@@ -188,8 +188,8 @@ class OptunaSearcher(Searcher):
         if self._rungs is not None:  # its results at the rungs are what the model learns from
             self._last.pop(trial_id, None)
             return
-        number = self._numbers.get(trial_id)
-        if number is None or self._study.trials[number].state.is_finished():
+        number = self._numbers.pop(trial_id, None)  # told once (never study.trials: it copies them all)
+        if number is None:
             return
         value = self._last.pop(trial_id, None)
         if error or value is None or not math.isfinite(value):
