@@ -35,6 +35,7 @@ import numpy as np
 from ..enums import Decision
 from ..errors import SpecError
 from ..space import Choice, Domain, RandInt, SampleFrom, _Continuous, flatten, unflatten
+from ..rng_state import rng_from_json, rng_to_json
 from ._base import SCHEDULERS, Scheduler, SchedulerDecision
 from ._rungs import check_number, check_time_attr, time_value
 
@@ -292,7 +293,7 @@ class PopulationBasedTraining(Scheduler):
                 "last_perturbation": [[t, v] for t, v in self._last_perturbation.items()],
                 "waiting": sorted(self._waiting), "released": list(self._released),
                 "planned": [[t, d.checkpoint_of, d.config] for t, d in self._planned.items()],
-                "exploits": self._exploits, "all_added": self._all_added, "rng": _rng_state(self._rng)}
+                "exploits": self._exploits, "all_added": self._all_added, "rng": rng_to_json(self._rng)}
 
     def load_state_dict(self, state):
         self._queue = deque(state["queue"])
@@ -307,17 +308,7 @@ class PopulationBasedTraining(Scheduler):
                          for t, donor, config in state["planned"]}
         self._exploits = state["exploits"]
         self._all_added = state.get("all_added", True)
-        self._rng.bit_generator.state = _rng_from(state["rng"])
-
-
-def _rng_state(rng: np.random.Generator) -> dict:
-    """The generator's state with its 128-bit integers as text (JSON readers may not keep them exact)."""
-    state = rng.bit_generator.state
-    return {**state, "state": {key: str(value) for key, value in state["state"].items()}}
-
-
-def _rng_from(state: dict) -> dict:
-    return {**state, "state": {key: int(value) for key, value in state["state"].items()}}
+        self._rng.bit_generator.state = rng_from_json(state["rng"])
 
 
 def _enc(value: float):

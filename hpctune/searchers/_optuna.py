@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..space import Grid, GridPoints, sample_config
+from ..rng_state import rng_from_json, rng_to_json
 from ._base import FINISHED, SEARCHERS, Searcher
 from ._fidelity import RungObservations
 from ._optuna_space import OptunaSpace
@@ -202,7 +203,7 @@ class OptunaSearcher(Searcher):
         trials = [[trial_id, number] for trial_id, number in self._numbers.items()]
         study = [{"params": t.params, "state": t.state.name, "value": t.value,
                   "system_attrs": t.system_attrs} for t in self._study.get_trials(deepcopy=False)]
-        return {"count": self._count, "seeds": _encode_rng(self._seeds), "numbers": trials, "study": study,
+        return {"count": self._count, "seeds": rng_to_json(self._seeds), "numbers": trials, "study": study,
                 "study_attrs": self._study._storage.get_study_system_attrs(self._study._study_id),  # QMC's count
                 "last": [[trial_id, value] for trial_id, value in self._last.items()],
                 **({"rungs": self._rungs.state_dict()} if self._rungs is not None else {})}
@@ -211,7 +212,7 @@ class OptunaSearcher(Searcher):
         from optuna.trial import TrialState, create_trial
 
         self._count = state["count"]
-        self._seeds.bit_generator.state = _decode_rng(state["seeds"])
+        self._seeds.bit_generator.state = rng_from_json(state["seeds"])
         self._numbers = {int(trial_id): int(number) for trial_id, number in state["numbers"]}
         self._last = {int(trial_id): float(value) for trial_id, value in state["last"]}
         if self._rungs is not None and "rungs" in state:
@@ -256,12 +257,3 @@ class QMCSearcher(OptunaSearcher):
 
     name = "qmc"
     sampler_name = "QMCSampler"
-
-
-def _encode_rng(rng: np.random.Generator) -> dict:
-    state = rng.bit_generator.state
-    return {**state, "state": {key: str(value) for key, value in state["state"].items()}}
-
-
-def _decode_rng(state: dict) -> dict:
-    return {**state, "state": {key: int(value) for key, value in state["state"].items()}}
