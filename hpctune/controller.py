@@ -1,6 +1,6 @@
 """The experiment core: trials, scheduler, searcher and store, driven by events.
 
-No MPI, no sleeping, no threads, no ranks: the controller decides *what* runs,
+No MPI, no sleeping, no ranks: the controller decides *what* runs,
 the backend decides *where*. A backend feeds it plain-data events
 (:meth:`Controller.on_workers_joined`, :meth:`~Controller.on_result`,
 :meth:`~Controller.on_segment_end`), places each :class:`Launch` that
@@ -11,7 +11,8 @@ a trial gets is the backend's business. Every input event is journaled
 before its effects leave the coordinator, and replaying the journal through a
 controller restored from the last snapshot rebuilds the exact state
 (scheduler and searcher included), which is how ``resume`` continues where a
-crash stopped.
+crash stopped. Its one thread besides the caller's computes a model-based searcher's
+suggestions when the backend asks for that (:mod:`hpctune.suggestions`).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from .enums import Control, Decision, RecordKind, SegmentEnd, TrialState
 from .errors import SpecError
 from .policies import Policy, build_policy
 from .schedulers import Scheduler, SchedulerDecision, build_scheduler, metric_value
-from .searchers import FINISHED, Searcher, build_searcher
+from .searchers import Searcher, build_searcher
 from .spec import ExperimentSpec, Resources
 from .store import ExperimentStore
 from .session import RESULT_FIELDS
@@ -35,6 +36,8 @@ from .trial import Trial, TrialTask
 from .walltime import Fit, IterationTimes, next_iteration_fits, segment_fits
 from .controller_payloads import DecisionPayloads
 from .controller_resume import ResumableState
+from .controller_suggestions import NewTrials
+from .suggestions import SuggestionSource
 
 __all__ = ["Controller", "Launch", "ControlMessage", "build_algorithms"]
 
@@ -92,9 +95,10 @@ class ControlMessage:
     payload: dict | None = None
 
 
-class Controller(ResumableState, DecisionPayloads):
+class Controller(ResumableState, DecisionPayloads, NewTrials):
     """Owns the trials table and applies the scheduler's and searcher's decisions (its resume half
-    in :mod:`hpctune.controller_resume`, decision payloads in :mod:`hpctune.controller_payloads`).
+    in :mod:`hpctune.controller_resume`, decision payloads in :mod:`hpctune.controller_payloads`,
+    new trials in :mod:`hpctune.controller_suggestions`).
 
     Args:
         spec: the validated experiment spec (its scheduler and searcher are built here).
@@ -119,6 +123,8 @@ class Controller(ResumableState, DecisionPayloads):
         levels = self.scheduler.rung_levels()
         if levels:  # a multi-fidelity scheduler: the searcher may learn from every rung, knowing its budget
             self.searcher.set_fidelity(self.scheduler.time_attr, levels)
+        self._source = SuggestionSource(self.searcher)  # every later word to the searcher goes through it
+        self._hold_requests = False                  # the searcher had nothing: ask after the next event
         self.trials: dict[int, Trial] = {}
         self.counts: Counter = Counter()
         self.best: tuple[float, int] | None = None   # (score, trial_id), larger score is better
@@ -143,7 +149,6 @@ class Controller(ResumableState, DecisionPayloads):
         self.storage_full: str | None = None         # why the experiment stops for want of space, if it does
         self._obsolete_checkpoints: list[tuple[int, str]] = []  # (trial id, checkpoint)
         self._replaying = False
-        self._recorded_configs: dict[int, dict] = {}  # while replaying: trial id -> the config it was added with
         self._now = clock()
         self._started_at = self._now                 # the time budget counts from here
 
@@ -201,11 +206,11 @@ class Controller(ResumableState, DecisionPayloads):
             self.best = (score, trial_id)
 
         if self.spec.stop_criterion_met(row):
-            self.searcher.on_trial_result(trial_id, row)
+            self._source.on_trial_result(trial_id, row)
             self._finish(trial, "stop criterion", complete=True)
             return self._log_decision(trial, Decision.STOP)
         decision = self.scheduler.on_trial_result(trial, row)  # it sees every result, stopping or not
-        self.searcher.on_trial_result(trial_id, row)
+        self._source.on_trial_result(trial_id, row)
         if isinstance(decision, SchedulerDecision):
             decision = self._carry_out(trial, decision)
         action = _action(decision)
@@ -354,8 +359,10 @@ class Controller(ResumableState, DecisionPayloads):
     @property
     def is_finished(self) -> bool:
         """Nothing runs and nothing more can be started on the free ranks (enough of them joined
-        for a trial: a multi-rank trial waits until its ranks are there)."""
-        return not self._running and self._free_ranks >= self._ranks_per_trial and not self._launches
+        for a trial: a multi-rank trial waits until its ranks are there; a suggestion under way
+        in the background may give one)."""
+        return (not self._running and self._free_ranks >= self._ranks_per_trial and not self._launches
+                and not self.suggesting)
 
     @property
     def interrupting(self) -> bool:
@@ -406,6 +413,7 @@ class Controller(ResumableState, DecisionPayloads):
     # -- internals ------------------------------------------------------------------------
     def _event_time(self, t: float | None) -> None:
         self._now = self.clock() if t is None else t
+        self._hold_requests = False
 
     def _record(self, kind: RecordKind, **fields) -> None:
         if not self._replaying:
@@ -448,7 +456,7 @@ class Controller(ResumableState, DecisionPayloads):
         self._set_state(trial, TrialState.TERMINATED, why)
         if complete:
             self.scheduler.on_trial_complete(trial, trial.last_result)
-        self.searcher.on_trial_complete(trial.trial_id, trial.last_result, error=False)
+        self._source.on_trial_complete(trial.trial_id, trial.last_result, error=False)
 
     def _on_error(self, trial: Trial, error: str) -> None:
         trial.num_failures += 1
@@ -461,7 +469,7 @@ class Controller(ResumableState, DecisionPayloads):
         if self.policy is not None:
             self.policy.on_trial_end(trial.trial_id)
         self.scheduler.on_trial_error(trial)
-        self.searcher.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
+        self._source.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
 
     def _on_storage_full(self, trial: Trial, reason: str) -> None:
         """A trial's checkpoint could not be written for want of space: it keeps its last good
@@ -471,29 +479,6 @@ class Controller(ResumableState, DecisionPayloads):
             self._set_state(trial, TrialState.PAUSED if trial.checkpoint else TrialState.PENDING, "storage full")
             self._requeue[trial.trial_id] = None
         self.on_storage_full(reason)
-
-    def _add_trial(self) -> Trial | None:
-        if self._searcher_finished:
-            return None
-        trial_id = self._next_trial_id
-        if trial_id in self._recorded_configs:  # replaying the journal: the config it got then
-            config = self._recorded_configs.pop(trial_id)
-            self.searcher.replay_suggestion(trial_id, config)
-        else:
-            config = self.searcher.suggest(trial_id)
-        if config is FINISHED:
-            self._searcher_finished = True
-            self.scheduler.on_no_more_trials()
-            return None
-        if config is None:
-            return None
-        self._next_trial_id += 1
-        trial = Trial(trial_id=trial_id, config=config)
-        self.trials[trial_id] = trial
-        self.counts[TrialState.PENDING] += 1
-        self._record(RecordKind.ADD, trial=trial_id, config=config)
-        self.scheduler.on_trial_add(trial)
-        return trial
 
     def _next_trial(self) -> Trial | None:
         while self._requeue:

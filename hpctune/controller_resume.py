@@ -30,7 +30,7 @@ class ResumableState:
             "exploiting": [[tid, donor] for tid, donor in sorted(self._exploiting.items())],
             **self._times.state_dict(),
             "started_at": self._started_at,
-            "scheduler": self.scheduler.state_dict(), "searcher": self.searcher.state_dict(),
+            "scheduler": self.scheduler.state_dict(), **self._source.state_dict(),
             **({"policy": self.policy.state_dict()} if self.policy is not None else {}),
         }
 
@@ -64,13 +64,9 @@ class ResumableState:
             self._exploiting = {int(tid): int(donor) for tid, donor in state.get("exploiting", ())}
             self._times.load_state_dict(state)
             self.scheduler.load_state_dict(state["scheduler"])
-            self.searcher.load_state_dict(state["searcher"])
+            self._source.load_state_dict(state)
             if self.policy is not None and "policy" in state:
                 self.policy.load_state_dict(state["policy"])
-        # the config each trial added after the snapshot got, as recorded: replay hands them to
-        # the searcher instead of asking it again (a searcher need not suggest the same twice)
-        self._recorded_configs = {record["trial"]: record["config"] for record in records
-                                  if RecordKind.from_key(record["k"]) is RecordKind.ADD}
         self._replaying = True
         try:
             for record in records:
@@ -90,9 +86,12 @@ class ResumableState:
                     self.set_config(record["trial"], record["config"], t=t)
                 elif kind is RecordKind.DEADLINE:
                     self.set_deadline(record["end"], record.get("window"), t=t)
+                elif kind is RecordKind.ADD:  # the trial joins where it did, with the config it got
+                    self._replay_add(record["trial"], record["config"], t=t)
+                elif kind is RecordKind.SEARCH_END:
+                    self._replay_search_end(t=t)
         finally:
             self._replaying = False
-            self._recorded_configs = {}
         self._launches.clear()
         self._obsolete_checkpoints.clear()
         lost = list(self._running)

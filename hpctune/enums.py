@@ -70,7 +70,8 @@ class RecordKind(IntEnum):
     """What one journal record says (docs/hdf5-layout.md); its fields follow each comment.
 
     READY, RESULT, END, INTERRUPT, PAUSE, CONFIG and DEADLINE are the controller's input events (``resume``
-    replays them); the others record their effects, for the readers.
+    replays them); ADD and SEARCH_END are replayed too, where they stand (a trial joins there, with the
+    config it got then); the others record their effects, for the readers.
 
     Attributes:
         key: the record's ``"k"`` on disk, the name in lowercase (``"result"``); :meth:`from_key`
@@ -90,6 +91,7 @@ class RecordKind(IntEnum):
     CONFIG = 10    # a trial's new config (Controller.set_config): trial, config, it (its iteration then)
     DEADLINE = 11  # this allocation's results must be in by then (Controller.set_deadline): end (Unix time)
     EXPLOIT = 12   # a trial goes on from a copy of another's newest checkpoint: trial, donor, src, ckpt, it, config
+    SEARCH_END = 13  # the searcher has no more configs (no fields)
 
     def __init__(self, value: int):
         self.key = self.name.lower()  # an attribute, not a property: it is read for every record written

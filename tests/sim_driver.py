@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -105,12 +106,22 @@ class SimDriver:
         return self
 
     def run(self, max_events: int | None = None) -> bool:
-        """Process events until none is left (True) or ``max_events`` were processed in all (False)."""
-        while self._queue:
-            if max_events is not None and self.events >= max_events:
-                return False
-            self.step()
-        return True
+        """Process events until none is left (True) or ``max_events`` were processed in all (False).
+
+        A controller that computes suggestions in the background (``suggest_in_background``) has
+        each taken as soon as it is ready, as the MPI backend does between messages."""
+        while True:
+            if self.controller.suggestion_ready:
+                self.controller.on_suggestion(t=self.now)
+                self._collect()
+            elif self._queue:
+                if max_events is not None and self.events >= max_events:
+                    return False
+                self.step()
+            elif self.controller.suggesting:
+                time.sleep(0.001)
+            else:
+                return True
 
     def step(self) -> None:
         time, _, kind, rank, payload = heapq.heappop(self._queue)

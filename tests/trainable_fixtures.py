@@ -221,3 +221,16 @@ def plateau_plain(config):
     for i in range(start + 1, config["epochs"] + 1):
         hpctune.report({"loss": 1.0 - 0.1 * min(i, config["fall"]), "lr_seen": config["lr"]},
                        checkpoint={"iteration": i})
+
+
+def reports_waits(config):
+    """Sleeps ``config["sleep"]`` per iteration and reports, with each result, how long the
+    previous ``report`` waited for the coordinator's answer (``waited``, seconds)."""
+    import time
+
+    waited = 0.0
+    for i in range(1, config["epochs"] + 1):
+        time.sleep(config["sleep"])
+        started = time.monotonic()
+        hpctune.report({"loss": config["x"] + 1.0 / i, "waited": waited})
+        waited = time.monotonic() - started

@@ -154,6 +154,7 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     watchdog = _Watchdog(worker_timeout)
     replies: list = []
     housekeeping.defer_second_signal = True  # acted on here, between two events, never mid-write
+    controller.suggest_in_background()  # a model fit never holds up the answer to a result
     next_tick = 0.0
     try:
         while not controller.is_finished:
@@ -163,6 +164,9 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
             else:
                 backoff.reset()
                 _serve_messages(controller, workers, housekeeping, watchdog, comm, status, replies)
+            if controller.suggestion_ready:
+                controller.on_suggestion()
+                _start_launches(controller, workers, housekeeping, watchdog, [])
             now = time.monotonic()
             watchdog.polled(now)
             if now >= next_tick:  # the rest at most every TICK_S: each call costs on every message
@@ -214,6 +218,13 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
             workers.join(controller, worker_id)
         if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
             break
+    _start_launches(controller, workers, housekeeping, watchdog, replies)
+
+
+def _start_launches(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping, watchdog: _Watchdog,
+                    replies: list) -> None:
+    """Place the controller's launches, make every record durable, then send the controls, the
+    ``replies`` (worker id, decision) and the trials to run."""
     launches = []
     for launch in controller.take_launches():
         launches.append((workers.place(launch), launch.task))

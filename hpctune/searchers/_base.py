@@ -28,6 +28,9 @@ class Searcher(Configurable):
 
     kind = "searcher"
     name = "base"
+    fits_model = False
+    """True for a searcher whose suggestions take long (a model fit): the MPI backend computes them
+    on a thread of their own, off the path of results (:mod:`hpctune.suggestions`)."""
 
     def setup(self, space: dict, metric: str, mode: str, num_samples: int, seed: int) -> None:
         self.space = space
