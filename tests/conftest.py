@@ -167,19 +167,27 @@ def _rank_of(command: list[bytes], env: list[bytes]) -> int | None:
     return None
 
 
-def wait_for_results(folder, trials: int = 2, timeout: float = 60) -> None:
-    """Wait until ``trials`` trials of the experiment running in ``folder`` have reported."""
+def wait_until(folder, condition, what: str, timeout: float = 60, poll: float = 0.1) -> None:
+    """Wait until ``condition(hpctune.Analysis(folder))`` holds for the experiment running in
+    ``folder`` (not created yet, or a table still empty, counts as not yet); else fail saying
+    ``what`` did not happen."""
     import hpctune
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if hpctune.Analysis(folder).results.trial_id.nunique() >= trials:
+            if condition(hpctune.Analysis(folder)):
                 return
         except Exception:  # not created yet, or no result yet
             pass
-        time.sleep(0.1)
-    raise AssertionError(f"fewer than {trials} trials reported in {folder} after {timeout} s")
+        time.sleep(poll)
+    raise AssertionError(f"{what} in {folder} within {timeout} s")
+
+
+def wait_for_results(folder, trials: int = 2, timeout: float = 60) -> None:
+    """Wait until ``trials`` trials of the experiment running in ``folder`` have reported."""
+    wait_until(folder, lambda analysis: analysis.results.trial_id.nunique() >= trials,
+               f"fewer than {trials} trials reported", timeout)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -136,7 +135,7 @@ def test_after_a_crash_resume_suggests_what_an_uninterrupted_run_suggests(tmp_pa
 
 
 def test_a_tpe_run_killed_and_resumed_on_mpi_ranks_keeps_every_recorded_config_and_finishes(tmp_path, run_cli):
-    from conftest import kill_run, start_run
+    from conftest import kill_run, start_run, wait_until
 
     spec = tmp_path / "tpekill.yaml"
     spec.write_text("name: tpekill\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 12\n"
@@ -146,16 +145,8 @@ def test_a_tpe_run_killed_and_resumed_on_mpi_ranks_keeps_every_recorded_config_a
     folder = tmp_path / "runs" / "tpekill"
     process = start_run(spec, "spawn")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # SIGKILL once TPE is past its start-up and trials run
-            try:
-                if len(hpctune.Analysis(folder).trials) >= 6:
-                    break
-            except Exception:  # not created yet
-                pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError("6 trials not started within 120 s")
+        # SIGKILL once TPE is past its start-up and trials run
+        wait_until(folder, lambda run: len(run.trials) >= 6, "6 trials not started", timeout=120)
     finally:
         kill_run(spec)
         process.wait(timeout=30)
@@ -235,6 +226,32 @@ def test_the_model_is_fitted_on_the_highest_rung_with_enough_observations():
     rungs.observe(1, {"training_iteration": 9}, 0.2)
     rungs.observe(3, {"training_iteration": 9}, 0.3)
     assert rungs.fit_level() == 9
+
+
+def test_for_tpe_the_trials_stopped_below_the_fitted_rung_rank_after_every_trial_observed_there():
+    """The trials that reached rung 3 are the ones the scheduler promoted: fitted on them alone, TPE
+    would call half of them bad and steer away from where they all are. Ranked, the trials stopped
+    at rung 1 come after them, by value; every finished trial's value is its rank."""
+    from hpctune.searchers._fidelity import RungObservations
+
+    space = OptunaSpace(parse_space(SPACE))
+    rungs = RungObservations("training_iteration", [1, 3, 9], min_points=3)
+    for tid in range(6):
+        rungs.asked(tid, {"x": tid / 10, "y": 0.5})
+    for tid, value in enumerate([1.0, 2.0, 3.0, 5.0, 4.0]):
+        rungs.observe(tid, {"training_iteration": 1}, value)
+    for tid in range(3):
+        rungs.observe(tid, {"training_iteration": 3}, 0.5 + tid)
+    rungs.observe(0, {"training_iteration": 9}, 0.1)  # above the fitted rung: counted at 3
+    import optuna
+
+    def ranks(direction):
+        study = rungs.study_at(3, lambda: optuna.create_study(), space.distributions, direction)
+        assert [t.params["x"] for t in study.trials if t.state.name == "RUNNING"] == [0.5]  # pending
+        return {round(t.params["x"] * 10): t.value for t in study.trials if t.state.name == "COMPLETE"}
+
+    assert ranks(1) == {0: 0.0, 1: 1.0, 2: 2.0, 4: 3.0, 3: 4.0}         # smaller is better
+    assert ranks(-1) == {2: 0.0, 1: -1.0, 0: -2.0, 3: -3.0, 4: -4.0}    # larger is better
 
 
 def test_multi_fidelity_false_tells_each_trial_s_last_value_when_it_ends(tmp_path):

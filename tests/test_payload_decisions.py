@@ -4,7 +4,6 @@ and a trial going on from a copy of another trial's newest checkpoint (PBT's exp
 from __future__ import annotations
 
 import os
-import time
 
 import h5py
 
@@ -133,7 +132,7 @@ def test_synchronous_pbt_on_mpi_ranks_trains_every_trial_to_the_end_in_rounds(tm
 
 
 def test_a_pbt_run_killed_and_resumed_loses_nothing_and_continues_its_lineage(tmp_path, run_cli):
-    from conftest import kill_run, start_run
+    from conftest import kill_run, start_run, wait_until
 
     spec = tmp_path / "pbtkill.yaml"
     spec.write_text("name: pbtkill\ntrainable: examples.pbt_toy:train\nmetric: Q\nmode: max\nnum_samples: 2\n"
@@ -143,17 +142,9 @@ def test_a_pbt_run_killed_and_resumed_loses_nothing_and_continues_its_lineage(tm
     folder = tmp_path / "runs" / "pbtkill"
     process = start_run(spec, "spawn")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # SIGKILL once an exploit happened and the run goes on
-            try:
-                before = hpctune.Analysis(folder)
-                if (before.lineage.event == "exploit").any() and before.num_results >= 30:
-                    break
-            except Exception:  # not created yet
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("no exploit within 120 s")
+        # SIGKILL once an exploit happened and the run goes on
+        wait_until(folder, lambda run: (run.lineage.event == "exploit").any() and run.num_results >= 30,
+                   "no exploit", timeout=120, poll=0.2)
     finally:
         kill_run(spec)
         process.wait(timeout=30)

@@ -49,15 +49,35 @@ class RungObservations:
                 return level
         return self.levels[0]
 
-    def study_at(self, level, new_study: Callable, distributions: dict):
+    def study_at(self, level, new_study: Callable, distributions: dict, ranked_below: int | None = None):
         """A fresh in-memory study holding the observations at ``level`` as finished trials and the
-        trials with no result yet as running ones (pending evaluations)."""
+        trials with no result yet as running ones (pending evaluations).
+
+        ``ranked_below`` (+1 when smaller values are better, -1 when larger are): also hold the
+        trials that stopped below ``level``, ranked after every trial observed there (a higher rung
+        reached first, then the value there), and give every finished trial its rank as its value.
+        The trials that reach a rung above the lowest are the ones the scheduler promoted, the good
+        ones; fitted on them alone, a model that splits good from bad (TPE) learns to avoid the
+        region they share. With the stopped trials below them it learns what the rungs decided.
+        For samplers that only rank values (TPE); a regression model (GP) needs real values.
+        """
         from optuna.trial import TrialState, create_trial
 
         study = new_study()
         seen = self.values[level]
+        if ranked_below is None:
+            finished = list(seen.items())
+        else:
+            below = [rung for rung in self.levels if rung <= level]
+            keys = {}
+            for tid in self.reported:
+                top = next((rung for rung in reversed(below) if tid in self.values[rung]), None)
+                if top is not None:
+                    keys[tid] = (-top, ranked_below * self.values[top][tid])
+            ranked = sorted(keys, key=keys.__getitem__)
+            finished = [(tid, float(rank) * ranked_below) for rank, tid in enumerate(ranked)]
         trials = [create_trial(params=self.params[tid], distributions=distributions, value=value)
-                  for tid, value in seen.items()]
+                  for tid, value in finished]
         trials += [create_trial(state=TrialState.RUNNING, params=params, distributions=distributions)
                    for tid, params in self.params.items() if tid not in self.reported and tid not in seen]
         study.add_trials(trials)

@@ -140,7 +140,8 @@ class OptunaSearcher(Searcher):
         self._next_sampler()
         study = self._study
         if self._rungs is not None:  # a fresh study of the rung the model is fitted on
-            study = self._rungs.study_at(self._rungs.fit_level(), self._new_study, self._space.distributions)
+            ranked = (1 if self._direction == "minimize" else -1) if self._sampler_class.__name__ == "TPESampler" else None
+            study = self._rungs.study_at(self._rungs.fit_level(), self._new_study, self._space.distributions, ranked)
         with _quiet():
             trial = study.ask(self._space.distributions)
         if self._rungs is not None:

@@ -16,6 +16,8 @@ METHODS = {
     "random+asha": ("random", ASHA),
     "tpe+asha": ({"type": "tpe"}, ASHA),
     "tpe-no-budget+asha": ({"type": "tpe", "multi_fidelity": False}, {**ASHA, "stop_variant": True}),
+    "random+asha-stop": ("random", {**ASHA, "stop_variant": True}),
+    "tpe+asha-stop": ({"type": "tpe"}, {**ASHA, "stop_variant": True}),
 }
 
 if __name__ == "__main__":

@@ -72,10 +72,9 @@ def _lr_by_epoch(analysis, trial_id: int, epochs: int) -> list[float]:
 
 
 def _plot(storage: Path, out: Path, args: argparse.Namespace) -> None:
-    import matplotlib
+    from _plotting import pyplot, save  # this script's folder is on sys.path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     import hpctune
 
@@ -106,10 +105,7 @@ def _plot(storage: Path, out: Path, args: argparse.Namespace) -> None:
     axes[2].legend(fontsize=7, loc="upper right", ncol=2)
     figure.suptitle(f"PBT on the digits MLP ({args.hidden} hidden units, {args.epochs} epochs, population "
                     f"{args.population}), seed 0", fontsize=10)
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    save(figure, out)
 
 
 if __name__ == "__main__":

@@ -60,10 +60,9 @@ def main() -> None:
 
 
 def _plot(storage: Path, out: Path, mode: str) -> None:
-    import matplotlib
+    from _plotting import pyplot, save  # this script's folder is on sys.path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     import hpctune
 
@@ -95,10 +94,7 @@ def _plot(storage: Path, out: Path, mode: str) -> None:
     axes[0][1].legend(fontsize=8, loc="lower right")
     figure.suptitle("PBT paper's toy problem (its figure 2's form), seed 0: a line jumps where a trial copied "
                     "another's theta", fontsize=10)
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    save(figure, out)
 
 
 if __name__ == "__main__":

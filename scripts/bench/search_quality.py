@@ -25,11 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from scripts.bench._mf_problems import BRANIN_OPTIMUM, HARTMANN6_OPTIMUM, value  # noqa: E402
+from scripts.bench._plotting import pyplot, save  # noqa: E402
 
 MAX_T = 27
 OPTIMA = {"branin": BRANIN_OPTIMUM, "hartmann6": HARTMANN6_OPTIMUM}
 HPCTUNE_METHODS = ["random+asha", "tpe+asha", "tpe-no-budget+asha"]
 OPTUNA_METHOD = "optuna tpe+hyperband"
+ALL_METHODS = [*HPCTUNE_METHODS, "random+asha-stop", "tpe+asha-stop", OPTUNA_METHOD]
 
 
 def _regret_curve(events: list[tuple[int, float | None]], optimum: float, resource: int) -> list[float]:
@@ -92,18 +94,21 @@ def main() -> None:
     parser.add_argument("--resource", type=int, default=600, help="epochs trained in all, per run")
     parser.add_argument("--problems", nargs="+", default=["branin", "hartmann6"])
     parser.add_argument("--plot", help="a PNG of the median regret against resource")
+    parser.add_argument("--methods", nargs="+", default=[*HPCTUNE_METHODS, OPTUNA_METHOD],
+                        help=f"of {', '.join(ALL_METHODS)}")
     args = parser.parse_args()
+    methods = [m for m in args.methods if m != OPTUNA_METHOD]
     curves: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for problem in args.problems:
             for seed in range(args.seeds):
-                for method in HPCTUNE_METHODS:
+                for method in methods:
                     curves.setdefault((problem, method), []).append(
                         _hpctune(Path(tmp), problem, method, seed, args.resource))
-                curves.setdefault((problem, OPTUNA_METHOD), []).append(_optuna(problem, seed, args.resource))
+                if OPTUNA_METHOD in args.methods:
+                    curves.setdefault((problem, OPTUNA_METHOD), []).append(_optuna(problem, seed, args.resource))
                 print(f"{problem} seed {seed}: regret at {args.resource} epochs  " + "  ".join(
-                    f"{m} {curves[(problem, m)][-1][-1]:.4g}" for m in [*HPCTUNE_METHODS, OPTUNA_METHOD]),
-                    flush=True)
+                    f"{m} {curves[(problem, m)][-1][-1]:.4g}" for m in args.methods), flush=True)
     marks = [args.resource // 3, 2 * args.resource // 3, args.resource]
     print("\n| problem | method | " + " | ".join(f"median regret at {r} epochs" for r in marks) + " |")
     print("| --- | --- | " + " | ".join("---:" for _ in marks) + " |")
@@ -120,15 +125,12 @@ def _median(values: list[float]) -> float:
 
 
 def _plot(curves: dict, args: argparse.Namespace, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(1, len(args.problems), figsize=(6 * len(args.problems), 4))
     axes = [axes] if len(args.problems) == 1 else axes
     for axis, problem in zip(axes, args.problems):
-        for method in [*HPCTUNE_METHODS, OPTUNA_METHOD]:
+        for method in args.methods:
             runs = curves[(problem, method)]
             median = [_median([run[r] for run in runs]) for r in range(args.resource)]
             axis.plot(range(1, args.resource + 1), median, label=method)
@@ -137,10 +139,7 @@ def _plot(curves: dict, args: argparse.Namespace, out: Path) -> None:
         axis.set_ylabel(f"median regret over {args.seeds} seeds")
         axis.set_title(f"multi-fidelity {problem}", fontsize=10)
     axes[0].legend(fontsize=8)
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    save(figure, out)
 
 
 if __name__ == "__main__":
