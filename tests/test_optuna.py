@@ -264,3 +264,16 @@ def test_multi_fidelity_false_tells_each_trial_s_last_value_when_it_ends(tmp_pat
     assert searcher._rungs is None
     told = [t for t in searcher._study.trials if t.state.name == "COMPLETE"]
     assert len(told) == 12  # every trial, stopped at a low rung or not, as if it had finished
+
+
+def test_the_readme_example_tpe_asha_runs_as_a_user_runs_it(tmp_path, run_cli):
+    """``hpctune run examples/tpe_asha.yaml``: the digits MLP under tpe + asha on 2 worker ranks,
+    suggestions in the background: 64 distinct configs, asha's rungs promoting up to 27 epochs."""
+    done = run_cli("run", "examples/tpe_asha.yaml", "--storage", str(tmp_path), "--workers", "2", timeout=300)
+    assert done.returncode == 0, done.stderr
+    analysis = hpctune.Analysis(tmp_path / "tpe_asha")
+    assert analysis.status == "finished" and len(analysis.trials) == 64
+    assert set(analysis.trials.state) == {"TERMINATED"}
+    assert analysis.trials["config/lr"].nunique() == 64
+    reached = analysis.results.groupby("trial_id").training_iteration.max()
+    assert set(reached) <= {1, 3, 9, 27} and (reached == 27).any() and (reached == 1).sum() > 32
