@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .enums import Control, Decision, RecordKind, SegmentEnd, TrialState
+from .enums import Decision, RecordKind, SegmentEnd, TrialState
 from .errors import SpecError
 from .policies import Policy, build_policy
 from .schedulers import Scheduler, SchedulerDecision, build_scheduler, metric_value
@@ -33,9 +33,10 @@ from .store import ExperimentStore
 from .session import RESULT_FIELDS
 from .space import flatten
 from .trial import Trial, TrialTask
-from .walltime import Fit, IterationTimes, next_iteration_fits, segment_fits
+from .walltime import IterationTimes, segment_fits
 from .controller_payloads import DecisionPayloads
 from .controller_resume import ResumableState
+from .controller_controls import ControlMessage, RunningControls
 from .controller_suggestions import NewTrials
 from .suggestions import SuggestionSource
 
@@ -86,19 +87,11 @@ class Launch:
         return self.task.trial_id
 
 
-@dataclass
-class ControlMessage:
-    """Tell running trial ``trial_id`` something now (``payload``: the new config for ``Control.CONFIG``)."""
-
-    trial_id: int
-    control: Control
-    payload: dict | None = None
-
-
-class Controller(ResumableState, DecisionPayloads, NewTrials):
+class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
     """Owns the trials table and applies the scheduler's and searcher's decisions (its resume half
     in :mod:`hpctune.controller_resume`, decision payloads in :mod:`hpctune.controller_payloads`,
-    new trials in :mod:`hpctune.controller_suggestions`).
+    new trials in :mod:`hpctune.controller_suggestions`, controls of running trials and the
+    allocation's deadline in :mod:`hpctune.controller_controls`).
 
     Args:
         spec: the validated experiment spec (its scheduler and searcher are built here).
@@ -289,59 +282,6 @@ class Controller(ResumableState, DecisionPayloads, NewTrials):
         self._record(RecordKind.LAUNCH, trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
                      **({"ranks": ranks} if len(ranks) > 1 else {}))
 
-    def set_deadline(self, end: float, window: float | None = None, t: float | None = None) -> None:
-        """Results of this allocation must be in by ``end`` (Unix time; Slurm's end minus a margin).
-
-        From then on, a trial is paused at a result after which its next iteration (its mean
-        ``time_this_iter_s`` so far, else the experiment's) would not end in time, and asked to
-        checkpoint one result before; a segment is started only if its start-up and one
-        iteration fit. When nothing runs and nothing fits, the experiment stops
-        (:attr:`stopped_for_deadline`): the next allocation continues it. ``window``: the usable
-        seconds of a whole allocation (its time limit less the margin); what does not fit in
-        that is never held back, since no allocation could run it.
-        """
-        self._event_time(t)
-        self._record(RecordKind.DEADLINE, end=end, **({"window": window} if window is not None else {}))
-        self._deadline, self._window = end, window
-
-    def take_controls(self) -> list[ControlMessage]:
-        """Messages for running trials, to send once the journal is flushed; the list is emptied."""
-        controls, self._controls = self._controls, []
-        return controls
-
-    def checkpoint_now(self, trial_ids: list[int] | None = None) -> list[int]:
-        """Ask running trials (all of them by default) to checkpoint at their next report (a time
-        limit is near, a node will be drained); returns the trials asked. Nothing is journaled:
-        the checkpoints they report are."""
-        asked = [tid for tid in (self._running if trial_ids is None else trial_ids) if tid in self._running]
-        self._controls.extend(ControlMessage(tid, Control.CHECKPOINT) for tid in asked)
-        return asked
-
-    def pause_now(self, trial_id: int, t: float | None = None) -> None:
-        """Pause running trial ``trial_id`` at its next result (it is told now, so it checkpoints
-        with that result); it runs again first, on the next free rank, from that checkpoint."""
-        if trial_id not in self._running or trial_id in self._pause_requested:
-            return
-        self._event_time(t)
-        self._record(RecordKind.PAUSE, trial=trial_id)
-        self._pause_requested.add(trial_id)
-        self._checkpoint_grace[trial_id] = 1
-        if not self._replaying:
-            self._controls.append(ControlMessage(trial_id, Control.PAUSE))
-
-    def set_config(self, trial_id: int, config: dict, t: float | None = None) -> None:
-        """Give trial ``trial_id`` new hyperparameters (PBT, live policies). A running trial sees them
-        at once (``hpctune.get_config()``; a class trainable's ``reset_config`` before its next step);
-        a paused or pending one starts its next segment with them."""
-        trial = self.trials[trial_id]
-        if trial.state.is_finished:
-            raise ValueError(f"trial {trial_id} is {trial.state.name}: its config can no longer change")
-        self._event_time(t)
-        self._record(RecordKind.CONFIG, trial=trial_id, config=config, it=trial.iteration)
-        trial.config = config
-        if trial_id in self._running and not self._replaying:
-            self._controls.append(ControlMessage(trial_id, Control.CONFIG, config))
-
     def take_obsolete_checkpoints(self) -> list[tuple[int, str]]:
         """``(trial id, checkpoint)`` that no trial can resume from any more (delete after a flush)."""
         paths, self._obsolete_checkpoints = self._obsolete_checkpoints, []
@@ -368,33 +308,10 @@ class Controller(ResumableState, DecisionPayloads, NewTrials):
     def interrupting(self) -> bool:
         return self._interrupting
 
-    def on_storage_full(self, reason: str, t: float | None = None) -> None:
-        """The experiment folder cannot be written (``reason``: e.g. 'no space left on device'):
-        stop as for Ctrl-C; :attr:`storage_full` tells the caller why."""
-        self.storage_full = self.storage_full or reason
-        self.request_stop(t=t, why=reason)
-
     def take_notices(self) -> list[str]:
         """Warnings for the console (each given once); the list is emptied."""
         notices, self._notices = self._notices, []
         return notices
-
-    def request_stop(self, t: float | None = None, why: str | None = None, checkpoint_first: bool = False) -> None:
-        """Ctrl-C / SIGTERM / time limit / a full disk: start nothing new; running trials pause at their
-        next result. ``checkpoint_first`` (an allocation's end): each running trial is told to
-        checkpoint now, and pauses at its first result with a checkpoint (or its second without:
-        one may have been on its way before it heard)."""
-        self._event_time(t)
-        if self._interrupting:
-            return
-        fields = {"why": why} if why else {}
-        if checkpoint_first:
-            fields["ckpt_first"] = 1
-            self._checkpoint_grace.update(dict.fromkeys(self._running, 1))
-            if not self._replaying:
-                self.checkpoint_now()
-        self._record(RecordKind.INTERRUPT, **fields)
-        self._interrupting = True
 
     def finalize(self) -> str:
         """Close the experiment: ``finished`` or ``interrupted``; unfinished trials end when finished."""
@@ -526,17 +443,6 @@ class Controller(ResumableState, DecisionPayloads, NewTrials):
         """No trial is left to run or to add."""
         return self._searcher_finished and not self._requeue and all(
             trial.state.is_finished or trial.state == TrialState.RUNNING for trial in self.trials.values())
-
-    def _before_deadline(self, trial: Trial, checkpoint: str | None, decision):
-        """CONTINUE, or PAUSE when the trial's next iteration would end after the deadline (asked to
-        checkpoint one result before)."""
-        fit = next_iteration_fits(self._deadline, self._now, self._times.iteration(trial.trial_id), self._window)
-        if fit is Fit.CHECKPOINT and not checkpoint and not self._replaying:
-            self._controls.append(ControlMessage(trial.trial_id, Control.CHECKPOINT))
-        if fit is not Fit.PAUSE:
-            return decision
-        self._interrupted.add(trial.trial_id)
-        return Decision.PAUSE
 
     def _launch(self, trial: Trial) -> None:
         self._requeue.pop(trial.trial_id, None)
