@@ -48,9 +48,14 @@ def test_second_signal_stops_at_once_then_resume_finishes(tmp_path, launcher, si
         os.killpg(process.pid, signum)  # a second Ctrl-C: stop at once, without waiting for the trials
         stdout, stderr = process.communicate(timeout=30)
     if launcher == "mpiexec" and signum == signal.SIGINT:
-        # hydra keeps a second Ctrl-C to itself: it kills every rank at once and exits 255
-        assert process.returncode == 255, stderr
-        assert "Ctrl-C caught... cleaning up processes" in stdout
+        # hydra keeps a second Ctrl-C to itself: it kills every rank at once and exits 255, or 0 when
+        # its proxy, which the Ctrl-C reached too, trips its own assertion as it closes (a race in hydra
+        # that a loaded CI node hits); either way the ranks are gone at once and resume finishes
+        if process.returncode == 255:
+            assert "Ctrl-C caught... cleaning up processes" in stdout
+        else:
+            assert process.returncode == 0, stderr
+            assert "HYD_pmcd_pmip_control_cmd_cb" in stderr and "assert (!closed) failed" in stderr, stderr
     else:
         assert process.returncode == 1, stderr
         assert (f"hpctune: error: a second {signum.name} stopped the experiment at once; "
