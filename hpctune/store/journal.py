@@ -79,11 +79,19 @@ def _cut_torn_tail(fd: int) -> None:
 
 
 def read_journal(folder: str | os.PathLike, after_seq: int = 0) -> Iterator[dict]:
-    """Records with ``seq > after_seq``, in order; torn or partial last lines skipped."""
+    """Records with ``seq > after_seq``, in order; torn or partial last lines skipped.
+
+    A segment is named after its first record, so a segment followed by one that starts at or
+    before ``after_seq + 1`` holds nothing wanted and is not read (the journal keeps what the
+    previous snapshot covers: reading it all would make a reader's cost follow the history).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return
-    for _, path in _segments(folder):
+    segments = _segments(folder)
+    for i, (_, path) in enumerate(segments):
+        if i + 1 < len(segments) and segments[i + 1][0] <= after_seq + 1:
+            continue
         try:
             data = path.read_bytes()
         except FileNotFoundError:
