@@ -20,7 +20,7 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         resources: dict | None = None, max_failures: int = 0, seed: int = 0, storage: str = "runs",
         name: str | None = None, workers: int | None = None, resume: bool = False,
         backend: str = "auto", checkpoint_keep: int = 2, time_budget_s: float | None = None,
-        policy: Any = None, verbose: int = 1):
+        policy: Any = None, tensorboard: bool | str = "auto", verbose: int = 1):
     """Tune ``trainable`` over ``space``; the same script runs alone or under ``mpiexec``.
 
     Args:
@@ -34,6 +34,8 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         time_budget_s: start no trial after this many seconds; running ones end at their next result.
         policy: a live hyperparameter policy (``"plateau_lr"``, ``{"type": ..., **options}`` or an
             instance, see :mod:`hpctune.policies`): it changes running trials' configs from their results.
+        tensorboard: ``"auto"`` (event files in ``storage/name/tb/`` when tensorboardX is installed),
+            True (needs tensorboardX) or False; see docs/tensorboard.md.
         workers: worker ranks to start when not under an MPI launcher
             (default: number of cores, at least 2).
         resume: continue the experiment in ``storage/name`` if there is one.
@@ -54,7 +56,8 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
     raw = {"name": name, "trainable": trainable, "metric": metric, "mode": mode, "num_samples": num_samples,
            "space": space, "stop": stop, "scheduler": scheduler, "searcher": searcher,
            "resources": resources, "max_failures": max_failures, "seed": seed, "storage": storage,
-           "checkpoint_keep": checkpoint_keep, "time_budget_s": time_budget_s, "policy": policy}
+           "checkpoint_keep": checkpoint_keep, "time_budget_s": time_budget_s, "policy": policy,
+           "tensorboard": tensorboard}
     trainable_object = trainable if callable(trainable) else None
     # workers import the trainable the way this process can: from the same sys.path
     python_path = [os.getcwd()] + [os.path.abspath(p) for p in sys.path if p]
@@ -208,15 +211,34 @@ def _store_settings() -> dict:
     return settings
 
 
+def _tensorboard_writers(spec: ExperimentSpec) -> int:
+    """Event files TensorBoard's writer process keeps open (``HPCTUNE_TENSORBOARD_WRITERS``, default 64),
+    0 if the spec's ``tensorboard`` is off (``auto``: on when tensorboardX is installed).
+
+    Raises:
+        SpecError: a bad ``HPCTUNE_TENSORBOARD_WRITERS``.
+    """
+    from .tensorboard import MAX_OPEN, tensorboardx_installed
+
+    if not (spec.tensorboard is True or (spec.tensorboard == "auto" and tensorboardx_installed())):
+        return 0
+    text = os.environ.get("HPCTUNE_TENSORBOARD_WRITERS", str(MAX_OPEN))
+    if not text.strip().isdigit() or int(text) < 1:
+        raise SpecError("HPCTUNE_TENSORBOARD_WRITERS", f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
 def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, must_exist: bool,
                 allocation: _Allocation):
     from .backends.housekeeping import Housekeeping
-    from .console import Console
+    from .console import Console, plain_interval
     from .controller import Controller, build_algorithms
 
     try:
         spec = make_spec()
         build_algorithms(spec)  # an unknown scheduler or searcher option is refused before anything is written
+        plain_interval()  # and a bad HPCTUNE_PROGRESS_INTERVAL
+        tensorboard_writers = _tensorboard_writers(spec)  # and a bad HPCTUNE_TENSORBOARD_WRITERS
         created = not spec.experiment_dir.exists()
         store, view = open_experiment(spec, resume, must_exist, python_path)
     except BaseException:
@@ -243,13 +265,22 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
 
         record_allocation(store.folder, allocation.job)
         console.message(allocation.describe())
+        console.allocation_end = allocation.job.end_time if allocation.wrap_up_at is not None else None
     if allocation.wrap_up_at is not None and os.environ.get("HPCTUNE_WALLTIME_AWARE", "1") != "0":
         controller.set_deadline(allocation.wrap_up_at, allocation.window)  # no segment that cannot end in time
-    housekeeping = Housekeeping(store, console, wrap_up_at=allocation.wrap_up_at)
+    tensorboard = None
+    if tensorboard_writers:  # rows from here on (and those the journal restored) go to tb/, on the coordinator only
+        from .tensorboard import TensorBoardWriter
+
+        tensorboard = TensorBoardWriter(store, console.message, tensorboard_writers)
+    housekeeping = Housekeeping(store, console, wrap_up_at=allocation.wrap_up_at, tensorboard=tensorboard)
     housekeeping.snapshot(controller, "running")
     action = "resuming" if view is not None else "starting"
     try:
-        status = backend.serve(controller, housekeeping, console, action)
+        try:
+            status = backend.serve(controller, housekeeping, console, action)
+        finally:  # every way out (finish and interrupted snapshots close it already): its rows written
+            housekeeping.close_tensorboard(controller)
     except SpecError:
         # e.g. the metric was never reported: bad input, and a new experiment leaves nothing behind
         store.close()

@@ -52,6 +52,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
 def _parser() -> _Parser:
     from .backends import BACKEND_NAMES
 
@@ -112,6 +119,11 @@ def _parser() -> _Parser:
     replay.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
     status = sub.add_parser("status", help="trials by state and the best so far (works while it runs)")
     status.add_argument("dir")
+    status.add_argument("--watch", action="store_true",
+                        help="the live view until the experiment stops: a table redrawn on a terminal, "
+                             "plain lines in a file or pipe")
+    status.add_argument("--interval", type=_positive_seconds, metavar="SECONDS",
+                        help="between two updates of --watch (default: 2 on a terminal, 30 otherwise)")
     analyze = sub.add_parser("analyze", help="best trials; every result as CSV")
     analyze.add_argument("dir")
     analyze.add_argument("--top", type=_positive_int, default=10)
@@ -119,6 +131,10 @@ def _parser() -> _Parser:
     analyze.add_argument("--rungs", action="store_true", help="trials that reached each rung of the scheduler")
     analyze.add_argument("--lineage", type=_count, metavar="TRIAL",
                          help="how TRIAL's model was trained: the trials and configs of each stretch of iterations (PBT)")
+    plot = sub.add_parser("plot", help="PNG plots: best so far, learning curves, rank timelines, PBT schedules, "
+                                       "configs (needs matplotlib: pip install 'hpctune[plot]')")
+    plot.add_argument("dir")
+    plot.add_argument("--out", metavar="FOLDER", help="write the PNGs here (default DIR/plots)")
     return parser
 
 
@@ -252,6 +268,12 @@ def _load(folder: str):
 
 def _cmd_status(args) -> int:
     analysis = _load(args.dir)  # reads the snapshot and the journal: as fast at 10 M results as at 10
+    if args.watch:
+        from .watch import watch
+
+        return watch(args.dir, args.interval)
+    if args.interval is not None:
+        raise SpecError("--interval", "goes with --watch")
     counts = analysis.trials.state.value_counts().to_dict() if not analysis.trials.empty else {}
     print(f"{analysis.spec['name']}: {analysis.status}, {len(analysis.trials)} trials, "
           f"{analysis.num_results} results")
@@ -265,6 +287,10 @@ def _cmd_status(args) -> int:
     if analysis.best_trial_id is not None:
         print(f"best {analysis.metric}: {analysis.best_value:.6g} (trial {analysis.best_trial_id}, "
               f"iteration {analysis.best_iteration})")
+        from .space import flatten
+
+        config = " ".join(f"{name}={value}" for name, value in flatten(analysis.best_config).items())
+        print(f"best config: {config}")
     return EXIT_OK
 
 
@@ -297,8 +323,26 @@ def _cmd_analyze(args) -> int:
     return EXIT_OK
 
 
+def _cmd_plot(args) -> int:
+    import importlib
+
+    analysis = _load(args.dir)
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        raise SpecError("", "hpctune plot needs matplotlib, an optional extra: pip install 'hpctune[plot]'") from None
+    from .plots import write_plots
+
+    skipped: list[str] = []
+    for path in write_plots(analysis, args.out, skipped=skipped):
+        print(f"wrote {path}")
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    return EXIT_OK
+
+
 _COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "submit": _cmd_submit, "replay": _cmd_replay,
-             "status": _cmd_status, "analyze": _cmd_analyze}
+             "status": _cmd_status, "analyze": _cmd_analyze, "plot": _cmd_plot}
 
 
 def _stdout_reader_gone() -> bool:

@@ -126,6 +126,7 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         self._metric_seen = False
         self._free_ranks = 0                         # ranks that can take work now
         self._running: dict[int, None] = {}          # ordered set: trials running, in launch order
+        self.placements: dict[int, tuple[list[int], float]] = {}  # running trial -> (its ranks, since when)
         self._requeue: dict[int, None] = {}          # ordered set: retried / interrupted trials
         self._interrupting = False
         self._interrupted: set[int] = set()          # paused because the experiment is stopping
@@ -238,6 +239,7 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         self._record(RecordKind.END, trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
         trial = self.trials[trial_id]
         self._times.ended(trial_id)
+        self.placements.pop(trial_id, None)
         if trial_id in self._running:
             del self._running[trial_id]
             self._free_ranks += self._ranks_per_trial
@@ -279,6 +281,7 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         for the experiment's history (the ``segments`` table); it changes no decision."""
         self._event_time(t)
         self._times.launched(trial_id, self._now)
+        self.placements[trial_id] = (ranks, self._now)
         self._record(RecordKind.LAUNCH, trial=trial_id, rank=ranks[0], ckpt=self.trials[trial_id].checkpoint,
                      **({"ranks": ranks} if len(ranks) > 1 else {}))
 
@@ -286,6 +289,11 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         """``(trial id, checkpoint)`` that no trial can resume from any more (delete after a flush)."""
         paths, self._obsolete_checkpoints = self._obsolete_checkpoints, []
         return paths
+
+    @property
+    def free_ranks(self) -> int:
+        """Worker ranks idle now (the busy ones run :attr:`running`)."""
+        return self._free_ranks
 
     @property
     def num_running(self) -> int:

@@ -105,6 +105,7 @@ class ResumableState:
             for path in {trial.checkpoint, *trial.checkpoint_history} - {None}:
                 self.store.checkpoint_path(path, trial.trial_id)
         self._running.clear()
+        self.placements.clear()
         self._free_ranks = 0
         self._interrupting = False
         self._interrupted.clear()

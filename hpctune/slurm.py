@@ -186,6 +186,19 @@ def submitted_jobs(folder: Path) -> list[str]:
     return [str(entry["job_id"]) for entry in _read_jobs(folder).get("submitted", [])]
 
 
+def allocation_time_left(folder: Path, now: float | None = None) -> float | None:
+    """Seconds left in the Slurm allocation the experiment's newest run started in (None: it ran
+    outside Slurm or with no time limit, or the job was queued again since). Reads ``slurm.json``
+    only: no Slurm command (the live view asks every few seconds)."""
+    record = _read_jobs(folder)
+    allocations, submitted = record.get("allocations", []), record.get("submitted", [])
+    if not allocations or allocations[-1].get("end") is None:
+        return None
+    if submitted and submitted[-1]["at"] > allocations[-1]["start"]:
+        return None
+    return max(allocations[-1]["end"] - (time.time() if now is None else now), 0.0)
+
+
 def describe_allocations(folder: Path, now: float | None = None) -> str | None:
     """``Slurm job 1234: RUNNING, 3 allocation(s) so far, 41 min left in this one`` for ``hpctune
     status``, or None if no Slurm job ran the experiment. The job's state takes one ``scontrol`` call."""

@@ -27,7 +27,7 @@ __all__ = ["ExperimentSpec", "Resources", "load_spec", "spec_from_dict"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FIELDS = ("name", "trainable", "metric", "mode", "num_samples", "space", "stop", "scheduler",
            "searcher", "resources", "max_failures", "seed", "storage", "checkpoint_keep",
-           "time_budget_s", "policy")
+           "time_budget_s", "policy", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class ExperimentSpec:
     checkpoint_keep: int = 2
     time_budget_s: float | None = None
     policy: dict | None = None
+    tensorboard: bool | str = "auto"  # "auto": on when tensorboardX is installed (docs/tensorboard.md)
 
     @property
     def experiment_dir(self) -> Path:
@@ -87,7 +88,7 @@ class ExperimentSpec:
             "scheduler": self.scheduler, "searcher": self.searcher,
             "resources": vars(self.resources), "max_failures": self.max_failures,
             "seed": self.seed, "storage": self.storage, "checkpoint_keep": self.checkpoint_keep,
-            "time_budget_s": self.time_budget_s, "policy": self.policy,
+            "time_budget_s": self.time_budget_s, "policy": self.policy, "tensorboard": self.tensorboard,
         }
 
 
@@ -155,6 +156,18 @@ def _check_budget(raw: Any) -> float | None:
     return float(raw)
 
 
+def _check_tensorboard(raw: Any) -> bool | str:
+    """``auto`` (the default), ``true`` or ``false``; ``true`` needs tensorboardX installed."""
+    from .tensorboard import TENSORBOARD_EXTRA, tensorboardx_installed
+
+    value = "auto" if raw is None else raw
+    if not (isinstance(value, bool) or value == "auto"):
+        raise SpecError("tensorboard", f"expected auto, true or false, got {raw!r}")
+    if value is True and not tensorboardx_installed():
+        raise SpecError("tensorboard", f"needs tensorboardX, an optional extra: {TENSORBOARD_EXTRA}")
+    return value
+
+
 def _check_resources(raw: Any) -> Resources:
     if raw is None:
         return Resources()
@@ -212,4 +225,5 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
         scheduler=describe("scheduler", raw.get("scheduler", "fifo")),
         searcher=describe("searcher", raw.get("searcher", "random")),
         policy=None if raw.get("policy") is None else describe("policy", raw["policy"]),
+        tensorboard=_check_tensorboard(raw.get("tensorboard")),
     )

@@ -44,8 +44,8 @@ SPECS = [
     ({"resources": "{gpus_per_rank: -1}"}, "resources.gpus_per_rank: must be >= 0, got -1"),
     ({"time_budget_s": -5}, "time_budget_s: expected seconds > 0, got -5"),
     ({"colour": "red"}, "colour: unknown field (known: checkpoint_keep, max_failures, metric, mode, name, "
-                        "num_samples, policy, resources, scheduler, searcher, seed, space, stop, storage, time_budget_s, "
-                        "trainable)"),
+                        "num_samples, policy, resources, scheduler, searcher, seed, space, stop, storage, tensorboard, "
+                        "time_budget_s, trainable)"),
 ]
 
 

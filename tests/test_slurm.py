@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 def _sbatch(tmp_path: Path, spec: Path, *options: str) -> str:
     done = subprocess.run(["sbatch", "--parsable", "--ntasks-per-node=3", f"--output={tmp_path / 'job.out'}",
                            *options, str(REPO / "slurm" / "cpu.sbatch"), spec.name], cwd=tmp_path,
-                          env=_env({"HPCTUNE_VENV": str(Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")))}),
+                          env=_env({"HPCTUNE_VENV": str(Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv"))),
+                                    "HPCTUNE_PROGRESS_INTERVAL": "5"}),
                           capture_output=True, text=True, check=True)
     return done.stdout.strip().split(";")[0]
 
@@ -41,6 +42,10 @@ def test_an_experiment_longer_than_its_allocations_requeues_itself_until_it_is_d
             "allocation continues") in log
     analysis = assert_finished(tmp_path / "runs" / "week", trials=6, epochs=60)
     assert (analysis.results.started_from > 0).any()  # a trial paused at an allocation's end went on from it
+    # the live view's plain lines in the job's log: no escape code, the time left in each 1-minute allocation
+    assert "\x1b" not in log
+    left = [int(m) for m in re.findall(r"\| ranks [0-2]/2 busy \| (\d+) min left in the allocation$", log, re.M)]
+    assert len(left) >= 3 and set(left) <= {0, 1}, log[-3000:]
     status = subprocess.run([str(BIN / "hpctune"), "status", str(tmp_path / "runs" / "week")], env=_env(),
                             capture_output=True, text=True)
     assert (f"Slurm job {job_id}: not in the queue, {len(allocations)} allocation(s) so far"

@@ -1,7 +1,7 @@
 """What every backend's coordinator does besides the controller's events.
 
-Durable flushes, checkpoint clean-up, periodic HDF5 snapshots, console progress
-and signal handling, shared by the MPI and in-process backends.
+Durable flushes, checkpoint clean-up, periodic HDF5 snapshots, console progress,
+signal handling and the rows for TensorBoard, shared by the MPI and in-process backends.
 """
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ from ..controller import Controller
 from ..enums import SegmentEnd, TrialState
 from ..errors import SpecError, StorageFailed, describe_os_error
 from ..store import ExperimentStore
+from ..tensorboard import TensorBoardWriter
 
 __all__ = ["Housekeeping"]
+
+TENSORBOARD_INTERVAL_S = 1.0
+"""Rows go to TensorBoard's writer process at most this often (and before every part file)."""
 
 
 class Housekeeping:
@@ -28,12 +32,17 @@ class Housekeeping:
         wrap_up_at: Unix time at which this allocation's end is near (Slurm; None: no end): as
             for SIGUSR2, every running trial is told to checkpoint now and pauses at its next
             result, nothing new starts, and the coordinator stops (:attr:`time_limit` then True).
+        tensorboard: hands the accepted result rows to TensorBoard's writer (None: off); given
+            the rows at every tick (at most once a second) and before every part file, and closed
+            by :meth:`finish`, by a snapshot that ends the run, or by :meth:`close_tensorboard`.
     """
 
     def __init__(self, store: ExperimentStore, console: Console, handle_signals: bool = True,
-                 wrap_up_at: float | None = None):
+                 wrap_up_at: float | None = None, tensorboard: TensorBoardWriter | None = None):
         self.store = store
         self.console = console
+        self.tensorboard = tensorboard
+        self._tensorboard_due = 0.0
         self.wrap_up_at = wrap_up_at
         self.time_limit = False  # stopped because this allocation ends: the next one continues
         self._allocation_signal = False
@@ -103,8 +112,11 @@ class Housekeeping:
             self.console.message(notice)
 
     def tick(self, controller: Controller) -> None:
-        """Periodic work: a progress line, and a part file or a snapshot when one is due."""
+        """Periodic work: a progress line, rows for TensorBoard, and a part file or a snapshot when one is due."""
         self.console.progress(controller)
+        if self.tensorboard is not None and time.monotonic() >= self._tensorboard_due:
+            self._tensorboard_due = time.monotonic() + TENSORBOARD_INTERVAL_S
+            self.tensorboard.collect(controller.trials)
         if controller.storage_full is None:
             if self.store.snapshot_due():
                 self.snapshot(controller, "running")
@@ -113,11 +125,22 @@ class Housekeeping:
 
     def snapshot(self, controller: Controller, status: str) -> None:
         """Write a snapshot; a failure never stops the experiment by itself (the journal has
-        everything), but a full disk stops it cleanly (see :meth:`_write`)."""
+        everything), but a full disk stops it cleanly (see :meth:`_write`). A status other than
+        ``running`` ends the run: TensorBoard's writer is closed."""
         self._write(controller, lambda: self.store.write_snapshot(controller.state_dict(),
                                                                   list(controller.trials.values()), status))
+        if status != "running":
+            self.close_tensorboard(controller)
+
+    def close_tensorboard(self, controller: Controller) -> None:
+        """Hand TensorBoard's writer its last rows and wait until it has written them (once; on every way out)."""
+        tensorboard, self.tensorboard = self.tensorboard, None
+        if tensorboard is not None:
+            tensorboard.close(controller.trials)
 
     def _write(self, controller: Controller, write) -> None:
+        if self.tensorboard is not None:  # the part file takes the rows: TensorBoard's writer gets them first
+            self.tensorboard.collect(controller.trials)
         try:
             write()
         except OSError as exc:
@@ -142,9 +165,10 @@ class Housekeeping:
         self.flush(controller)
         if controller.storage_full is None:
             self.snapshot(controller, status)
+        self.close_tensorboard(controller)
         self.store.close()
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-        self.console.progress(controller, force=True)
+        self.console.final(controller, status)
         return status
 
