@@ -1,4 +1,4 @@
-"""The ``hpctune`` command: run, resume, submit, replay, status, analyze.
+"""The ``hpctune`` command: run, resume, submit, replay, status (--watch), analyze, plot.
 
 Exit codes: 0 finished; 2 bad input, with one line ``hpctune: error: <where>: <what>``;
 1 the experiment could not finish, or the reader of stdout went away (``| head -1``); 3 the Slurm
@@ -42,20 +42,13 @@ def _count(text: str) -> int:
     return _integer(text, 0, "an integer >= 0")
 
 
-def _seconds(text: str) -> float:
+def _seconds(text: str, positive: bool = False) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    value = _seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    if not value >= 0 or value == float("inf") or (positive and value == 0):
+        raise argparse.ArgumentTypeError(f"expected seconds {'>' if positive else '>='} 0, got {text!r}")
     return value
 
 
@@ -122,7 +115,7 @@ def _parser() -> _Parser:
     status.add_argument("--watch", action="store_true",
                         help="the live view until the experiment stops: a table redrawn on a terminal, "
                              "plain lines in a file or pipe")
-    status.add_argument("--interval", type=_positive_seconds, metavar="SECONDS",
+    status.add_argument("--interval", type=lambda text: _seconds(text, positive=True), metavar="SECONDS",
                         help="between two updates of --watch (default: 2 on a terminal, 30 otherwise)")
     analyze = sub.add_parser("analyze", help="best trials; every result as CSV")
     analyze.add_argument("dir")

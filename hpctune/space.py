@@ -141,6 +141,11 @@ class Choice(Domain):
         where = where or self.kind
         if not isinstance(values, (list, tuple)) or not values:
             raise SpecError(where, "expected a non-empty list of values")
+        for i, value in enumerate(values):
+            inner = _domain_inside(value)
+            if inner is not None:
+                raise SpecError(f"{where}[{i}]", f"holds a domain ({inner}); a {self.kind}'s values are constants, "
+                                                 "a domain inside one would never be sampled")
         self.choices = list(values)
 
     def sample(self, rng, config):
@@ -154,6 +159,22 @@ class Choice(Domain):
 
     def to_json(self):
         return {self.kind: self.choices}
+
+
+def _domain_inside(value: Any, path: str = "") -> str | None:
+    """Where a domain sits inside a value (``beta: uniform``), or None: a Domain, or a one-key mapping
+    naming one (``{uniform: [0, 1]}``), at any depth of mappings and lists."""
+    if isinstance(value, Domain):
+        return f"{path}{value.kind}"
+    if isinstance(value, Mapping):
+        if len(value) == 1 and next(iter(value)) in DOMAIN_NAMES:
+            return f"{path}{next(iter(value))}"
+        found = (_domain_inside(inner, f"{path}{key}: ") for key, inner in value.items())
+    elif isinstance(value, (list, tuple)):
+        found = (_domain_inside(inner, path) for inner in value)
+    else:
+        return None
+    return next((where for where in found if where is not None), None)
 
 
 class Grid(Choice):

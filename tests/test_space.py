@@ -154,3 +154,12 @@ def test_a_constant_mapping_is_written_on_purpose_and_passes_through():
     space = parse_space({"opt": {"name": "adam"}, "prior": {"constant": {"beta": [1, 2]}},
                          "odd": {"constant": {"uniform": [0, 1]}}})
     assert space == {"opt": {"name": "adam"}, "prior": {"beta": [1, 2]}, "odd": {"uniform": [0, 1]}}
+
+
+def test_a_domain_inside_a_choice_or_grid_value_is_refused():
+    with pytest.raises(SpecError, match=r"^grid\[0\]: holds a domain \(model: layers: randint\); a grid's values are "
+                                        r"constants, a domain inside one would never be sampled$"):
+        hpctune.grid([{"model": {"layers": hpctune.randint(1, 4)}}])
+    with pytest.raises(SpecError, match=r"^space\.opt\.choice\[2\]: holds a domain \(loguniform\)"):
+        parse_space({"opt": {"choice": ["sgd", [1, 2], [{"loguniform": [1e-3, 1]}]]}})
+    assert parse_space({"opt": {"choice": ["sgd", {"name": "adam", "betas": [0.9, 0.99]}]}})["opt"].size() == 2
