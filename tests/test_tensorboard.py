@@ -88,13 +88,15 @@ def test_local_run_writes_a_folder_per_trial_with_its_scalars_and_config(tmp_pat
 @pytest.mark.mpi
 def test_mpi_ranks_with_one_open_file_reopen_trials_in_their_folders(run_cli, tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"name: lru\ntrainable: trainable_fixtures:quick\nmetric: loss\nnum_samples: 4\n"
-                    f"space: {{x: {{uniform: [0, 1]}}, epochs: 6}}\nstorage: {tmp_path}\ntensorboard: true\n")
+    # 0.3 s an iteration: two trials run side by side, their rows interleaved over several batches
+    spec.write_text(f"name: lru\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 4\n"
+                    f"space: {{x: {{uniform: [0, 1]}}, epochs: 6, sleep: 0.3}}\nstorage: {tmp_path}\n"
+                    "tensorboard: true\n")
     done = run_cli("run", str(spec), mpi_ranks=3, env={"HPCTUNE_TENSORBOARD_WRITERS": "1"})
     assert done.returncode == 0, done.stderr
     assert "TensorBoard" not in done.stderr
     folder = tmp_path / "lru"
-    assert_tensorboard_matches(folder, {"loss"})
+    assert_tensorboard_matches(folder, {"loss", "started_from"})
     # two trials report at once and one file is open: a trial's folder gets a new file when it reports again
     assert max(len(_event_files(path)) for path in (folder / "tb").iterdir() if path.is_dir()) > 1
 
