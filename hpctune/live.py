@@ -124,9 +124,10 @@ def state_of_folder(folder: str | Path, total: int | None = None, now: float | N
         score = trial["best_score"]
         if math.isfinite(score) and (best is None or (score, -trial["trial_id"]) > (best[0], -best[1])):
             best = (score, trial["trial_id"])
-    open_segments = _open_segments(view)
+    segments = view.running_segments  # {"ranks": "3,4", "start": t} per running trial
     running = [_running_row(tid, trial["iteration"], trial["last_result"] or {}, spec["metric"],
-                            open_segments.get(tid, {}).get("ranks", ()), open_segments.get(tid, {}).get("start"), now)
+                            _ranks_of(segments[tid]) if tid in segments else (),
+                            segments.get(tid, {}).get("start"), now)
                for tid, trial in view.trials.items() if trial["state"] == "RUNNING"]
     scheduler = build_scheduler(spec["scheduler"])
     levels = scheduler.rung_levels()
@@ -136,7 +137,7 @@ def state_of_folder(folder: str | Path, total: int | None = None, now: float | N
         reached = [_number((trial["last_result"] or {}).get(time_attr)) for trial in view.trials.values()]
         rungs = "rungs " + " ".join(f"{format_level(level)}:{sum(r >= level for r in reached)}" for level in levels)
     per_trial = spec.get("resources", {}).get("ranks_per_trial", 1)
-    busy = sum(len(run["ranks"]) for run in open_segments.values()) if view.status == "running" else 0
+    busy = sum(len(_ranks_of(run)) for run in segments.values()) if view.status == "running" else 0
     workers = None
     if view.status == "running" and state:
         joined = sum(record.get("n", 0) for record in view.records_after_snapshot
@@ -154,18 +155,9 @@ def state_of_folder(folder: str | Path, total: int | None = None, now: float | N
         time_left_s=allocation_time_left(view.folder, now) if view.status == "running" else None)
 
 
-def _open_segments(view) -> dict[int, dict]:
-    """Segments running now, per trial: ``{"ranks": [..], "start": t}`` (the snapshot's, then the journal's)."""
-    runs = {tid: {"ranks": str(run.get("ranks") or run["rank"]).split(","), "start": run.get("start")}
-            for tid, run in view.open_segments.items()}
-    for record in view.records_after_snapshot:
-        kind = record.get("k")
-        if kind == RecordKind.LAUNCH.key:
-            runs[record["trial"]] = {"ranks": [str(r) for r in record.get("ranks") or (record["rank"],)],
-                                     "start": record.get("t")}
-        elif kind == RecordKind.END.key:
-            runs.pop(record["trial"], None)
-    return runs
+def _ranks_of(run: dict) -> list[str]:
+    """A running segment's ranks (``"3,4"``; a snapshot older than multi-rank trials has ``rank`` only)."""
+    return str(run.get("ranks") or run["rank"]).split(",")
 
 
 def _number(value) -> float:

@@ -55,7 +55,7 @@ class ExperimentView:
     snapshot_seq: int
     last_seq: int
     parts: list[PartInfo]
-    open_segments: dict[int, dict]
+    open_segments: dict[int, dict]   # runs going on as of the snapshot (the store continues from them)
     records_after_snapshot: list[dict] = field(default_factory=list)
     results: Columns = field(default_factory=dict)
     segments: Columns = field(default_factory=dict)
@@ -64,6 +64,7 @@ class ExperimentView:
     snapshot_is_current: bool = True
     notes: list[str] = field(default_factory=list)
     result_count: int = 0
+    running_segments: dict[int, dict] = field(default_factory=dict)  # ... and as of the journal's last record
 
     def restored_trials(self) -> list[Trial]:
         """The trials as of the snapshot (the journal after it is replayed on top)."""
@@ -186,6 +187,7 @@ def _view(folder: Path, head: Head, is_current: bool, notes: list[str], records:
             raise ExperimentDamaged(f"{folder}: journal record {record.get('seq')}: {exc}") from None
         tail.apply(kind, record)
         _apply_trials(view, kind, record)
+    view.running_segments = tail.open_segments
     if view.status == "running" and not coordinator_running(folder):
         view.status = "interrupted"  # killed, or stopped before it could write so (a full disk)
     view.result_count = sum(part.results for part in head.parts) + len(tail.rows["results"])
