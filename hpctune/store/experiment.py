@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..trial import Trial
 from .files import fsync_path
 from .head import EXPERIMENT_FILE, LAUNCHER_FILES, PREVIOUS_FILE, read_manifest, write_head
 from .history import History
+from .base import Store
 from .journal import Journal
 from .lock import lock_experiment
 from .parts import PART_DIR, Kinds, PartInfo, is_part_file, merge_parts, part_kinds, plan_merge, write_part
@@ -34,7 +36,7 @@ PART_FLUSH_ROWS = 50_000
 """A part is written between snapshots once this many rows wait in memory."""
 
 
-class ExperimentStore:
+class ExperimentStore(Store):
     """The coordinator's writer: journal records, part files, snapshots.
 
     Args:
@@ -45,6 +47,8 @@ class ExperimentStore:
         snapshot_interval: least seconds between snapshots; grows so that
             snapshots take at most ~5% of the coordinator's time.
         python_path: folders the trainable is imported from (kept for resume).
+        clock: seconds for snapshot timing (``time.monotonic``; the simulator's virtual clock,
+            so that a simulated experiment snapshots at the same virtual times on any machine).
 
     Raises:
         SpecError: the folder exists already (new experiment), or another
@@ -53,8 +57,9 @@ class ExperimentStore:
 
     def __init__(self, folder: str | os.PathLike, spec_json: dict, view: ExperimentView | None = None,
                  fsync_interval: float = 1.0, snapshot_interval: float = 10.0,
-                 python_path: list[str] | None = None):
+                 python_path: list[str] | None = None, clock: Callable[[], float] = time.monotonic):
         self.folder = Path(folder)
+        self.clock = clock
         self.spec_json = spec_json
         self.python_path = list(python_path or (view.python_path if view else []))
         self.snapshot_interval = snapshot_interval
@@ -73,8 +78,11 @@ class ExperimentStore:
         self.root = Path(os.path.realpath(self.folder))  # checkpoint paths are relative to this
         self._root_text = str(self.root)
         self._remove_strays()
-        self.journal = Journal(self.folder / "journal", (view.last_seq if view else 0) + 1, fsync_interval)
-        self._last_snapshot = time.monotonic()
+        self.journal = self._open_journal((view.last_seq if view else 0) + 1, fsync_interval)
+        self._last_snapshot = clock()
+
+    def _open_journal(self, next_seq: int, fsync_interval: float) -> Journal:
+        return Journal(self.folder / "journal", next_seq, fsync_interval)
 
     # -- the folder ------------------------------------------------------------------
     def _create(self) -> int:
@@ -132,19 +140,6 @@ class ExperimentStore:
         """The trial's own folder (absolute; a string: one is made for every launch)."""
         return f"{self._root_text}/trials/{trial_id:06d}"
 
-    @staticmethod
-    def check_checkpoint_ref(ref: str, trial_id: int) -> None:
-        """A checkpoint is ``trials/<id>/<file>``, relative to the experiment folder (string checks only).
-
-        Raises:
-            SpecError: ``ref`` is anything else.
-        """
-        prefix = f"trials/{trial_id:06d}/"
-        name = ref[len(prefix):] if isinstance(ref, str) and ref.startswith(prefix) else ""
-        if not name or "/" in name or name in (".", ".."):
-            raise SpecError("checkpoint", f"trial {trial_id}'s checkpoint {ref!r} is not a file in {prefix} of "
-                                          "the experiment folder; refusing to open or delete it")
-
     def checkpoint_path(self, ref: str, trial_id: int) -> Path:
         """The absolute path of a checkpoint, checked to lie inside the experiment folder.
 
@@ -199,7 +194,7 @@ class ExperimentStore:
         self.journal.flush()
 
     def snapshot_due(self) -> bool:
-        return time.monotonic() - self._last_snapshot >= self.snapshot_interval
+        return self.clock() - self._last_snapshot >= self.snapshot_interval
 
     def part_due(self) -> bool:
         return len(self.history) >= PART_FLUSH_ROWS
@@ -230,7 +225,7 @@ class ExperimentStore:
         Raises:
             OSError: a file could not be written (nothing already durable is affected).
         """
-        started = time.monotonic()
+        started = self.clock()
         self.write_part()
         self._write_head(self.folder, controller_state, trials, status, self._covered_seq, self._keep_previous)
         self._keep_previous = True
@@ -243,8 +238,8 @@ class ExperimentStore:
             if f"{PART_DIR}/{path.name}" not in keep:
                 path.unlink(missing_ok=True)
                 self._kinds.pop(f"{PART_DIR}/{path.name}", None)
-        took = time.monotonic() - started
-        self._last_snapshot = time.monotonic()
+        self._last_snapshot = self.clock()
+        took = self._last_snapshot - started
         self.snapshot_interval = max(self._min_snapshot_interval, 20 * took)
         return took
 
