@@ -12,7 +12,7 @@ from .errors import ExperimentError, SpecError, StorageFailed
 from .spec import ExperimentSpec, spec_from_dict
 from .trainable import TrainableImportInterrupted
 
-__all__ = ["run", "run_spec", "open_experiment", "check_can_run"]
+__all__ = ["run", "run_spec", "open_experiment", "check_can_run", "refuse_simulation"]
 
 
 def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samples: int = 1,
@@ -20,7 +20,7 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         resources: dict | None = None, max_failures: int = 0, seed: int = 0, storage: str = "runs",
         name: str | None = None, workers: int | None = None, resume: bool = False,
         backend: str = "auto", checkpoint_keep: int = 2, time_budget_s: float | None = None,
-        policy: Any = None, tensorboard: bool | str = "auto", verbose: int = 1):
+        policy: Any = None, tensorboard: bool | str = "auto", verbose: int = 1, surrogate: Any = None):
     """Tune ``trainable`` over ``space``; the same script runs alone or under ``mpiexec``.
 
     Args:
@@ -39,7 +39,11 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         workers: worker ranks to start when not under an MPI launcher
             (default: number of cores, at least 2).
         resume: continue the experiment in ``storage/name`` if there is one.
-        backend: ``"auto"`` (MPI if available), ``"mpi"`` or ``"local"`` (in-process).
+        backend: ``"auto"`` (MPI if available), ``"mpi"``, ``"local"`` (in-process) or ``"sim"``
+            (a simulation on ``workers`` virtual workers: ``surrogate`` stands in for the trainable).
+        surrogate: for ``backend="sim"``: a function ``(config, iteration) -> (metrics, seconds)``,
+            a :class:`hpctune.surrogates.Surrogate`, ``"module:function"`` or a recorded experiment's
+            folder (see docs/simulator.md).
 
     Returns:
         An :class:`hpctune.Analysis` on the coordinator; None on worker ranks.
@@ -61,24 +65,30 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
     trainable_object = trainable if callable(trainable) else None
     # workers import the trainable the way this process can: from the same sys.path
     python_path = [os.getcwd()] + [os.path.abspath(p) for p in sys.path if p]
-    return run_spec(lambda: spec_from_dict(raw), workers=workers, resume=resume, backend=backend,
-                    trainable_object=trainable_object, verbose=verbose, python_path=python_path)
+    if callable(surrogate) and not hasattr(surrogate, "step"):
+        from .surrogates import FunctionSurrogate
+
+        surrogate = FunctionSurrogate(surrogate, metric)
+    return run_spec(lambda: spec_from_dict(raw, check_trainable=backend != "sim"), workers=workers, resume=resume,
+                    backend=backend, trainable_object=trainable_object, verbose=verbose, python_path=python_path,
+                    surrogate=surrogate)
 
 
 def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, backend: str = "auto",
              trainable_object: Any = None, verbose: int = 1, python_path: list[str] | None = None,
-             must_exist: bool = False, max_requeues: int | None = None, stop_before: float | None = None):
+             must_exist: bool = False, max_requeues: int | None = None, stop_before: float | None = None,
+             surrogate: Any = None):
     """Run (or resume) the experiment ``make_spec()`` builds, on the chosen backend.
 
     ``make_spec`` is called on the coordinator only, so that worker ranks under
     ``mpiexec`` never parse (or complain about) the spec themselves. In a Slurm batch job,
     ``stop_before`` seconds before the allocation ends the running trials checkpoint and pause,
     and the job is requeued if it was requeued fewer than ``max_requeues`` times
-    (see :mod:`hpctune.slurm`).
+    (see :mod:`hpctune.slurm`). ``surrogate``: the ``sim`` backend's (:mod:`hpctune.surrogates`).
     """
     from .backends import make_backend
 
-    chosen = make_backend(backend, workers, trainable_object, verbose)
+    chosen = make_backend(backend, workers, trainable_object, verbose, surrogate=surrogate)
     if chosen.is_worker:
         chosen.serve_worker()
         return None
@@ -98,6 +108,13 @@ class _Allocation:
         margin = stop_margin(self.job.time_limit_s if self.job else None, stop_before)
         self.wrap_up_at = None if left is None else time.time() + left - margin
         self.window = None if left is None else self.job.time_limit_s - margin  # what any allocation can use
+
+    @classmethod
+    def none(cls) -> "_Allocation":
+        """No allocation (a simulation)."""
+        allocation = cls.__new__(cls)
+        allocation.max_requeues, allocation.job, allocation.wrap_up_at, allocation.window = 0, None, None, None
+        return allocation
 
     def describe(self) -> str:
         """``Slurm job 1234, allocation 3: ends at 16:20:00; trials checkpoint and pause from 16:18:00``."""
@@ -131,33 +148,58 @@ class _Allocation:
 
 
 def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False,
-                    python_path: list[str] | None = None):
+                    python_path: list[str] | None = None, store_class: type | None = None,
+                    clock: Any = None, simulation: dict | None = None):
     """``(store, view)`` for ``spec``'s folder: a new experiment, or the stored one to resume
     (``store`` is None if that one is finished: nothing is to be written).
 
+    Args:
+        store_class, clock: the store to open (default :class:`~hpctune.store.ExperimentStore`) and
+            its clock for snapshot timing (default ``time.monotonic``).
+        simulation: a simulated experiment's surrogate and workers, kept in its spec (``simulation``).
+
     Raises:
         SpecError: the folder holds an experiment and ``resume`` is false, holds
-            something else, or holds an experiment with another space or metric.
+            something else, holds an experiment with another space or metric, or holds a
+            simulation (which is run again, not resumed).
     """
     from .store import LAUNCHER_FILES, ExperimentStore, is_experiment, load_experiment
 
     folder = spec.experiment_dir
     spec_json = spec.to_json()
+    if simulation is not None:
+        spec_json["simulation"] = simulation
+    options = {"clock": clock} if clock is not None else {}
+    store_class = store_class or ExperimentStore
     if is_experiment(folder):
         if not resume:
             raise SpecError("name", f"{folder} already holds an experiment; continue it with "
                                     f"'hpctune resume {folder}' or choose another name")
         view = load_experiment(folder, history=False)
+        refuse_simulation(view.spec, folder)
+        if simulation is not None:
+            raise SpecError("backend", f"sim: {folder} holds a real experiment; a simulation starts a new one")
         _check_same_experiment(view.spec, spec_json, folder)
         if view.status == "finished" and not _grows(view.spec, spec_json):
             return None, view
         merged_path = list(dict.fromkeys([*view.python_path, *(python_path or [])]))  # recorded first
-        return ExperimentStore(folder, spec_json, view, python_path=merged_path, **_store_settings()), view
+        return store_class(folder, spec_json, view, python_path=merged_path, **_store_settings(), **options), view
     if must_exist:
         raise SpecError(str(folder), "is not an hpctune experiment (no experiment.h5)")
     if folder.exists() and any(entry.name not in LAUNCHER_FILES for entry in folder.iterdir()):
         raise SpecError("storage", f"{folder} exists and is not an hpctune experiment")
-    return ExperimentStore(folder, spec_json, python_path=python_path, **_store_settings()), None
+    return store_class(folder, spec_json, python_path=python_path, **_store_settings(), **options), None
+
+
+def refuse_simulation(stored_spec: dict, folder: Path) -> None:
+    """A simulated experiment is run again, never resumed or grown.
+
+    Raises:
+        SpecError: ``stored_spec`` (the folder's) is a simulation's.
+    """
+    if stored_spec.get("simulation") is not None:
+        raise SpecError(str(folder), "is a simulation (hpctune run --backend sim): run it again under "
+                                     "another name instead of resuming it")
 
 
 def check_can_run(spec: ExperimentSpec) -> None:
@@ -238,9 +280,9 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         spec = make_spec()
         build_algorithms(spec)  # an unknown scheduler or searcher option is refused before anything is written
         plain_interval()  # and a bad HPCTUNE_PROGRESS_INTERVAL
-        tensorboard_writers = _tensorboard_writers(spec)  # and a bad HPCTUNE_TENSORBOARD_WRITERS
+        tensorboard_writers = 0 if backend.simulated else _tensorboard_writers(spec)  # a bad HPCTUNE_TENSORBOARD_WRITERS
         created = not spec.experiment_dir.exists()
-        store, view = open_experiment(spec, resume, must_exist, python_path)
+        store, view = open_experiment(spec, resume, must_exist, python_path, **backend.store_options(spec))
     except BaseException:
         backend.release()
         raise
@@ -249,8 +291,9 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         if verbose:
             print(f"[hpctune {spec.name}] {spec.experiment_dir} is finished; nothing to resume", file=sys.stderr)
         return _finished_analysis(spec.experiment_dir, verbose)
-    controller = Controller(spec, store, python_path=store.python_path)
+    controller = Controller(spec, store, python_path=store.python_path, clock=backend.clock or time.time)
     console = Console(spec.name, spec.metric, spec.mode, controller.searcher.total_trials(), verbose)
+    console.virtual = backend.simulated
     for note in view.notes if view is not None else ():
         console.message(f"warning: {note}")
     try:
@@ -260,6 +303,8 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         store.close()
         backend.release()
         raise
+    if backend.simulated:  # virtual time knows no allocation's end
+        allocation = _Allocation.none()
     if allocation.job is not None:
         from .slurm import record_allocation
 

@@ -1,4 +1,4 @@
-"""The ``hpctune`` command: run, resume, submit, replay, status (--watch), analyze, plot.
+"""The ``hpctune`` command: run, resume, submit, replay, status (--watch), analyze, plot, plan.
 
 Exit codes: 0 finished; 2 bad input, with one line ``hpctune: error: <where>: <what>``;
 1 the experiment could not finish, or the reader of stdout went away (``| head -1``); 3 the Slurm
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import select
 import sys
 from pathlib import Path
@@ -52,6 +53,42 @@ def _seconds(text: str, positive: bool = False) -> float:
     return value
 
 
+def _worker_counts(text: str) -> list[int]:
+    try:
+        return [_positive_int(item) for item in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}") from None
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?(?:(\d+(?:\.\d*)?)s)?")
+
+
+def _duration(text: str) -> float:
+    """Seconds > 0 from ``3600``, ``3600s``, ``90m``, ``4h`` or ``1h30m``."""
+    match = _DURATION.fullmatch(text.strip())
+    if match and any(match.groups()):
+        value = sum(float(part) * unit for part, unit in zip(match.groups(), (3600, 60, 1)) if part)
+    else:
+        try:
+            value = _seconds(text, positive=True)
+        except argparse.ArgumentTypeError:
+            value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a duration > 0 such as 4h, 90m, 1h30m, 3600s or 3600, "
+                                         f"got {text!r}")
+    return value
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a price > 0, got {text!r}")
+    return value
+
+
 def _parser() -> _Parser:
     from .backends import BACKEND_NAMES
 
@@ -63,7 +100,12 @@ def _parser() -> _Parser:
                                                             "(default: cores, at least 2)")
     run.add_argument("--name", help="experiment name (overrides the spec's)")
     run.add_argument("--storage", help="folder for experiments (overrides the spec's)")
-    run.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    run.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
+                     help="auto (mpi if mpi4py imports, else local), mpi, local, or sim: a simulation on "
+                          "--workers virtual workers (docs/simulator.md)")
+    run.add_argument("--surrogate", metavar="MODULE:FUNCTION|DIR",
+                     help="with --backend sim: a function (config, iteration) -> (metrics, seconds), or an "
+                          "experiment folder whose learning curves and iteration times to replay")
     run.add_argument("--resume", action="store_true", help="continue the experiment if it exists (a batch "
                                                             "script submitted again), else start it")
     resume = sub.add_parser("resume", help="continue a stopped experiment")
@@ -128,6 +170,26 @@ def _parser() -> _Parser:
                                        "configs (needs matplotlib: pip install 'hpctune[plot]')")
     plot.add_argument("dir")
     plot.add_argument("--out", metavar="FOLDER", help="write the PNGs here (default DIR/plots)")
+    plan = sub.add_parser("plan", help="predict the wall time, rank- or GPU-hours and cost of the spec on each "
+                                       "allocation size from a pilot's measured times; recommend the cheapest "
+                                       "that meets a deadline (docs/plan.md)")
+    plan.add_argument("spec", help="the experiment spec (YAML)")
+    plan.add_argument("--pilot", required=True, metavar="DIR",
+                      help="a pilot experiment (runs/PILOT) whose learning curves, iteration times and start-ups "
+                           "to replay")
+    plan.add_argument("--workers", type=_worker_counts, metavar="W,W,...",
+                      help="worker ranks of each allocation (default: the pilot's times 1, 2, 4, 8)")
+    plan.add_argument("--deadline", type=_duration, metavar="TIME",
+                      help="the most the worst seed may take: 4h, 90m, 1h30m, 3600s or 3600 (seconds)")
+    plan.add_argument("--price-per-gpu-hour", dest="price", type=_price, metavar="P",
+                      help="cost per GPU-hour (per rank-hour when the spec asks no GPUs)")
+    plan.add_argument("--nodes-max", type=_positive_int, metavar="N",
+                      help="exclude allocations that need more nodes")
+    plan.add_argument("--ranks-per-node", type=_positive_int, metavar="R",
+                      help="MPI ranks on one node (default: as many as the pilot had on one host)")
+    plan.add_argument("--seeds", type=_positive_int, default=5, metavar="K",
+                      help="simulations per allocation, seeds spec.seed .. spec.seed+K-1 (default 5)")
+    plan.add_argument("--json", action="store_true", help="the plan as one JSON object")
     return parser
 
 
@@ -136,15 +198,19 @@ def _cmd_run(args) -> int:
     from .spec import load_spec
 
     spec_path = Path(args.spec)
-    run_spec(lambda: load_spec(spec_path, {"name": args.name, "storage": args.storage}),
+    simulated = args.backend == "sim"
+    if args.surrogate is not None and not simulated:
+        raise SpecError("--surrogate", "needs --backend sim")
+    run_spec(lambda: load_spec(spec_path, {"name": args.name, "storage": args.storage}, check_trainable=not simulated),
              workers=args.workers, backend=args.backend, resume=args.resume,
              python_path=[str(Path.cwd()), str(spec_path.resolve().parent)],
-             max_requeues=args.max_requeues, stop_before=args.stop_before)
+             max_requeues=args.max_requeues, stop_before=args.stop_before,
+             surrogate=args.surrogate if simulated else None)
     return EXIT_OK
 
 
 def _cmd_resume(args) -> int:
-    from .api import run_spec
+    from .api import refuse_simulation, run_spec
     from .spec import spec_from_dict
     from .store import is_experiment, load_experiment
 
@@ -154,6 +220,7 @@ def _cmd_resume(args) -> int:
         if not is_experiment(folder):
             raise SpecError(str(folder), "is not an hpctune experiment (no experiment.h5)")
         view = load_experiment(folder, history=False)
+        refuse_simulation(view.spec, folder)
         stored = dict(view.spec)
         stored.update(name=folder.name, storage=str(folder.parent))
         if args.num_samples is not None:
@@ -334,8 +401,27 @@ def _cmd_plot(args) -> int:
     return EXIT_OK
 
 
+def _cmd_plan(args) -> int:
+    import json
+
+    from .plan import plan_allocations, plan_to_json, render_plan
+    from .spec import load_spec
+
+    spec = load_spec(Path(args.spec), check_trainable=False)
+    try:
+        plan = plan_allocations(spec, args.pilot, args.workers, seeds=args.seeds, deadline_s=args.deadline,
+                                price=args.price, nodes_max=args.nodes_max, ranks_per_node=args.ranks_per_node,
+                                progress=lambda line: print(f"[hpctune plan] {line}", file=sys.stderr, flush=True))
+    except SpecError as exc:
+        if exc.where == "pilot":
+            raise SpecError("--pilot", exc.what) from None
+        raise
+    print(json.dumps(plan_to_json(plan), indent=2) if args.json else render_plan(plan))
+    return EXIT_OK
+
+
 _COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "submit": _cmd_submit, "replay": _cmd_replay,
-             "status": _cmd_status, "analyze": _cmd_analyze, "plot": _cmd_plot}
+             "status": _cmd_status, "analyze": _cmd_analyze, "plot": _cmd_plot, "plan": _cmd_plan}
 
 
 def _stdout_reader_gone() -> bool:

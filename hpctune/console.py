@@ -60,6 +60,7 @@ class Console:
             interval = LIVE_INTERVAL_S if self._screen else plain_interval()
         self.interval = interval
         self.allocation_end: float | None = None
+        self.virtual = False  # a simulation: elapsed and running times are the controller's virtual ones
         self.started = time.monotonic()
         self._started_at = time.time()
         self._last = self.started
@@ -81,7 +82,10 @@ class Console:
             return
         self._last = now
         left = None if self.allocation_end is None else max(self.allocation_end - time.time(), 0.0)
-        state = state_of_controller(controller, self._started_at, left, status=status)
+        if self.virtual:
+            state = state_of_controller(controller, controller.started_at, now=controller.clock(), status=status)
+        else:
+            state = state_of_controller(controller, self._started_at, left, status=status)
         if self._screen is not None:
             self._screen.draw(state)
             return

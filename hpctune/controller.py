@@ -291,6 +291,11 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         return paths
 
     @property
+    def started_at(self) -> float:
+        """When this run started, on the controller's clock (the time budget counts from here)."""
+        return self._started_at
+
+    @property
     def free_ranks(self) -> int:
         """Worker ranks idle now (the busy ones run :attr:`running`)."""
         return self._free_ranks

@@ -92,9 +92,11 @@ class ExperimentSpec:
         }
 
 
-def load_spec(path: str | os.PathLike, overrides: Mapping | None = None) -> ExperimentSpec:
+def load_spec(path: str | os.PathLike, overrides: Mapping | None = None,
+              check_trainable: bool = True) -> ExperimentSpec:
     """Read and validate a YAML spec file; ``overrides`` (e.g. from the CLI) win. Its ``slurm:``
     section is ``hpctune submit``'s (:func:`hpctune.submit.slurm_options`) and is not checked here.
+    ``check_trainable``: False where the trainable is never run (a simulation, a plan).
 
     Raises:
         SpecError: for the file (unreadable, not UTF-8, bad YAML, a key twice) or its first bad field.
@@ -107,7 +109,7 @@ def load_spec(path: str | os.PathLike, overrides: Mapping | None = None) -> Expe
     raw.pop("slurm", None)  # how to queue it (``hpctune submit``), not what the experiment is
     raw.setdefault("name", path.stem)
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return spec_from_dict(raw, base_dir=path.resolve().parent)
+    return spec_from_dict(raw, base_dir=path.resolve().parent, check_trainable=check_trainable)
 
 
 def _int(raw: Mapping, key: str, default: int, low: int, where: str | None = None) -> int:

@@ -17,7 +17,7 @@ def test_every_name_is_auto_or_registered():
 
 
 @pytest.mark.parametrize("name, workers, message", [
-    ("gpu", None, "backend: must be 'auto', 'mpi' or 'local', got 'gpu'"),
+    ("gpu", None, "backend: must be 'auto', 'mpi', 'local' or 'sim', got 'gpu'"),
     ("local", 0, "workers: must be a positive integer, got 0"),
     ("local", True, "workers: must be a positive integer, got True"),
     ("local", 2.0, "workers: must be a positive integer, got 2.0"),

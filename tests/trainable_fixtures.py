@@ -234,3 +234,15 @@ def reports_waits(config):
         started = time.monotonic()
         hpctune.report({"loss": config["x"] + 1.0 / i, "waited": waited})
         waited = time.monotonic() - started
+
+
+def sleepy_curve(config):
+    """Sleeps ``0.1 + 0.4 * x`` seconds an iteration (times that differ by config, as real training's do);
+    a loss whose curves cross (``y`` slows the early iterations); checkpoints every iteration."""
+    import time
+
+    state = hpctune.get_checkpoint()
+    start = 0 if state is None else state["iteration"]
+    for i in range(start + 1, config["epochs"] + 1):
+        time.sleep(0.1 + 0.4 * config["x"])
+        hpctune.report({"loss": abs(config["x"] - 0.4) + config["y"] / i}, checkpoint={"iteration": i})

@@ -1,5 +1,5 @@
-"""Backends drive the Controller, registered by name: ``mpi`` (coordinator + worker ranks) and
-``local`` (in-process).
+"""Backends drive the Controller, registered by name: ``mpi`` (coordinator + worker ranks),
+``local`` (in-process) and ``sim`` (virtual workers on a virtual clock).
 
 This package imports neither MPI nor the coordinator's side at import time: mpi4py is
 loaded only when the MPI backend runs, the controller and the store only on the coordinator.
@@ -13,18 +13,21 @@ from ..errors import SpecError
 from ._base import BACKENDS, Backend
 from .local import LocalBackend
 from .mpi_backend import MPIBackend
+from .sim import SimBackend
 
-__all__ = ["Backend", "BACKENDS", "BACKEND_NAMES", "LocalBackend", "MPIBackend", "make_backend"]
+__all__ = ["Backend", "BACKENDS", "BACKEND_NAMES", "LocalBackend", "MPIBackend", "SimBackend", "make_backend"]
 
-BACKEND_NAMES = ("auto", "mpi", "local")
-"""What ``backend`` may be: ``auto`` is ``mpi`` where mpi4py imports, else ``local``."""
+BACKEND_NAMES = ("auto", "mpi", "local", "sim")
+"""What ``backend`` may be: ``auto`` is ``mpi`` where mpi4py imports, else ``local`` (never ``sim``)."""
 
 
-def make_backend(name: str, workers: int | None = None, trainable: Any = None, verbose: int = 1) -> Backend:
+def make_backend(name: str, workers: int | None = None, trainable: Any = None, verbose: int = 1,
+                 surrogate: Any = None) -> Backend:
     """The backend registered as ``name``, or the one ``auto`` picks (saying so if it is ``local``).
 
     Args:
         workers, trainable: see :class:`Backend`.
+        surrogate: the ``sim`` backend's (see :class:`SimBackend`); refused for the others.
 
     Raises:
         SpecError: an unknown name, ``workers`` not a positive integer, or ``mpi`` without mpi4py.
@@ -36,6 +39,10 @@ def make_backend(name: str, workers: int | None = None, trainable: Any = None, v
         raise SpecError("backend", f"must be {listing} or {BACKEND_NAMES[-1]!r}, got {name!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise SpecError("workers", f"must be a positive integer, got {workers!r}")
+    if surrogate is not None and name != "sim":
+        raise SpecError("surrogate", f"only the sim backend runs a surrogate (backend is {name!r})")
+    if name == "sim":
+        return SimBackend(workers=workers, trainable=trainable, surrogate=surrogate)
     if name == "auto":
         name = "local" if import_mpi() is None else "mpi"
         if name == "local" and verbose:

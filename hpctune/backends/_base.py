@@ -29,10 +29,18 @@ class Backend:
     """
 
     name: str = ""
+    simulated: bool = False
+    """True for a backend whose time is virtual (``sim``): no TensorBoard, no Slurm deadline."""
+    clock: Any = None
+    """The controller's and the store's clock (None: wall time)."""
 
     def __init__(self, workers: int | None = None, trainable: Any = None):
         self.workers = workers
         self.trainable = trainable
+
+    def store_options(self, spec) -> dict:
+        """Keyword arguments for :func:`hpctune.api.open_experiment` (a simulation's store and clock)."""
+        return {}
 
     @property
     def is_worker(self) -> bool:
