@@ -188,6 +188,17 @@ def test_bad_simulation_arguments_are_one_line_and_write_nothing(run_cli, tmp_pa
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_simulation_under_an_mpi_launcher_is_refused_on_every_rank(run_cli, tmp_path, surrogate_module):
+    done = run_cli("run", str(surrogate_module), "--backend", "sim", "--surrogate", "surrogate_curves:crossing",
+                   mpi_ranks=2, cwd=tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    expected = ("hpctune: error: backend: sim runs in one process, not on MPI ranks (this launcher started 2): "
+                "run it without mpiexec/srun, with --workers for the virtual ones")
+    assert [line for line in lines if line.startswith("hpctune: error")] == [expected, expected]
+    assert not (tmp_path / "runs").exists()
+
+
 def test_nothing_ending_a_trial_is_refused_before_the_folder_is_made(run_cli, tmp_path, surrogate_module):
     surrogate_module.write_text(surrogate_module.read_text().replace(
         "scheduler: {type: asha, grace_period: 1, max_t: 9, reduction_factor: 3}", "scheduler: fifo"))

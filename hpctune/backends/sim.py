@@ -111,7 +111,6 @@ class VirtualCluster:
         self.workers = workers
         self.clock = clock
         self.limit = iteration_limit(controller.spec, surrogate, controller.scheduler)
-        self.metric = controller.spec.metric
         self.log: list[tuple] | None = [] if log else None
         self.results = self.segments = self.events = 0
         self.busy_rank_s = 0.0
@@ -240,6 +239,10 @@ class SimBackend(Backend):
     simulated = True
 
     def __init__(self, workers: int | None = None, trainable=None, surrogate: Surrogate | str | None = None):
+        launched = launcher_ranks()
+        if launched > 1:
+            raise SpecError("backend", f"sim runs in one process, not on MPI ranks (this launcher started "
+                                       f"{launched}): run it without mpiexec/srun, with --workers for the virtual ones")
         super().__init__(workers, trainable)
         self.surrogate = surrogate
         self.clock: Callable[[], float] = VirtualClock()
@@ -286,6 +289,16 @@ class SimBackend(Backend):
         console.message(f"simulated {_duration(self.outcome.makespan_s)} of {self.num_workers} workers "
                         f"({self.outcome.utilization:.0%} busy) in {self.outcome.events} events")
         return status
+
+
+def launcher_ranks() -> int:
+    """How many ranks an MPI launcher (MPICH's or Open MPI's mpiexec, Slurm's srun) started, from
+    its environment (1 when there is none)."""
+    for variable in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        text = os.environ.get(variable, "")
+        if text.isdigit():
+            return int(text)
+    return 1
 
 
 def _duration(seconds: float) -> str:
