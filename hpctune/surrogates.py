@@ -233,12 +233,12 @@ class RecordedSurrogate(Surrogate):
             trial.seconds[1] -= from_iteration
             trial.start_ups[0] = max(trial.start_ups[0] - (warm - from_iteration), 0.0)
 
-    def _read_joins(self, segments) -> list[float]:
-        """When each worker rank first got work, from the first launch (ranks in order)."""
+    def _read_joins(self, segments) -> dict[int, float]:
+        """When each worker rank (a run's lead rank) first got work, from the first launch."""
         if segments.empty:
-            return []
-        first = segments.groupby("rank")["start"].min().sort_index()
-        return [float(v - first.min()) for v in first.to_numpy()]
+            return {}
+        first = segments.groupby("rank")["start"].min()
+        return {int(rank): float(start - first.min()) for rank, start in first.items()}
 
     # -- nearest configs --------------------------------------------------------------------
     def _positions(self, configs: list[dict]):
@@ -255,7 +255,8 @@ class RecordedSurrogate(Surrogate):
 
     def order(self, trial_id: int, config: dict) -> tuple[int, ...]:
         """Recorded trials, nearest first: the same trial id with the same config, then by distance
-        in the unit cube (log scale for log domains, 1 for each differing choice), then by id."""
+        in the unit cube (log scale for log domains; a choice or grid of numbers by value; 1 for each
+        other choice that differs), then by id."""
         known = self._order.get(trial_id)
         if known is not None and known[0] == config:
             return known[1]
@@ -294,10 +295,10 @@ class RecordedSurrogate(Surrogate):
         return float(np.median(list(self.warm_ups.values()))) if self.warm_ups else 0.0
 
     def join_s(self, rank: int) -> float:
-        """As recorded for that rank; a rank the recording did not have joins with the last one that did."""
-        if not self.joins:
-            return 0.0
-        return self.joins[rank - 1] if rank <= len(self.joins) else self.joins[-1]
+        """As recorded for that rank; a rank the recording did not have joins with its highest-numbered one."""
+        if rank in self.joins:
+            return self.joins[rank]
+        return self.joins[max(self.joins)] if self.joins else 0.0
 
     def _of_run(self, trial_id: int, config: dict, segment: int, kind: str, median: float) -> float:
         """The nearest recorded trial's run number ``segment`` if it had one, else the recording's median."""

@@ -220,7 +220,7 @@ def test_a_recorded_experiment_replays_its_curves_and_times_and_the_nearest_conf
     recorded = RecordedSurrogate(tmp_path / "pilot")
     pilot = Analysis(tmp_path / "pilot")
     assert recorded.start_up_median == pytest.approx(0.75) and recorded.end_delay_median == pytest.approx(0.25)
-    assert recorded.joins == [0.0, 0.0]
+    assert recorded.joins == {1: 0.0, 2: 0.0} and recorded.join_s(7) == 0.0
     for row in pilot.results.itertuples():  # the same trial and config: what it recorded, exactly
         config = {"x": [0.1, 0.5, 0.9][row.trial_id]}
         metrics, seconds = recorded.step(row.trial_id, config, row.training_iteration)
