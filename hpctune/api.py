@@ -92,29 +92,23 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
     if chosen.is_worker:
         chosen.serve_worker()
         return None
-    allocation = _Allocation(max_requeues, stop_before)
+    allocation = _Allocation(max_requeues, stop_before, in_slurm=not chosen.simulated)  # virtual time: no end
     return _coordinate(make_spec, chosen, resume, verbose, python_path, must_exist, allocation)
 
 
 class _Allocation:
-    """The Slurm job the coordinator runs in (if any), its end, and whether it may requeue itself."""
+    """The Slurm job the coordinator runs in (if any; never with ``in_slurm`` false: a simulation),
+    its end, and whether it may requeue itself."""
 
-    def __init__(self, max_requeues: int | None, stop_before: float | None):
+    def __init__(self, max_requeues: int | None, stop_before: float | None, in_slurm: bool = True):
         from .slurm import DEFAULT_MAX_REQUEUES, SlurmJob, stop_margin
 
         self.max_requeues = DEFAULT_MAX_REQUEUES if max_requeues is None else max_requeues
-        self.job = SlurmJob.from_environment()
+        self.job = SlurmJob.from_environment() if in_slurm else None
         left = self.job.seconds_left() if self.job is not None else None
         margin = stop_margin(self.job.time_limit_s if self.job else None, stop_before)
         self.wrap_up_at = None if left is None else time.time() + left - margin
         self.window = None if left is None else self.job.time_limit_s - margin  # what any allocation can use
-
-    @classmethod
-    def none(cls) -> "_Allocation":
-        """No allocation (a simulation)."""
-        allocation = cls.__new__(cls)
-        allocation.max_requeues, allocation.job, allocation.wrap_up_at, allocation.window = 0, None, None, None
-        return allocation
 
     def describe(self) -> str:
         """``Slurm job 1234, allocation 3: ends at 16:20:00; trials checkpoint and pause from 16:18:00``."""
@@ -303,8 +297,6 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         store.close()
         backend.release()
         raise
-    if backend.simulated:  # virtual time knows no allocation's end
-        allocation = _Allocation.none()
     if allocation.job is not None:
         from .slurm import record_allocation
 

@@ -220,7 +220,7 @@ class RecordedSurrogate(Surrogate):
     def _read_warm_ups(self, firsts: list[tuple[int, _Recorded, float]], leads: list[float]) -> None:
         """A rank's first run also warms the rank up (imports, data loading, a GPU's context): what it
         took from launch to first report beyond the median of the other runs from iteration 1 is the
-        rank's, not the trial's. It is taken out of that trial's first iteration (then its start-up)
+        rank's, not the trial's. It is taken out of that trial's start-up (then its first iteration)
         and kept per rank (:meth:`warm_up_s`), so that configs replayed from that trial do not pay it."""
         self.warm_ups: dict[int, float] = {}
         if not leads:
@@ -229,9 +229,9 @@ class RecordedSurrogate(Surrogate):
         for rank, trial, lead in firsts:
             warm = max(lead - usual, 0.0)
             self.warm_ups[rank] = warm
-            from_iteration = min(warm, trial.seconds[1])
-            trial.seconds[1] -= from_iteration
-            trial.start_ups[0] = max(trial.start_ups[0] - (warm - from_iteration), 0.0)
+            from_start_up = min(warm, trial.start_ups[0])
+            trial.start_ups[0] -= from_start_up
+            trial.seconds[1] = max(trial.seconds[1] - (warm - from_start_up), 0.0)
 
     def _read_joins(self, segments) -> dict[int, float]:
         """When each worker rank (a run's lead rank) first got work, from the first launch."""

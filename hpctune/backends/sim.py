@@ -156,11 +156,17 @@ class VirtualCluster:
         else:
             controller.take_obsolete_checkpoints()
             controller.take_notices()
-        for message in controller.take_controls():
-            if message.control == Control.CONFIG and message.trial_id in self._running:
-                self._running[message.trial_id][1] = message.payload  # its next iteration trains with it
+        self._apply_controls()
         for launch in controller.take_launches():
             self._place(launch.task, launch.resources.ranks_per_trial)
+
+    def _apply_controls(self) -> None:
+        """A new config (a live policy, PBT's explore) reaches its running trial at once: the trial's
+        next iteration, not yet computed, trains with it (CHECKPOINT and PAUSE need nothing: every
+        result carries a checkpoint, and the controller answers PAUSE itself)."""
+        for message in self.controller.take_controls():
+            if message.control == Control.CONFIG and message.trial_id in self._running:
+                self._running[message.trial_id][1] = message.payload
 
     def _place(self, task, ranks_per_trial: int) -> None:
         now = self.clock.now
@@ -202,6 +208,7 @@ class VirtualCluster:
         if self.log is not None:
             self.log.append((now, trial_id, iteration, action.name))
         if action == Decision.CONTINUE and iteration < self.limit:
+            self._apply_controls()  # a config the answer to this result changed is in force for the next
             self._next(trial_id, state, now)
             return
         how = _HOW.get(action, SegmentEnd.COMPLETED)

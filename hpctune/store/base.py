@@ -14,7 +14,7 @@ from ..enums import RecordKind
 from ..errors import SpecError
 from ..trial import Trial
 
-__all__ = ["Store"]
+__all__ = ["Store", "NamedCheckpoints"]
 
 
 class Store:
@@ -75,8 +75,7 @@ class Store:
 
     def checkpoint_path(self, ref: str, trial_id: int) -> Path:
         """The absolute path of a checkpoint (checked as :meth:`check_checkpoint_ref` does)."""
-        self.check_checkpoint_ref(ref, trial_id)
-        return self.root / ref
+        raise NotImplementedError
 
     def copy_checkpoint(self, ref: str, trial_id: int, to_trial: int, name: str) -> str:
         """Give ``to_trial`` its own copy of ``trial_id``'s checkpoint ``ref`` as ``name``; returns its ref."""
@@ -84,3 +83,21 @@ class Store:
 
     def delete_checkpoint(self, ref: str, trial_id: int) -> None:
         """Delete a checkpoint no trial can resume from any more."""
+        raise NotImplementedError
+
+
+class NamedCheckpoints:
+    """Checkpoints that are names only (a simulated trial has no state to save): a path is the
+    name under the experiment folder, a copy (PBT's exploit) is the new name, deletion does nothing.
+    Mixed in before the store class it changes."""
+
+    def checkpoint_path(self, ref: str, trial_id: int) -> Path:
+        self.check_checkpoint_ref(ref, trial_id)
+        return self.root / ref
+
+    def copy_checkpoint(self, ref: str, trial_id: int, to_trial: int, name: str) -> str:
+        self.check_checkpoint_ref(ref, trial_id)
+        return f"trials/{to_trial:06d}/{name}"
+
+    def delete_checkpoint(self, ref: str, trial_id: int) -> None:
+        pass

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from ..enums import RecordKind
-from .base import Store
+from .base import NamedCheckpoints, Store
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(Store):
+class MemoryStore(NamedCheckpoints, Store):
     """Counts results and keeps the last snapshot's state in memory; writes nothing.
 
     Args:
@@ -43,7 +43,3 @@ class MemoryStore(Store):
     def write_snapshot(self, controller_state: dict, trials: list, status: str) -> float:
         self.snapshot = (controller_state, trials, status)
         return 0.0
-
-    def copy_checkpoint(self, ref: str, trial_id: int, to_trial: int, name: str) -> str:
-        self.check_checkpoint_ref(ref, trial_id)
-        return f"trials/{to_trial:06d}/{name}"

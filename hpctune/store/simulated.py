@@ -9,6 +9,7 @@ new name, deleting one does nothing.
 """
 from __future__ import annotations
 
+from .base import NamedCheckpoints
 from .experiment import ExperimentStore
 
 __all__ = ["SimulatedStore", "NullJournal"]
@@ -38,7 +39,7 @@ SNAPSHOT_INTERVAL_S = 3600.0
 """Virtual seconds between a simulation's snapshots (``HPCTUNE_SNAPSHOT_INTERVAL`` sets another)."""
 
 
-class SimulatedStore(ExperimentStore):
+class SimulatedStore(NamedCheckpoints, ExperimentStore):
     """An :class:`ExperimentStore` for the ``sim`` backend (same arguments; ``clock`` is the virtual
     one, and ``snapshot_interval`` counts virtual seconds, default :data:`SNAPSHOT_INTERVAL_S`: a
     snapshot holds every trial, and a simulation goes through hours in seconds)."""
@@ -53,14 +54,3 @@ class SimulatedStore(ExperimentStore):
         fields["k"] = kind.key
         self.journal.seq += 1
         self.history.apply(kind, fields)
-
-    def checkpoint_path(self, ref: str, trial_id: int):
-        self.check_checkpoint_ref(ref, trial_id)
-        return self.root / ref
-
-    def copy_checkpoint(self, ref: str, trial_id: int, to_trial: int, name: str) -> str:
-        self.check_checkpoint_ref(ref, trial_id)
-        return f"trials/{to_trial:06d}/{name}"
-
-    def delete_checkpoint(self, ref: str, trial_id: int) -> None:
-        pass
