@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExperimentError, SpecError, StorageFailed
+from .spec_changes import check_resumable, grows
 from .spec import ExperimentSpec, spec_from_dict
 from .trainable import TrainableImportInterrupted
 
@@ -154,8 +155,9 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
 
     Raises:
         SpecError: the folder holds an experiment and ``resume`` is false, holds
-            something else, holds an experiment with another space or metric, or holds a
-            simulation (which is run again, not resumed).
+            something else, holds an experiment whose spec differs in a field that a resumed
+            experiment keeps (:mod:`hpctune.spec_changes`), or holds a simulation (which is run
+            again, not resumed).
     """
     from .store import LAUNCHER_FILES, ExperimentStore, is_experiment, load_experiment
 
@@ -173,8 +175,8 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
         refuse_simulation(view.spec, folder)
         if simulation is not None:
             raise SpecError("backend", f"sim: {folder} holds a real experiment; a simulation starts a new one")
-        _check_same_experiment(view.spec, spec_json, folder)
-        if view.status == "finished" and not _grows(view.spec, spec_json):
+        check_resumable(view.spec, spec_json, folder)
+        if view.status == "finished" and not grows(view.spec, spec_json):
             return None, view
         merged_path = list(dict.fromkeys([*view.python_path, *(python_path or [])]))  # recorded first
         return store_class(folder, spec_json, view, python_path=merged_path, **_store_settings(), **options), view
@@ -210,25 +212,11 @@ def check_can_run(spec: ExperimentSpec) -> None:
     if is_experiment(folder):
         view = load_experiment(folder, history=False)
         spec_json = spec.to_json()
-        _check_same_experiment(view.spec, spec_json, folder)
-        if view.status == "finished" and not _grows(view.spec, spec_json):
+        check_resumable(view.spec, spec_json, folder)
+        if view.status == "finished" and not grows(view.spec, spec_json):
             raise SpecError(str(folder), "is finished: nothing to run (raise num_samples or time_budget_s to grow it)")
     elif folder.exists() and any(entry.name not in LAUNCHER_FILES for entry in folder.iterdir()):
         raise SpecError("storage", f"{folder} exists and is not an hpctune experiment")
-
-
-def _check_same_experiment(stored: dict, spec_json: dict, folder: Path) -> None:
-    for key in ("space", "metric", "mode", "trainable"):
-        if stored.get(key) != spec_json[key]:
-            raise SpecError(key, f"differs from the experiment in {folder}; "
-                                 "a resumed experiment must keep its space, metric, mode and trainable")
-
-
-def _grows(stored: dict, spec_json: dict) -> bool:
-    """Whether ``spec_json`` gives a finished experiment more to do: more samples, or more time."""
-    budget, stored_budget = spec_json.get("time_budget_s"), stored.get("time_budget_s")
-    return spec_json["num_samples"] > stored["num_samples"] or (
-        stored_budget is not None and (budget is None or budget > stored_budget))
 
 
 def _store_settings() -> dict:

@@ -212,6 +212,7 @@ def _cmd_run(args) -> int:
 def _cmd_resume(args) -> int:
     from .api import refuse_simulation, run_spec
     from .spec import spec_from_dict
+    from .spec_changes import refuse_growth
     from .store import is_experiment, load_experiment
 
     folder = Path(args.dir)
@@ -227,6 +228,8 @@ def _cmd_resume(args) -> int:
             if args.num_samples < stored["num_samples"]:
                 raise SpecError("--num-samples", f"{args.num_samples} is below the experiment's num_samples "
                                                  f"({stored['num_samples']}): an experiment grows, never shrinks")
+            if args.num_samples > stored["num_samples"]:
+                refuse_growth(stored["scheduler"], "--num-samples")
             stored["num_samples"] = args.num_samples
         if args.time_budget is not None:
             stored["time_budget_s"] = args.time_budget

@@ -48,9 +48,7 @@ class ResumableState:
             self.counts[trial.state] += 1
         if state is not None:
             self._next_trial_id = state["next_trial_id"]
-            # a grown experiment (resume --num-samples): the searcher goes on from where it was
-            total = self.searcher.total_trials()
-            self._searcher_finished = state["searcher_finished"] and (total is None or self._next_trial_id >= total)
+            self._searcher_finished = state["searcher_finished"]
             self._metric_seen = state["metric_seen"]
             self._free_ranks = state["free_ranks"]
             self._running = dict.fromkeys(state["running"])
@@ -92,6 +90,11 @@ class ResumableState:
                     self._replay_search_end(t=t)
         finally:
             self._replaying = False
+        total = self.searcher.total_trials()
+        if self._searcher_finished and total is not None and self._next_trial_id < total:
+            # grown (resume --num-samples, or num_samples raised in the spec): the search goes on where it
+            # was, whether its end was in the snapshot or in the journal after it
+            self._searcher_finished = False
         self._launches.clear()
         self._obsolete_checkpoints.clear()
         lost = list(self._running)

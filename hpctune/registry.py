@@ -14,11 +14,16 @@ from typing import Any
 
 from .errors import SpecError
 
-__all__ = ["Configurable", "Registry", "describe"]
+__all__ = ["Configurable", "Registry", "describe", "registry_of"]
 
 
 _REGISTRIES: dict[str, Registry] = {}
 """kind -> its registry (each :class:`Registry` adds itself)."""
+
+
+def registry_of(kind: str) -> Registry | None:
+    """The registry of plug-ins of ``kind`` (``"scheduler"``, ``"searcher"``, ``"policy"``), if one was made."""
+    return _REGISTRIES.get(kind)
 
 
 class Configurable:
@@ -88,6 +93,17 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._classes)
+
+    def with_defaults(self, description: Mapping) -> dict:
+        """``description`` with every keyword option its class leaves out at its default value, so that
+        two descriptions of the same object compare equal (``{"type": "asha"}`` and one that spells
+        out ``max_t: 100``). An unknown type is returned as it is."""
+        cls = self.get(description.get("type"))
+        if cls is None:
+            return dict(description)
+        defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                    if p.kind == inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+        return {**{"type": description["type"]}, **defaults, **description}
 
     def get(self, name: str) -> type | None:
         """The class registered as ``name``, or None."""

@@ -1,4 +1,5 @@
-"""Resume: refused when the space or metric changed; readers work while an experiment runs."""
+"""Resume of a finished experiment or of no experiment; readers work while an experiment runs (what a
+resumed experiment may change: tests/test_resume_changes.py)."""
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +9,6 @@ import time
 import pytest
 
 import hpctune
-from hpctune.errors import SpecError
 
 from conftest import BIN, REPO, _env
 from trainable_fixtures import quick
@@ -26,19 +26,6 @@ def test_resume_of_a_finished_experiment_keeps_it_and_adds_nothing(tmp_path):
     again = _run(tmp_path, resume=True)
     assert len(again.trials) == 2 and len(again.results) == len(first.results) == 4
     assert list(again.trials.trial_id) == [0, 1]
-
-
-@pytest.mark.parametrize("changes, field", [
-    ({"space": {"x": hpctune.uniform(0, 2), "epochs": 2}}, "space"),
-    ({"metric": "accuracy"}, "metric"),
-    ({"mode": "max"}, "mode"),
-])
-def test_resume_with_a_changed_space_or_metric_is_refused(tmp_path, changes, field):
-    _run(tmp_path)
-    with pytest.raises(SpecError) as info:
-        _run(tmp_path, resume=True, **changes)
-    assert str(info.value) == (f"{field}: differs from the experiment in {tmp_path / 'r'}; a resumed experiment "
-                               "must keep its space, metric, mode and trainable")
 
 
 def test_resume_of_a_folder_that_is_no_experiment(run_cli, tmp_path):

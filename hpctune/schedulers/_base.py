@@ -86,6 +86,11 @@ class Scheduler(Configurable):
         None when it has no rungs. A searcher is told them (:meth:`Searcher.set_fidelity`)."""
         return None
 
+    def why_no_growth(self) -> str | None:
+        """Why an experiment under this scheduler cannot take more trials once it has started
+        (``resume --num-samples``, or ``num_samples`` raised in the spec); None: it can."""
+        return None
+
     def on_no_more_trials(self) -> None:
         """The searcher is exhausted: no trial will be added any more (SHA closes its base rung)."""
 

@@ -282,6 +282,12 @@ class PopulationBasedTraining(Scheduler):
         self._waiting.clear()
         return donors
 
+    def why_no_growth(self) -> str | None:
+        if self.synch:
+            return ("with synch: true its rounds rank the whole population at the same iteration, and a trial "
+                    "added now would start at iteration 0")
+        return None
+
     # -- state ---------------------------------------------------------------------------------
     def describe_progress(self) -> str:
         return f"{self._exploits} exploit(s)"
