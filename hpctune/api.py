@@ -325,6 +325,8 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         raise StorageFailed(store.folder, controller.storage_full)
     if status != "finished":
         at_the_end = housekeeping.time_limit or controller.stopped_for_deadline
+        if backend.simulated:
+            raise SimulationInterrupted(store.folder)
         raise allocation.requeue(store.folder, announce=verbose > 0) if at_the_end else ExperimentInterrupted(store.folder)
     return analysis
 
@@ -345,6 +347,15 @@ class ExperimentInterrupted(ExperimentError):
         self.folder = folder
         because = f" ({why})" if why else ""
         super().__init__(f"experiment interrupted{because}; continue it with 'hpctune resume {folder}'")
+
+
+class SimulationInterrupted(ExperimentInterrupted):
+    """A simulation stopped before its end (a signal): its folder keeps what was simulated, and is never resumed."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        ExperimentError.__init__(self, f"simulation interrupted; {folder} keeps what was simulated until then "
+                                       "(a simulation is never resumed: run it again under another name)")
 
 
 class ExperimentRequeued(ExperimentInterrupted):

@@ -55,6 +55,7 @@ def build_algorithms(spec: ExperimentSpec) -> tuple[Scheduler, Searcher]:
     scheduler = build_scheduler(spec.scheduler)
     scheduler.set_space(spec.space)
     searcher = build_searcher(spec.searcher)
+    searcher.set_space(spec.space)
     build_policy_of(spec)  # checked here too, before anything is written
     return scheduler, searcher
 

@@ -24,11 +24,12 @@ the results through it and must get the same answers).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import SpecError
 from .registry import Configurable, Registry
-from .space import flatten, unflatten
+from .space import Choice, Domain, LogUniform, QLogUniform, QUniform, RandInt, Uniform, flatten, unflatten
 from .trial import metric_value
 
 __all__ = ["Policy", "PlateauLR", "GrowBatch", "Schedule", "POLICIES", "build_policy"]
@@ -58,8 +59,17 @@ class Policy(Configurable):
             if key not in names:
                 raise SpecError(self._key_option, f"{key!r} is not a hyperparameter of the space "
                                                   f"(it has: {', '.join(names) or 'none'})")
+            self.check_domain(key, names[key])
 
     _key_option = "key"
+
+    def check_domain(self, key: str, entry: Any) -> None:
+        """Refuse ``key`` if what the space gives it (``entry``: a :class:`~hpctune.space.Domain` or a
+        constant) is nothing this policy can change meaningfully; the default takes anything.
+
+        Raises:
+            SpecError: naming ``key`` (the option), what the space gives it and what the policy needs.
+        """
 
     def setup(self, metric: str, mode: str) -> None:
         self.metric, self.mode = metric, mode
@@ -86,6 +96,48 @@ def _replaced(config: dict, key: str, value: Any) -> dict:
     flat = flatten(config)
     flat[key] = value
     return unflatten(flat)
+
+
+@dataclass(frozen=True)
+class _Values:
+    """What a space entry's values are: all numbers (no bools), all integers, and the least."""
+
+    numbers: bool
+    integers: bool
+    low: float
+
+
+def _values(entry: Any) -> _Values | None:
+    """The values a domain or constant gives its hyperparameter; None where they cannot be known
+    before it runs (``sample_from``)."""
+    if isinstance(entry, RandInt):
+        return _Values(True, True, entry.low)
+    if isinstance(entry, Choice):  # and Grid
+        values = entry.choices
+    elif isinstance(entry, (QUniform, QLogUniform)):
+        # integers only when bounds and step all are (what sample() and the Optuna searchers draw)
+        whole = all(_is_number(v) and isinstance(v, int) for v in (entry.low, entry.high, entry.q))
+        return _Values(True, whole, entry.low)
+    elif isinstance(entry, (Uniform, LogUniform)):
+        return _Values(True, False, entry.low)
+    elif isinstance(entry, Domain):
+        return None
+    else:
+        values = [entry]
+    numbers = all(_is_number(v) for v in values)
+    return _Values(numbers, numbers and all(isinstance(v, int) for v in values),
+                   min(values) if numbers else math.nan)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(entry: Any) -> str:
+    """``loguniform [0.001, 0.1]``, ``choice ['sgd', 'adam']``, ``the constant 'adam'``."""
+    if isinstance(entry, Domain):
+        return f"{entry.kind} {entry.to_json()[entry.kind]!r}" if entry.kind != "sample_from" else "sample_from"
+    return f"the constant {entry!r}"
 
 
 def _positive(name: str, value, integer: bool = False, allow_zero: bool = False) -> None:
@@ -127,6 +179,15 @@ class PlateauLR(Policy):
         self.min_delta, self.min_value, self.cooldown = min_delta, min_value, cooldown
         self.keys = (key,)
         self._trials: dict[int, list] = {}  # trial -> [best score, results since it, cooldown left]
+
+    def check_domain(self, key, entry):
+        """The values it lowers by multiplying must be numbers >= 0, not integers only (halving 3
+        layers gives 1.5, a value the hyperparameter never takes)."""
+        values = _values(entry)
+        if values is None or not values.numbers or values.low < 0 or values.integers:
+            raise SpecError("key", f"{key!r} is {_shown(entry)}: plateau_lr multiplies it by {self.factor}, so it "
+                                   "needs numbers >= 0, not integers only (uniform, loguniform, a choice of numbers, "
+                                   "or a number such as 0.1)")
 
     def on_result(self, trial_id, result, config):
         best, waited, cooling = self._trials.get(trial_id, [-math.inf, 0, 0])
@@ -189,6 +250,14 @@ class GrowBatch(Policy):
         self.max_value, self.every = max_value, every
         self.keys = (key,)
         self._since: dict[int, int] = {}  # trial -> results since its last change
+
+    def check_domain(self, key, entry):
+        """A batch size: integers >= 1 only (a float such as a learning rate would be rounded down)."""
+        values = _values(entry)
+        if values is None or not values.integers or values.low < 1:
+            raise SpecError("key", f"{key!r} is {_shown(entry)}, not a batch size: grow_batch needs integers >= 1 "
+                                   "(randint, quniform or qloguniform with integer bounds and step, a choice or "
+                                   "grid of integers, or an integer)")
 
     def on_result(self, trial_id, result, config):
         since = self._since.get(trial_id, self.every - 1) + 1

@@ -36,7 +36,9 @@ def simulate(spec: ExperimentSpec, surrogate: Surrogate, workers: int, *, seed: 
         log: keep one ``(time, trial, iteration, decision)`` per result (``simulation.log``).
 
     Raises:
-        SpecError: nothing ends a simulated trial, or the surrogate returned something unusable.
+        SpecError: nothing ends a simulated trial, a trial needs more ranks than ``workers``, or the
+            surrogate returned something that is not ``(metrics, seconds)`` (one that raises, or
+            reports a metric that is no number, fails its trial instead).
     """
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)

@@ -12,6 +12,10 @@ Two forms (:func:`load_surrogate` takes either from the command line):
   run (your pilot): a trial gets the curve of the recorded trial with the same id and config,
   else of the nearest recorded config (see :meth:`RecordedSurrogate.order`), iteration by
   iteration; segment start-ups, end delays, each rank's join time and warm-up as measured there.
+
+A surrogate that raises, or reports a metric that is no number, fails that trial as a trainable
+would (:class:`hpctune.backends.sim.VirtualCluster`); one whose return is not ``(metrics, seconds)``
+is refused (:class:`~hpctune.errors.SpecError`).
 """
 from __future__ import annotations
 

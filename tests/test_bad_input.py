@@ -1,6 +1,8 @@
 """Bad input through the command line: exit 2, one line naming the field, nothing written."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 BASE = {"name": "bad", "trainable": "trainable_fixtures:quick", "metric": "loss", "mode": "min",
@@ -102,3 +104,53 @@ def test_bad_command_line(run_cli, tmp_path, args, line):
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.strip().startswith(f"hpctune: error: {line}")
+
+
+# every registered searcher, options of the wrong type or out of range: (searcher, line after "hpctune: error: ")
+SEARCHER_OPTIONS = [
+    ("{type: random, seed: abc}", "searcher.seed: expected an integer >= 0 or null, got 'abc'"),
+    ("{type: grid, seed: 1.5}", "searcher.seed: expected an integer >= 0 or null, got 1.5"),
+    ("{type: tpe, n_startup_trials: many}", "searcher.n_startup_trials: expected an integer >= 0, got 'many'"),
+    ("{type: tpe, seed: abc}", "searcher.seed: expected an integer >= 0 or null, got 'abc'"),
+    ("{type: tpe, multivariate: sometimes}", "searcher.multivariate: expected true, false or null, got 'sometimes'"),
+    ("{type: tpe, n_ei_candidates: 0}", "searcher.n_ei_candidates: expected an integer >= 1, got 0"),
+    ("{type: tpe, gamma: 5}", "searcher.gamma: TPESampler takes a Python object here (Callable[[int], int] | None), "
+                              "which a spec cannot hold: leave it out"),
+    ("{type: cmaes, sigma0: [1, 2]}", "searcher.sigma0: expected a number > 0 or null, got [1, 2]"),
+    ("{type: cmaes, popsize: 1}", "searcher.popsize: expected an integer >= 2 or null, got 1"),
+    ("{type: cmaes, x0: {y: 0.5}}", "searcher.x0.y: not a numeric hyperparameter of the space (numeric: x)"),
+    ("{type: cmaes, x0: {x: 2}}", "searcher.x0.x: expected a number in [0.0, 1.0], got 2"),
+    ("{type: gp, n_startup_trials: -1}", "searcher.n_startup_trials: expected an integer >= 0, got -1"),
+    ("{type: gp, deterministic_objective: 1}", "searcher.deterministic_objective: expected true or false, got 1"),
+    ("{type: qmc, qmc_type: lattice}", "searcher.qmc_type: expected one of 'sobol' or 'halton', got 'lattice'"),
+    ("{type: qmc, scramble: maybe}", "searcher.scramble: expected true or false, got 'maybe'"),
+    ("{type: optuna, sampler: NSGAIISampler, crossover_prob: 2}",
+     "searcher.crossover_prob: expected a number in [0, 1], got 2"),
+    ("{type: optuna, multi_fidelity: 0}", "searcher.multi_fidelity: expected true or false, got 0"),
+]
+
+
+@pytest.mark.parametrize("searcher, line", SEARCHER_OPTIONS, ids=[line.split(":")[0] + "/" + searcher.split(",")[0][7:]
+                                                                  for searcher, line in SEARCHER_OPTIONS])
+def test_bad_searcher_option(run_cli, tmp_path, searcher, line):
+    """Refused when the searcher is built, before the folder: not a traceback at the first suggestion that
+    uses the option (tpe's n_startup_trials), or a run that goes on with the option meaning nothing."""
+    done = run_cli("run", _write(tmp_path, {"searcher": searcher}))
+    assert (done.returncode, done.stderr) == (2, f"hpctune: error: {line}\n")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_gp_without_pytorch_is_refused_before_anything_is_written(run_cli, tmp_path):
+    """GPSampler imports torch only when it first fits, after n_startup_trials trials: refused up front
+    instead. PyTorch is made unimportable here by a 'torch' package that raises ImportError, first on
+    the path of the CLI's process."""
+    from conftest import REPO
+
+    hidden = tmp_path / "no_torch"
+    (hidden / "torch").mkdir(parents=True)
+    (hidden / "torch" / "__init__.py").write_text("raise ImportError(\"No module named 'torch'\", name='torch')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(hidden), str(REPO), str(REPO / "tests")])}
+    done = run_cli("run", _write(tmp_path, {"searcher": "gp"}), env=env)
+    assert (done.returncode, done.stderr) == (2, "hpctune: error: searcher.type: GPSampler needs torch, which cannot "
+                                                 "be imported: pip install torch\n")
+    assert not (tmp_path / "runs").exists()

@@ -165,7 +165,14 @@ def test_a_tpe_run_killed_and_resumed_on_mpi_ranks_keeps_every_recorded_config_a
 
 @pytest.mark.parametrize("raw, message", [
     ({"type": "optuna", "sampler": "TurboSampler"}, "searcher.sampler: unknown Optuna sampler 'TurboSampler' (known: "),
-    ({"type": "tpe", "n_startup": 3}, "searcher.n_startup: TPESampler: "),
+    ({"type": "tpe", "n_startup": 3}, "searcher.n_startup: unknown option of TPESampler (known: seed, multi_fidelity, "
+                                      "consider_prior, "),
+    ({"type": "optuna", "sampler": "QMCSampler", "scrambled": True},
+     "searcher.scrambled: unknown option of QMCSampler (known: seed, multi_fidelity, sampler, qmc_type, scramble, "
+     "independent_sampler, warn_asynchronous_seeding, warn_independent_sampling)"),
+    ({"type": "cmaes", "use_separable_cma": True, "with_margin": True},
+     "searcher.use_separable_cma: CmaEsSampler: Currently, we do not support `use_separable_cma=True` and "
+     "`with_margin=True`."),
     ({"type": "tpe", "sampler": "GPSampler"}, "searcher.sampler: 'tpe' always uses TPESampler; use type: optuna for another"),
     ({"type": "tpe", "seed": 3, "n_startup_trials": 2}, None),
 ])
@@ -176,6 +183,37 @@ def test_bad_searcher_options_are_one_line_naming_the_option(raw, message):
     with pytest.raises(SpecError) as caught:
         build_searcher(raw)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+OBJECT_OPTIONS = {"independent_sampler", "constraints_func", "gamma", "weights", "source_trials", "mutation",
+                  "crossover", "elite_population_selection_strategy", "child_generation_strategy",
+                  "after_trial_strategy", "base_sampler", "reference_points"}
+"""The options of Optuna's samplers that (also) take a Python object: a spec can give them null at most
+(reference_points also takes a list of lists)."""
+
+
+def test_every_option_of_every_optuna_sampler_has_a_type_the_checks_know():
+    """A sampler option whose annotation the checks do not read would be refused whatever its value:
+    each one is a plain type, a list, a mapping, or one of the known Python-object options."""
+    import inspect
+
+    import optuna
+
+    from hpctune.searchers._optuna_options import annotation_kinds
+
+    with_objects = set()
+    for name in dir(optuna.samplers):
+        sampler = getattr(optuna.samplers, name)
+        if name.startswith("Base") or not (isinstance(sampler, type)
+                                           and issubclass(sampler, optuna.samplers.BaseSampler)):
+            continue
+        for option, parameter in inspect.signature(sampler.__init__).parameters.items():
+            if option in ("self", "seed") or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            assert isinstance(parameter.annotation, str), (name, option)
+            if "object" in annotation_kinds(parameter.annotation):
+                with_objects.add(option)
+    assert with_objects == OBJECT_OPTIONS
 
 
 def test_without_optuna_installed_the_error_says_how_to_get_it(monkeypatch):

@@ -69,6 +69,49 @@ def test_a_bad_policy_is_refused_before_anything_is_written(tmp_path, run_cli, p
     assert not (tmp_path / "runs").exists()
 
 
+SPACE_OF_KINDS = {"lr": {"loguniform": [0.001, 0.1]}, "batch": {"quniform": [32, 256, 32]},
+                  "width": {"quniform": [0, 256, 32]}, "opt": {"choice": ["sgd", "adam"]},
+                  "shift": {"uniform": [-1, 1]}, "layers": {"randint": [1, 4]}, "sizes": {"grid": [16, 64]},
+                  "momentum": {"choice": [0.9, 0.99]}, "start": 1024, "decay": 0.01, "epochs": 3, "fall": 1}
+
+
+GROW_NEEDS = ("not a batch size: grow_batch needs integers >= 1 (randint, quniform or qloguniform with integer "
+              "bounds and step, a choice or grid of integers, or an integer)")
+PLATEAU_NEEDS = ("plateau_lr multiplies it by {}, so it needs numbers >= 0, not integers only (uniform, loguniform, "
+                 "a choice of numbers, or a number such as 0.1)")
+
+
+@pytest.mark.parametrize("policy, message", [
+    ({"type": "grow_batch", "key": "lr"}, f"'lr' is loguniform [0.001, 0.1], {GROW_NEEDS}"),
+    ({"type": "grow_batch", "key": "opt"}, f"'opt' is choice ['sgd', 'adam'], {GROW_NEEDS}"),
+    ({"type": "grow_batch", "key": "width"}, f"'width' is quniform [0, 256, 32], {GROW_NEEDS}"),  # 0 can be drawn
+    ({"type": "plateau_lr", "key": "batch"}, "'batch' is quniform [32, 256, 32]: " + PLATEAU_NEEDS.format(0.5)),
+    ({"type": "plateau_lr", "key": "opt", "factor": 0.1},
+     "'opt' is choice ['sgd', 'adam']: " + PLATEAU_NEEDS.format(0.1)),
+    ({"type": "plateau_lr", "key": "shift"}, "'shift' is uniform [-1, 1]: " + PLATEAU_NEEDS.format(0.5)),
+])
+def test_a_policy_key_whose_domain_it_cannot_change_is_refused_before_anything_is_written(tmp_path, run_cli, policy,
+                                                                                         message):
+    """grow_batch on a learning rate (loguniform) set lr to int(2 * lr) == 0 at its first change."""
+    spec = tmp_path / "p.yaml"
+    spec.write_text(json.dumps({"name": "p", "trainable": "trainable_fixtures:plateau", "metric": "loss",
+                                "space": SPACE_OF_KINDS, "policy": policy, "storage": str(tmp_path / "runs")}))
+    done = run_cli("run", str(spec), "--workers", "2")
+    assert done.returncode == 2 and done.stderr.splitlines() == [f"hpctune: error: policy.key: {message}"]
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("policy, key", [("grow_batch", key) for key in ("batch", "layers", "sizes", "start")]
+                         + [("plateau_lr", key) for key in ("lr", "momentum", "decay")])
+def test_a_policy_key_with_a_domain_it_can_change_is_accepted(policy, key):
+    from hpctune.controller import build_policy_of
+    from hpctune.spec import spec_from_dict
+
+    spec = spec_from_dict({"name": "p", "trainable": "nowhere:train", "metric": "loss", "space": SPACE_OF_KINDS,
+                           "policy": {"type": policy, "key": key}}, check_trainable=False)
+    assert build_policy_of(spec).keys == (key,)
+
+
 def test_every_policy_is_registered():
     assert POLICIES.names() == ["grow_batch", "plateau_lr", "schedule"]
 

@@ -285,3 +285,96 @@ def test_a_rank_s_warm_up_is_paid_once_per_rank_and_read_back_as_the_rank_s(tmp_
     assert all(trial.seconds[1] == pytest.approx(1.0) for trial in recorded.trials.values())
     replay = simulate(spec, recorded, 4)  # two more ranks: each warms up for the recording's median
     assert replay.outcome.makespan_s == pytest.approx(3.0 + 2 * 2.0)
+
+
+@pytest.fixture
+def failing_surrogates(tmp_path):
+    """Surrogates that fail as trainables do: by raising, by reporting a metric that is no number,
+    by interrupting the run (SIGINT to itself, as a Ctrl-C would)."""
+    (tmp_path / "failing_surrogates.py").write_text(
+        "import os, signal\n"
+        "def flaky(config, iteration):\n"
+        "    if config['x'] > 0.5 and iteration == 2:\n"
+        "        raise ValueError(f\"x too large: {config['x']}\")\n"
+        "    return {'loss': config['x'] / iteration}, 1.0\n"
+        "def stringy(config, iteration):\n"
+        "    return {'loss': 'low'}, 1.0\n"
+        "def ctrl_c(config, iteration):\n"
+        "    if iteration == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return {'loss': config['x']}, 1.0\n")
+    spec = tmp_path / "failing.yaml"
+    spec.write_text(f"name: failing\ntrainable: not_importable_here:train\nmetric: loss\nnum_samples: 4\nseed: 0\n"
+                    f"space: {{x: {{uniform: [0, 1]}}}}\nstop: {{training_iteration: 3}}\nmax_failures: 1\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    return spec
+
+
+def test_a_surrogate_that_raises_fails_its_trial_and_max_failures_retries_it(run_cli, tmp_path, failing_surrogates):
+    done = run_cli("run", str(failing_surrogates), "--backend", "sim", "--surrogate", "failing_surrogates:flaky",
+                   "--workers", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "trial 0 failed, retrying from its last checkpoint:" in done.stderr
+    analysis = Analysis(tmp_path / "runs" / "failing")
+    trials = analysis.trials.set_index("trial_id")
+    assert analysis.status == "finished"
+    assert trials["config/x"][0] > 0.5 and all(trials["config/x"][1:] <= 0.5)  # seed 0: only trial 0 fails
+    assert list(trials.state) == ["ERROR", "TERMINATED", "TERMINATED", "TERMINATED"]
+    assert trials.num_failures[0] == 2  # failed, retried once (max_failures: 1), failed again
+    assert trials.error[0].rstrip().endswith(f"ValueError: x too large: {trials['config/x'][0]}")
+    assert list(trials.training_iteration) == [1, 3, 3, 3]
+    runs = analysis.segments[analysis.segments.trial_id == 0]
+    # each run fails when iteration 2 would start: iteration 1's second after the run's start
+    assert list(runs.how) == ["ERROR", "ERROR"] and list(runs.end - runs.start) == [1.0, 0.0]
+
+
+def test_a_metric_that_is_no_number_fails_the_trial(run_cli, tmp_path, failing_surrogates):
+    done = run_cli("run", str(failing_surrogates), "--backend", "sim", "--surrogate", "failing_surrogates:stringy",
+                   "--workers", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    analysis = Analysis(tmp_path / "runs" / "failing")
+    assert list(analysis.trials.state) == ["ERROR"] * 4 and analysis.results.empty
+    assert list(analysis.trials.error) == [
+        f"failing_surrogates:stringy reported the metric 'loss' as 'low' (str), not a number (trial {t}, iteration 1)"
+        for t in range(4)]
+
+
+def test_more_ranks_per_trial_than_virtual_workers_is_refused_before_the_folder_is_made(
+        run_cli, tmp_path, failing_surrogates):
+    failing_surrogates.write_text(failing_surrogates.read_text() + "resources: {ranks_per_trial: 3}\n")
+    done = run_cli("run", str(failing_surrogates), "--backend", "sim", "--surrogate", "failing_surrogates:flaky",
+                   "--workers", "2", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (2, "hpctune: error: resources.ranks_per_trial: 3 ranks per trial, "
+                                                 "but this run has 2 worker ranks\n")
+    assert not (tmp_path / "runs").exists()
+    spec = make_spec(tmp_path, scheduler="fifo", num_samples=2, stop={"training_iteration": 2},
+                     resources={"ranks_per_trial": 3})
+    with pytest.raises(SpecError, match=r"^resources.ranks_per_trial: 3 ranks per trial, but this run has 2 worker "
+                                        r"ranks$"):
+        simulate(spec, FunctionSurrogate(constant, "loss"), 2)
+
+
+def test_an_interrupted_simulation_says_it_is_never_resumed(run_cli, tmp_path, failing_surrogates):
+    done = run_cli("run", str(failing_surrogates), "--backend", "sim", "--surrogate", "failing_surrogates:ctrl_c",
+                   "--workers", "2", cwd=tmp_path)
+    folder = Path("runs") / "failing"
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (f"hpctune: simulation interrupted; {tmp_path / folder} keeps what was "
+                                            "simulated until then (a simulation is never resumed: run it again under "
+                                            "another name)")
+    assert Analysis(tmp_path / folder).status == "interrupted"
+
+
+class _BrokenJoins(FunctionSurrogate):
+    def join_s(self, rank):
+        raise ZeroDivisionError("a bug of the surrogate's, not of one trial")
+
+
+def test_a_simulation_that_fails_leaves_no_folder_and_its_name_runs_again(tmp_path):
+    common = dict(space={"x": hpctune.uniform(0, 1)}, metric="loss", num_samples=2, stop={"training_iteration": 2},
+                  backend="sim", workers=2, storage=str(tmp_path), name="again", verbose=0)
+    with pytest.raises(ZeroDivisionError):
+        hpctune.run("nowhere:train", surrogate=_BrokenJoins(constant, "loss"), **common)
+    assert not (tmp_path / "again").exists()
+    analysis = hpctune.run("nowhere:train", surrogate=FunctionSurrogate(constant, "loss"), **common)
+    assert analysis.status == "finished" and list(analysis.trials.state) == ["TERMINATED"] * 2

@@ -8,14 +8,19 @@ real backend would give it (workers joined, results, segment ends, placements), 
 virtual time, and decides exactly as it would on MPI ranks: what a simulation shows of a
 scheduler is what the scheduler does.
 
-What the model leaves out: failures and lost workers, the coordinator's own time per
-message (each answer is instant), contention between trials on a node, and start-up costs
-that differ by node; see docs/simulator.md.
+A surrogate that raises, or reports a metric that is no number, fails its trial (ERROR, with the
+error text; ``max_failures`` retries it), as a trainable does on real ranks. What the model leaves
+out: failures of nodes and lost workers, the coordinator's own time per message (each answer is
+instant), contention between trials on a node, and start-up costs that differ by node; see
+docs/simulator.md.
 """
 from __future__ import annotations
 
 import heapq
+import numbers
 import os
+import shutil
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +97,19 @@ def iteration_limit(spec: ExperimentSpec, surrogate: Surrogate, scheduler) -> in
     return min(limits)
 
 
+def check_workers(spec: ExperimentSpec, workers: int) -> None:
+    """Refuse a trial that needs more ranks than the simulation has (as the MPI backend does):
+    it could never start, and the run would "finish" with no trial.
+
+    Raises:
+        SpecError: naming ``resources.ranks_per_trial``.
+    """
+    ranks = spec.resources.ranks_per_trial
+    if ranks > workers:
+        raise SpecError("resources.ranks_per_trial",
+                        f"{ranks} ranks per trial, but this run has {workers} worker ranks")
+
+
 class VirtualCluster:
     """Runs ``controller``'s experiment on ``workers`` virtual ranks until nothing is left to run.
 
@@ -110,7 +128,9 @@ class VirtualCluster:
         self.surrogate = surrogate
         self.workers = workers
         self.clock = clock
+        check_workers(controller.spec, workers)
         self.limit = iteration_limit(controller.spec, surrogate, controller.scheduler)
+        self.metric = controller.spec.metric
         self.log: list[tuple] | None = [] if log else None
         self.results = self.segments = self.events = 0
         self.busy_rank_s = 0.0
@@ -118,6 +138,8 @@ class VirtualCluster:
         self._seq = 0
         self._idle: deque[int] = deque()
         self._running: dict[int, list] = {}   # trial -> [ranks, config, iteration, metrics, seconds, total, start]
+        self._errors: dict[int, str] = {}     # trial -> why it fails (its END event is queued)
+        self._housekeeping: Housekeeping | None = None
         self._runs_of: dict[int, int] = {}    # trial -> segments started
         self._warm: set[int] = set()          # ranks that ran something (a rank's first run pays its warm-up)
         self._start = clock.now
@@ -125,6 +147,7 @@ class VirtualCluster:
     def run(self, housekeeping: Housekeeping | None = None) -> SimOutcome:
         """Process every event; ``housekeeping`` (a run with a folder and a console) flushes, snapshots
         and hears signals after each, as on real ranks. Returns what was measured (not finalized)."""
+        self._housekeeping = housekeeping
         joins: dict[float, list[int]] = {}
         for rank in range(1, self.workers + 1):
             joins.setdefault(self.surrogate.join_s(rank), []).append(rank)
@@ -138,7 +161,7 @@ class VirtualCluster:
             if kind == _RESULT:
                 self._result(subject)
             elif kind == _END:
-                self._end(subject, self._running[subject][3])
+                self._end(subject, SegmentEnd.ERROR if subject in self._errors else self._running[subject][3])
             else:
                 self._idle.extend(subject)
                 self.controller.on_workers_joined(len(subject), t=time)
@@ -172,7 +195,6 @@ class VirtualCluster:
         now = self.clock.now
         ranks = [self._idle.popleft() for _ in range(ranks_per_trial)]
         cold = [rank for rank in ranks if rank not in self._warm]
-        warm_up = max(self.surrogate.warm_up_s(rank) for rank in cold) if cold else 0.0
         self._warm.update(cold)
         trial_id = task.trial_id
         self.controller.placed(trial_id, ranks, t=now)
@@ -181,14 +203,38 @@ class VirtualCluster:
         self.segments += 1
         state = [ranks, task.config, task.start_iteration, None, 0.0, task.time_total_s, now]
         self._running[trial_id] = state
-        self._next(trial_id, state, now + warm_up + self.surrogate.start_up_s(trial_id, task.config, run))
+        try:
+            warm_up = max(self.surrogate.warm_up_s(rank) for rank in cold) if cold else 0.0
+            start_up = self.surrogate.start_up_s(trial_id, task.config, run)
+        except Exception:  # the surrogate's own error: this trial fails, as a trainable that raises does
+            self._fail(trial_id, now, traceback.format_exc())
+            return
+        self._next(trial_id, state, now + warm_up + start_up)
 
     def _next(self, trial_id: int, state: list, start: float) -> None:
-        """Compute the trial's next iteration and queue its report."""
+        """Compute the trial's next iteration and queue its report (or its failure)."""
         iteration = state[2] + 1
-        metrics, seconds = self.surrogate.step(trial_id, state[1], iteration)
+        try:
+            metrics, seconds = self.surrogate.step(trial_id, state[1], iteration)
+        except SpecError:  # what it returned is not (metrics, seconds) at all: the surrogate is refused
+            raise
+        except Exception:  # the surrogate's own error: this trial fails at the iteration's start
+            self._fail(trial_id, start, traceback.format_exc())
+            return
+        value = metrics.get(self.metric, 0.0)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's numbers are Real too
+            # as hpctune.report() fails a trial on real ranks, when the iteration reports
+            self._fail(trial_id, start + seconds, f"{self.surrogate.describe()} reported the metric {self.metric!r} "
+                                                  f"as {value!r} ({type(value).__name__}), not a number "
+                                                  f"(trial {trial_id}, iteration {iteration})")
+            return
         state[2], state[3], state[4] = iteration, metrics, seconds
         self._push(start + seconds, _RESULT, trial_id)
+
+    def _fail(self, trial_id: int, at: float, error: str) -> None:
+        """The trial's run ends in ERROR at virtual time ``at`` (the controller retries it or not)."""
+        self._errors[trial_id] = error
+        self._push(at, _END, trial_id)
 
     def _result(self, trial_id: int) -> None:
         now = self.clock.now
@@ -224,7 +270,10 @@ class VirtualCluster:
         ranks, *_, start = self._running.pop(trial_id)
         self.busy_rank_s += (now - start) * len(ranks)
         self._idle.extend(ranks)
-        self.controller.on_segment_end(trial_id, how, t=now)
+        error = self._errors.pop(trial_id, None)
+        self.controller.on_segment_end(trial_id, how, error=error, t=now)
+        if error is not None and self._housekeeping is not None:
+            self._housekeeping.segment_ended(self.controller, trial_id, how, error)
 
     def _push(self, time: float, kind: int, subject) -> None:
         self._seq += 1
@@ -282,6 +331,7 @@ class SimBackend(Backend):
 
         surrogate = self.load_surrogate(spec)
         iteration_limit(spec, surrogate, build_algorithms(spec)[0])
+        check_workers(spec, self.num_workers)
         return {"store_class": SimulatedStore, "clock": self.clock,
                 "simulation": {"surrogate": surrogate.describe(), "workers": self.num_workers}}
 
@@ -290,8 +340,18 @@ class SimBackend(Backend):
         console.message(f"{action} {controller.store.folder}: a simulation on {self.num_workers} virtual workers, "
                         f"trials from {surrogate.describe()}")
         cluster = VirtualCluster(controller, surrogate, self.num_workers, self.clock)
-        self.outcome = cluster.run(housekeeping)
-        status = housekeeping.finish(controller)
+        try:
+            self.outcome = cluster.run(housekeeping)
+            status = housekeeping.finish(controller)
+        except SpecError:
+            raise  # bad input: hpctune.api closes the store and removes the new folder
+        except BaseException:
+            # A simulation is never resumed, so a folder it leaves unfinished could be neither resumed
+            # nor run again under its name: it goes (the simulation runs again in seconds).
+            controller.store.close()
+            shutil.rmtree(controller.store.folder, ignore_errors=True)
+            console.message(f"the simulation did not end: {controller.store.folder} removed (run it again)")
+            raise
         self.outcome.status = status
         console.message(f"simulated {_duration(self.outcome.makespan_s)} of {self.num_workers} workers "
                         f"({self.outcome.utilization:.0%} busy) in {self.outcome.events} events")

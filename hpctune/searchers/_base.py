@@ -1,9 +1,10 @@
 """The Searcher interface: decides *what* config the next trial gets."""
 from __future__ import annotations
 
+from ..errors import SpecError
 from ..registry import Configurable, Registry
 
-__all__ = ["Searcher", "FINISHED", "SEARCHERS"]
+__all__ = ["Searcher", "FINISHED", "SEARCHERS", "check_seed"]
 
 SEARCHERS = Registry("searcher")
 
@@ -15,6 +16,13 @@ class _Finished:
 
 FINISHED = _Finished()
 """Returned by :meth:`Searcher.suggest` when the search has no more configs."""
+
+
+def check_seed(seed) -> None:
+    """Refuse a searcher's ``seed`` option that is neither null nor an integer >= 0 (what numpy's
+    generators take), naming ``seed``."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise SpecError("seed", f"expected an integer >= 0 or null, got {seed!r}")
 
 
 class Searcher(Configurable):
@@ -31,6 +39,14 @@ class Searcher(Configurable):
     fits_model = False
     """True for a searcher whose suggestions take long (a model fit): the MPI backend computes them
     on a thread of their own, off the path of results (:mod:`hpctune.suggestions`)."""
+
+    def set_space(self, space: dict) -> None:
+        """The experiment's search space, before anything is written (an option that names
+        hyperparameters is checked against it here); :meth:`setup` gets it again.
+
+        Raises:
+            SpecError: an option that does not fit the space, naming ``searcher.<option>``.
+        """
 
     def setup(self, space: dict, metric: str, mode: str, num_samples: int, seed: int) -> None:
         self.space = space

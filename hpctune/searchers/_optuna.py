@@ -25,8 +25,9 @@ import numpy as np
 from ..errors import SpecError
 from ..space import Grid, GridPoints, sample_config
 from ..rng_state import rng_from_json, rng_to_json
-from ._base import FINISHED, SEARCHERS, Searcher
+from ._base import FINISHED, SEARCHERS, Searcher, check_seed
 from ._fidelity import RungObservations
+from ._optuna_options import check_sampler_needs, check_sampler_options
 from ._optuna_space import OptunaSpace
 
 __all__ = ["OptunaSearcher", "TPESearcher", "GPSearcher", "CmaEsSearcher", "QMCSearcher"]
@@ -88,12 +89,44 @@ class OptunaSearcher(Searcher):
             raise SpecError("sampler", f"unknown Optuna sampler {name!r} (known: {', '.join(known)})")
         if "seed" in options:
             raise SpecError("seed", "give the searcher's seed as searcher.seed (each ask reseeds the sampler)")
+        check_seed(seed)
         if not isinstance(multi_fidelity, bool):
             raise SpecError("multi_fidelity", f"expected true or false, got {multi_fidelity!r}")
+        own = ["seed", "multi_fidelity"] + (["sampler"] if self.sampler_name is None else [])
+        check_sampler_options(sampler_class, options, own)
+        check_sampler_needs(sampler_class, "type" if self.sampler_name is not None else "sampler")
         self._sampler_class, self._sampler_options = sampler_class, dict(options)
         self._seed_override = seed
         self._multi_fidelity = multi_fidelity
-        self._build_sampler(0)  # refuses unknown or bad options now, before anything is written
+        with warnings.catch_warnings():  # Optuna's deprecation warnings come when the experiment's sampler is built
+            warnings.simplefilter("ignore")
+            self._build_sampler(0)  # what the checks above cannot see (options that exclude each other)
+
+    def set_space(self, space):
+        """``x0`` (CMA-ES's start) must give every numeric hyperparameter the sampler sees a value in its
+        domain: CMA-ES asserts it at its first sample, a trial into the run."""
+        x0 = self._sampler_options.get("x0")
+        if x0 is None:
+            return
+        import_optuna()
+        from optuna.distributions import CategoricalDistribution
+
+        numeric = {name: distribution for name, distribution in OptunaSpace(space).distributions.items()
+                   if not isinstance(distribution, CategoricalDistribution) and not distribution.single()}
+        for name in x0:
+            if name not in numeric:
+                raise SpecError(f"searcher.x0.{name}", f"not a numeric hyperparameter of the space "
+                                                       f"(numeric: {', '.join(numeric) or 'none'})")
+        for name, distribution in numeric.items():
+            if name not in x0:
+                raise SpecError("searcher.x0", f"gives no value for {name!r} (CMA-ES needs one for each of: "
+                                               f"{', '.join(numeric)})")
+            value = x0[name]
+            inside = not isinstance(value, bool) and isinstance(value, (int, float)) and (
+                distribution.low <= value <= distribution.high)
+            if not inside:
+                raise SpecError(f"searcher.x0.{name}", f"expected a number in [{distribution.low}, "
+                                                       f"{distribution.high}], got {value!r}")
 
     # -- set-up ----------------------------------------------------------------------------
     def setup(self, space, metric, mode, num_samples, seed):
@@ -128,7 +161,8 @@ class OptunaSearcher(Searcher):
             raise SpecError("type", f"{self._sampler_class.__name__} needs {exc.name or exc}: "
                                     f"pip install {exc.name or 'it'}") from None
         except ValueError as exc:
-            raise SpecError("sampler", f"{self._sampler_class.__name__}: {exc}") from None
+            option = next((o for o in self._sampler_options if o in str(exc)), None)
+            raise SpecError(option or "sampler", f"{self._sampler_class.__name__}: {exc}") from None
 
     def total_trials(self):
         return self.num_samples * self._points.size

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..space import Domain, Grid, GridPoints, sample_config
-from ._base import FINISHED, SEARCHERS, Searcher
+from ._base import FINISHED, SEARCHERS, Searcher, check_seed
 
 
 @SEARCHERS.register
@@ -21,6 +21,7 @@ class RandomSearcher(Searcher):
     name = "random"
 
     def __init__(self, *, seed: int | None = None):
+        check_seed(seed)
         self._seed_override = seed
         self._count = 0
 
