@@ -122,8 +122,10 @@ class Analysis:
         """Every config a trial trained with, in the order they came: ``event`` ``add`` (its first,
         at iteration 0), ``config`` (changed while it ran, from ``training_iteration`` on) or ``exploit``
         (it went on from trial ``donor``'s checkpoint of ``training_iteration``); ``config_json``
-        (empty: unchanged) and ``t``. Empty for an experiment written before the table existed."""
-        return _frame(self._history.lineage)
+        (empty: unchanged) and ``t``. An exploit the trial trained nothing from (it finished first:
+        PBT exploited it after its last iteration) was undone and is left out, as is the table's
+        ``undo`` row that says so. Empty for an experiment written before the table existed."""
+        return _without_undone_exploits(_frame(self._history.lineage))
 
     def schedule(self, trial_id: int) -> pd.DataFrame:
         """How ``trial_id``'s final model was trained: one row per stretch of iterations, oldest first,
@@ -282,6 +284,23 @@ class Analysis:
         counts = self.trials.state.value_counts().to_dict() if not self.trials.empty else {}
         return summary_text(self.spec["name"], self.status, counts, self.num_results, self.metric, self.mode,
                             self.best_trials(top), self.path)
+
+
+def _without_undone_exploits(lineage: pd.DataFrame) -> pd.DataFrame:
+    """``lineage`` without each ``undo`` row and the trial's last ``exploit`` row before it."""
+    if lineage.empty or not (lineage.event == "undo").any():
+        return lineage
+    dropped: set = set()
+    last_exploit: dict[int, object] = {}
+    for index, trial_id, event in zip(lineage.index, lineage.trial_id, lineage.event):
+        if event == "exploit":
+            last_exploit[int(trial_id)] = index
+        elif event == "undo":
+            dropped.add(index)
+            undone = last_exploit.pop(int(trial_id), None)
+            if undone is not None:
+                dropped.add(undone)
+    return lineage.drop(index=list(dropped)).reset_index(drop=True)
 
 
 def _segment_ranks(segments: pd.DataFrame) -> pd.Series:

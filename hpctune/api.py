@@ -281,6 +281,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
     try:
         if view is not None:
             controller.restore(view.controller_state, view.restored_trials(), view.records_after_snapshot)
+            controller.check_checkpoints()  # a trial's newest checkpoint may be missing or damaged
     except BaseException:
         store.close()
         backend.release()

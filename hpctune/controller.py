@@ -35,6 +35,7 @@ from .space import flatten
 from .trial import Trial, TrialTask
 from .walltime import IterationTimes, segment_fits
 from .controller_payloads import DecisionPayloads
+from .controller_checkpoints import TrialCheckpoints
 from .controller_resume import ResumableState
 from .controller_controls import ControlMessage, RunningControls
 from .controller_suggestions import NewTrials
@@ -88,9 +89,10 @@ class Launch:
         return self.task.trial_id
 
 
-class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
+class Controller(ResumableState, DecisionPayloads, TrialCheckpoints, NewTrials, RunningControls):
     """Owns the trials table and applies the scheduler's and searcher's decisions (its resume half
     in :mod:`hpctune.controller_resume`, decision payloads in :mod:`hpctune.controller_payloads`,
+    each trial's checkpoints and tentative exploits in :mod:`hpctune.controller_checkpoints`,
     new trials in :mod:`hpctune.controller_suggestions`, controls of running trials and the
     allocation's deadline in :mod:`hpctune.controller_controls`).
 
@@ -134,6 +136,7 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         self._pause_requested: set[int] = set()      # to pause at their next result (pause_now)
         self._checkpoint_grace: dict[int, int] = {}  # asked to checkpoint before pausing: results it may send without
         self._exploiting: dict[int, int] = {}  # trial -> donor: paused to go on from a copy of the donor's checkpoint
+        self._tentative: dict[int, dict] = {}  # trial -> its own state, while no result has followed its exploit
         self._deadline: float | None = None          # walltime-aware scheduling (set_deadline)
         self._window: float | None = None
         self._times = IterationTimes()
@@ -194,6 +197,8 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         trial.time_total_s = row.get("time_total_s", trial.time_total_s)
         if checkpoint:
             self._set_checkpoint(trial, checkpoint, iteration, trial.time_total_s)
+        if trial_id in self._tentative:  # its exploit trained this result: final now (after the checkpoint
+            self._commit_exploit(trial)  # is taken: it may bear the name of one of the trial's own)
         score = metric_value(row, self.spec.metric, self.spec.mode)
         if score > trial.best_score:
             trial.best_score, trial.best_iteration = score, iteration
@@ -287,7 +292,9 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
                      **({"ranks": ranks} if len(ranks) > 1 else {}))
 
     def take_obsolete_checkpoints(self) -> list[tuple[int, str]]:
-        """``(trial id, checkpoint)`` that no trial can resume from any more (delete after a flush)."""
+        """``(trial id, checkpoint)`` that no trial can resume from any more: hand each to the store's
+        :meth:`~hpctune.store.base.Store.retire_checkpoint` once the journal is flushed (it deletes it
+        when the records that made it obsolete are durable)."""
         paths, self._obsolete_checkpoints = self._obsolete_checkpoints, []
         return paths
 
@@ -359,6 +366,8 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         return decision
 
     def _set_state(self, trial: Trial, state: TrialState, why: str = "", record: bool = True) -> None:
+        if state.is_finished and trial.trial_id in self._tentative:
+            self._undo_exploit(trial)  # a finished trial is never exploited: its model is its own
         self.counts[trial.state] -= 1
         self.counts[state] += 1
         trial.state = state
@@ -366,19 +375,6 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
             trial.end_reason = why
         if record:
             self._record(RecordKind.STATE, trial=trial.trial_id, state=state.name, why=why, failures=trial.num_failures)
-
-    def _set_checkpoint(self, trial: Trial, path: str, iteration: int, time_total_s: float) -> None:
-        if path == trial.checkpoint:
-            return
-        self.store.check_checkpoint_ref(path, trial.trial_id)
-        trial.checkpoint = path
-        trial.checkpoint_iteration = iteration
-        trial.checkpoint_time_s = time_total_s
-        trial.checkpoint_history.append(path)
-        while len(trial.checkpoint_history) > self.spec.checkpoint_keep:
-            old = trial.checkpoint_history.pop(0)
-            if not self._replaying:
-                self._obsolete_checkpoints.append((trial.trial_id, old))
 
     def _finish(self, trial: Trial, why: str, complete: bool) -> None:
         self._requeue.pop(trial.trial_id, None)
@@ -396,11 +392,7 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
             self._set_state(trial, TrialState.PENDING, f"retry {trial.num_failures} of {self.spec.max_failures}")
             self._requeue[trial.trial_id] = None
             return
-        self._set_state(trial, TrialState.ERROR, "error")
-        if self.policy is not None:
-            self.policy.on_trial_end(trial.trial_id)
-        self.scheduler.on_trial_error(trial)
-        self._source.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
+        self._end_in_error(trial, error)
 
     def _on_storage_full(self, trial: Trial, reason: str) -> None:
         """A trial's checkpoint could not be written for want of space: it keeps its last good

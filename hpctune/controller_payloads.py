@@ -46,7 +46,8 @@ class DecisionPayloads:
 
     def _take_checkpoint_of(self, trial: Trial, donor_id: int, config: dict | None) -> bool:
         """Make a copy of ``donor_id``'s newest checkpoint ``trial``'s newest (journaled), with
-        ``config``; False (and a warning) if the donor has none or it cannot be copied."""
+        ``config``, until a result follows it (:mod:`hpctune.controller_checkpoints`); False (and a
+        warning) if the donor has none or it cannot be copied."""
         donor = self.trials.get(donor_id)
         if donor is None or donor.checkpoint is None:
             if not self._replaying:
@@ -64,8 +65,5 @@ class DecisionPayloads:
                 return False
         self._record(RecordKind.EXPLOIT, trial=trial.trial_id, donor=donor_id, src=donor.checkpoint, ckpt=copy,
                      it=donor.checkpoint_iteration, config=config)
-        self._set_checkpoint(trial, copy, donor.checkpoint_iteration, donor.checkpoint_time_s)
-        trial.iteration = donor.checkpoint_iteration  # its next results continue the donor's count
-        if config is not None:
-            trial.config = config
+        self._begin_exploit(trial, donor_id, copy, donor.checkpoint_iteration, donor.checkpoint_time_s, config)
         return True

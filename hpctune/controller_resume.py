@@ -28,6 +28,7 @@ class ResumableState:
             "pause_requested": sorted(self._pause_requested),
             "checkpoint_grace": [[tid, n] for tid, n in sorted(self._checkpoint_grace.items())],
             "exploiting": [[tid, donor] for tid, donor in sorted(self._exploiting.items())],
+            "tentative": [[tid, own] for tid, own in sorted(self._tentative.items())],
             **self._times.state_dict(),
             "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), **self._source.state_dict(),
@@ -38,7 +39,10 @@ class ResumableState:
         """Load a snapshot's state and trials, replay the journal records after it, then let go of the old workers.
 
         Trials that were running continue from their last checkpoint on whatever
-        worker frees first, before anything the scheduler would choose.
+        worker frees first, before anything the scheduler would choose. Checkpoints the replayed
+        records made obsolete are handed out again (:meth:`take_obsolete_checkpoints`): a crash may
+        have come before they were deleted. The files themselves are not looked at here: ``resume``
+        then calls :meth:`~hpctune.controller_checkpoints.TrialCheckpoints.check_checkpoints`.
 
         Raises:
             SpecError: a stored checkpoint path points outside the experiment folder.
@@ -60,6 +64,7 @@ class ResumableState:
             self._pause_requested = set(state.get("pause_requested", ()))
             self._checkpoint_grace = {int(tid): int(n) for tid, n in state.get("checkpoint_grace", ())}
             self._exploiting = {int(tid): int(donor) for tid, donor in state.get("exploiting", ())}
+            self._tentative = {int(tid): own for tid, own in state.get("tentative", ())}
             self._times.load_state_dict(state)
             self.scheduler.load_state_dict(state["scheduler"])
             self._source.load_state_dict(state)
@@ -96,7 +101,6 @@ class ResumableState:
             # was, whether its end was in the snapshot or in the journal after it
             self._searcher_finished = False
         self._launches.clear()
-        self._obsolete_checkpoints.clear()
         lost = list(self._running)
         for tid in lost:
             trial = self.trials[tid]
@@ -105,7 +109,7 @@ class ResumableState:
                                 "worker lost")
         self._requeue = dict.fromkeys([*lost, *self._requeue])
         for trial in self.trials.values():  # never open or delete what an edited state points elsewhere
-            for path in {trial.checkpoint, *trial.checkpoint_history} - {None}:
+            for path in self._kept_checkpoints(trial):
                 self.store.checkpoint_path(path, trial.trial_id)
         self._running.clear()
         self.placements.clear()

@@ -71,7 +71,8 @@ class RecordKind(IntEnum):
 
     READY, RESULT, END, INTERRUPT, PAUSE, CONFIG and DEADLINE are the controller's input events (``resume``
     replays them); ADD and SEARCH_END are replayed too, where they stand (a trial joins there, with the
-    config it got then); the others record their effects, for the readers.
+    config it got then); the others record their effects, for the readers (``resume`` derives EXPLOIT
+    and UNDO_EXPLOIT again from the results and ends it replays).
 
     Attributes:
         key: the record's ``"k"`` on disk, the name in lowercase (``"result"``); :meth:`from_key`
@@ -92,6 +93,7 @@ class RecordKind(IntEnum):
     DEADLINE = 11  # this allocation's results must be in by then (Controller.set_deadline): end (Unix time)
     EXPLOIT = 12   # a trial goes on from a copy of another's newest checkpoint: trial, donor, src, ckpt, it, config
     SEARCH_END = 13  # the searcher has no more configs (no fields)
+    UNDO_EXPLOIT = 14  # an exploit undone: the trial finished with no result after it: trial, donor, ckpt, it, config
 
     def __init__(self, value: int):
         self.key = self.name.lower()  # an attribute, not a property: it is read for every record written

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .enums import Control, Decision, SegmentEnd
-from .store.checkpoint import load_checkpoint, save_checkpoint
+from .store.checkpoint import load_checkpoint, save_checkpoint, unreadable_reason
 from .store.tables import utf8_text
 from .trial import TrialTask
 
@@ -70,6 +70,11 @@ def storage_full_reason(exc: BaseException | None) -> str | None:
             return os.strerror(exc.errno).lower()
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+class CheckpointUnreadable(Exception):
+    """The checkpoint a trial starts from cannot be read: the segment fails with this one line
+    (naming the file) as its error, not with the reader's traceback."""
 
 
 class _SegmentOver(BaseException):
@@ -162,7 +167,13 @@ class _Session:
         if not self._checkpoint_loaded:
             self._checkpoint_loaded = True
             if self.task.checkpoint:
-                self._checkpoint = load_checkpoint(self.task.checkpoint)
+                try:
+                    self._checkpoint = load_checkpoint(self.task.checkpoint)
+                except (OSError, KeyError, RuntimeError) as exc:  # what h5py raises for a damaged file
+                    name = os.path.relpath(self.task.checkpoint, self.task.experiment_dir)
+                    problem = "is missing" if isinstance(exc, FileNotFoundError) else \
+                        f"cannot be read ({unreadable_reason(exc)})"
+                    raise CheckpointUnreadable(f"checkpoint {name} {problem}") from None
         return self._checkpoint
 
     def save(self, state: dict | None) -> str | None:
@@ -352,6 +363,8 @@ def run_segment(trainable: Any, task: TrialTask, channel: ResultChannel, rank: i
         return how, None
     except StorageFull as full:
         return SegmentEnd.STORAGE_FULL, str(full)
+    except CheckpointUnreadable as unreadable:  # one line, not h5py's traceback
+        return SegmentEnd.ERROR, str(unreadable)
     except Exception as exc:  # the trial failed; the worker goes on
         reason = storage_full_reason(exc)
         if reason is not None:  # the trainable's own write hit a full disk: not its fault either

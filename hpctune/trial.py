@@ -29,7 +29,9 @@ class Trial:
     ``iteration`` is the last accepted ``training_iteration``; ``checkpoint`` the
     newest durable checkpoint (its path relative to the experiment folder) and
     ``checkpoint_iteration`` the iteration it was taken at (a resumed trial
-    starts after it). Slots: a coordinator holds one of these per trial.
+    starts after it). ``checkpoint_history`` holds the checkpoints kept of the model the
+    trial trains now, oldest first, each ``[path, iteration, time_total_s]``; the last is
+    ``checkpoint``. Slots: a coordinator holds one of these per trial.
     """
 
     trial_id: int
@@ -39,7 +41,7 @@ class Trial:
     checkpoint: str | None = None
     checkpoint_iteration: int = 0
     checkpoint_time_s: float = 0.0
-    checkpoint_history: list = field(default_factory=list)
+    checkpoint_history: list = field(default_factory=list)  # [path, iteration, time_total_s] each
     last_result: dict = field(default_factory=dict)
     time_total_s: float = 0.0
     num_failures: int = 0

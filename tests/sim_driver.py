@@ -7,8 +7,10 @@ result per ``duration(config)`` virtual seconds, feeding ``on_result`` rows
 whose ``training_iteration`` continues from the trial's checkpoint (a fake
 checkpoint path comes with every result, so pause and resume work), until the
 decision is PAUSE or STOP or the trial reaches ``config["epochs"]``; then it
-ends the segment. Events are ordered by (virtual time, sequence number), so
-two runs of the same experiment produce the same events.
+ends the segment. A segment that starts at ``config["epochs"]`` or later (PBT copied a
+finished model) has nothing to train: it ends COMPLETED without a result, as a trainable's
+``for step in range(start + 1, epochs + 1)`` does. Events are ordered by (virtual time,
+sequence number), so two runs of the same experiment produce the same events.
 """
 from __future__ import annotations
 
@@ -92,6 +94,7 @@ class SimDriver:
         self.now = 0.0
         self.events = 0
         self.log: list[tuple[int, int, str]] = []       # (trial_id, iteration, decision) per result
+        self.last_config: dict[int, dict] = {}          # trial id -> the config its last result trained with
         self.launches: list[tuple[int, int, int]] = []  # (trial_id, rank, start_iteration)
         self._queue: list[tuple] = []
         self._seq = 0
@@ -187,6 +190,12 @@ class SimDriver:
 
     def _result(self, rank: int) -> None:
         trial_id, iteration, config = self._busy[rank]
+        if iteration > config["epochs"]:  # nothing left to train: the trainable returns
+            del self._busy[rank]
+            self._idle.append(rank)
+            self.controller.on_segment_end(trial_id, SegmentEnd.COMPLETED, t=self.now)
+            self._collect()
+            return
         if (trial_id, iteration) in self.fail:
             self.fail.discard((trial_id, iteration))
             del self._busy[rank]
@@ -202,6 +211,7 @@ class SimDriver:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
         decision = self.controller.on_result(trial_id, row, checkpoint, t=self.now)
+        self.last_config[trial_id] = config
         self._collect()  # a result can start trials on idle workers (a PBT round completed)
         action = decision.action if isinstance(decision, SchedulerDecision) else decision
         self.log.append((trial_id, iteration, Decision(action).name))

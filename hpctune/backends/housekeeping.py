@@ -93,7 +93,8 @@ class Housekeeping:
             controller.request_stop()
 
     def flush(self, controller: Controller) -> None:
-        """Make the events so far durable, then delete checkpoints nothing refers to any more.
+        """Make the events so far durable, then retire the checkpoints nothing refers to any more
+        (the store deletes each once the records that made it obsolete are fsynced).
 
         Raises:
             StorageFailed: the journal cannot be written: nothing more can be accepted, so the
@@ -105,7 +106,7 @@ class Housekeeping:
             raise StorageFailed(self.store.folder, describe_os_error(exc)) from None
         for trial_id, checkpoint in controller.take_obsolete_checkpoints():
             try:
-                self.store.delete_checkpoint(checkpoint, trial_id)
+                self.store.retire_checkpoint(checkpoint, trial_id)
             except SpecError as refused:
                 self.console.message(f"warning: {refused}")
         for notice in controller.take_notices():

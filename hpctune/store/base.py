@@ -85,6 +85,20 @@ class Store:
         """Delete a checkpoint no trial can resume from any more."""
         raise NotImplementedError
 
+    def retire_checkpoint(self, ref: str, trial_id: int) -> None:
+        """Delete a checkpoint that the records so far made obsolete, once no record that a crash can
+        lose still refers to it (here, with no journal: now).
+
+        Raises:
+            SpecError: ``ref`` is not the trial's, or lies outside the folder (never deleted).
+        """
+        self.delete_checkpoint(ref, trial_id)
+
+    def checkpoint_problem(self, ref: str, trial_id: int) -> str | None:
+        """Why a trial cannot go on from checkpoint ``ref`` (``"is missing"``, ``"cannot be read
+        (...)"``), or None (here: none, as the checkpoints are names only)."""
+        return None
+
 
 class NamedCheckpoints:
     """Checkpoints that are names only (a simulated trial has no state to save): a path is the
@@ -101,3 +115,9 @@ class NamedCheckpoints:
 
     def delete_checkpoint(self, ref: str, trial_id: int) -> None:
         pass
+
+    def retire_checkpoint(self, ref: str, trial_id: int) -> None:
+        self.check_checkpoint_ref(ref, trial_id)
+
+    def checkpoint_problem(self, ref: str, trial_id: int) -> str | None:
+        return None

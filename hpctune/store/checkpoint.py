@@ -15,13 +15,14 @@ import errno
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "unreadable_reason"]
 
 _TAG = "hpctune_type"
 
@@ -160,6 +161,14 @@ def save_checkpoint(path: str | os.PathLike, state: dict, allow_pickle: bool = F
         if tmp.exists():
             tmp.unlink()
     return str(path)
+
+
+def unreadable_reason(exc: BaseException) -> str:
+    """Why h5py could not read a file, in a few words: what HDF5 puts in parentheses
+    (``truncated file: eof = 96, ...``, ``file signature not found``), else the message."""
+    text = str(exc).strip()
+    inner = re.search(r"\((.+)\)$", text)
+    return inner.group(1) if inner else (text or type(exc).__name__)
 
 
 def load_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import h5py
 
 from ..enums import RecordKind
 from ..errors import SpecError
@@ -24,6 +27,7 @@ from .files import fsync_path
 from .head import EXPERIMENT_FILE, LAUNCHER_FILES, PREVIOUS_FILE, read_manifest, write_head
 from .history import History
 from .base import Store
+from .checkpoint import unreadable_reason
 from .journal import Journal
 from .lock import lock_experiment
 from .parts import PART_DIR, Kinds, PartInfo, is_part_file, merge_parts, part_kinds, plan_merge, write_part
@@ -79,6 +83,7 @@ class ExperimentStore(Store):
         self._root_text = str(self.root)
         self._remove_strays()
         self.journal = self._open_journal((view.last_seq if view else 0) + 1, fsync_interval)
+        self._retired: deque[tuple[int, Path]] = deque()  # (the journal's seq when it became obsolete, file)
         self._last_snapshot = clock()
 
     def _open_journal(self, next_seq: int, fsync_interval: float) -> Journal:
@@ -177,6 +182,38 @@ class ExperimentStore(Store):
         """Delete a checkpoint no trial can resume from any more (only inside the folder)."""
         self.checkpoint_path(ref, trial_id).unlink(missing_ok=True)
 
+    def retire_checkpoint(self, ref: str, trial_id: int) -> None:
+        """Delete a checkpoint that the records so far made obsolete, once those records are fsynced.
+
+        Until then a crash of the node can lose them, and the journal that is left still names the
+        checkpoint as a trial's newest: deleting it at once would leave that trial nothing to go on
+        from. It goes at the next fsync (every ``fsync_interval``, a snapshot, the close).
+
+        Raises:
+            SpecError: ``ref`` is not the trial's, or resolves outside the folder (never deleted).
+        """
+        self._retired.append((self.journal.seq, self.checkpoint_path(ref, trial_id)))
+        self._delete_retired()
+
+    def _delete_retired(self) -> None:
+        durable = self.journal.durable_seq
+        while self._retired and self._retired[0][0] <= durable:
+            self._retired.popleft()[1].unlink(missing_ok=True)
+
+    def checkpoint_problem(self, ref: str, trial_id: int) -> str | None:
+        """Why a trial cannot go on from checkpoint ``ref`` (``"is missing"``, ``"cannot be read
+        (truncated file: ...)"``), or None: it is there and opens as an HDF5 file (its data is not
+        read: a trial that finds it damaged fails with one line naming it)."""
+        path = self.checkpoint_path(ref, trial_id)
+        if not path.exists():
+            return "is missing"
+        try:
+            with h5py.File(path, "r", locking=False):
+                pass
+        except OSError as exc:
+            return f"cannot be read ({unreadable_reason(exc)})"
+        return None
+
     # -- records -----------------------------------------------------------------------
     def record(self, kind: RecordKind, **fields: Any) -> None:
         """Journal one record (``"k"``: the kind's key) and add what it changes to the history."""
@@ -190,8 +227,10 @@ class ExperimentStore(Store):
         return sum(part.results for part in self.parts) + len(self.history.rows["results"])
 
     def flush(self) -> None:
-        """Make every record so far survive a crash of this process (one ``os.write``)."""
+        """Make every record so far survive a crash of this process (one ``os.write``); delete the
+        retired checkpoints whose records are durable now."""
         self.journal.flush()
+        self._delete_retired()
 
     def snapshot_due(self) -> bool:
         return self.clock() - self._last_snapshot >= self.snapshot_interval
@@ -232,6 +271,7 @@ class ExperimentStore(Store):
         kept_seq, self._snapshot_seq = self._snapshot_seq, self._covered_seq
         # what the previous snapshot needs stays: the journal after it, and its parts
         self.journal.rotate(kept_seq)
+        self._delete_retired()  # the rotation fsynced every record
         keep = {part.file for part in self.parts} | {part.file for part in self._previous_parts}
         self._previous_parts = list(self.parts)
         for path in (self.folder / PART_DIR).glob("*.h5"):
@@ -256,5 +296,6 @@ class ExperimentStore(Store):
     def close(self) -> None:
         try:
             self.journal.close()
+            self._delete_retired()
         finally:
             os.close(self._lock_fd)

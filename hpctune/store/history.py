@@ -4,7 +4,9 @@ Four append-only tables grow as the experiment runs: ``results`` (one row per
 accepted result), ``segments`` (one row per run of a trial on a worker rank,
 written when the run ends), ``decisions`` (every PAUSE or STOP) and ``lineage``
 (every config a trial trains with, and where from: its first, each change while it
-runs, each copy of another trial's checkpoint). Runs still going are kept apart
+runs, each copy of another trial's checkpoint, and an ``undo`` row where such a copy
+trained nothing and was undone: readers leave out that exploit, see
+:attr:`hpctune.Analysis.lineage`). Runs still going are kept apart
 (``open_segments``, at most one per worker) until they end.
 
 :meth:`History.apply` maps one journal record onto these tables. The
@@ -85,6 +87,10 @@ class History:
     def _exploit(self, record: dict) -> None:
         self._lineage(record, "exploit", record["it"], record["donor"])
 
+    def _undo_exploit(self, record: dict) -> None:
+        # a row of its own: the exploit's row may be in a part file already (parts are never rewritten)
+        self._lineage(record, "undo", record["it"], record["donor"])
+
     def take_rows(self) -> dict[str, list[dict]]:
         """The rows collected so far (for a part file); the history starts collecting anew."""
         rows = self.rows
@@ -99,5 +105,6 @@ class History:
 
 _APPLY = {RecordKind.RESULT: History._result, RecordKind.LAUNCH: History._launch, RecordKind.END: History._end,
           RecordKind.DECISION: History._decision,
-          RecordKind.ADD: History._add, RecordKind.CONFIG: History._config, RecordKind.EXPLOIT: History._exploit}
+          RecordKind.ADD: History._add, RecordKind.CONFIG: History._config, RecordKind.EXPLOIT: History._exploit,
+          RecordKind.UNDO_EXPLOIT: History._undo_exploit}
 """The record kinds that change the history tables, and how."""

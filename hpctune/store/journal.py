@@ -6,7 +6,9 @@ only ever replaced whole (atomic snapshot), and everything accepted since the
 last snapshot lives here. A record reaches the operating system (``os.write``)
 before the coordinator answers the worker that sent it, so a crash of any
 process loses nothing accepted; ``fsync`` every ``fsync_interval`` seconds
-bounds what a crash of the node itself can lose.
+bounds what a crash of the node itself can lose. :attr:`Journal.durable_seq` says up to which
+record a crash of the node can lose nothing: a checkpoint is deleted only once the records that
+made it obsolete are there (:meth:`hpctune.store.experiment.ExperimentStore.retire_checkpoint`).
 
 Layout: ``journal/<first seq>.jsonl`` segments. A new segment starts at every
 snapshot and at every (re)start; segments wholly covered by the snapshots that
@@ -137,6 +139,9 @@ class Journal:
         folder: the journal folder (created).
         next_seq: sequence number of the next record.
         fsync_interval: seconds between ``fsync`` calls (0: fsync every flush).
+
+    Attributes:
+        durable_seq: the last record fsynced: up to it, a crash of the node loses nothing.
     """
 
     def __init__(self, folder: str | os.PathLike, next_seq: int, fsync_interval: float = 1.0):
@@ -148,7 +153,18 @@ class Journal:
         self._broken: OSError | None = None
         self._fd: int | None = None
         self._last_fsync = time.monotonic()
+        self._sync_newest_segment()  # a killed coordinator's last records may be in the page cache only
+        self.durable_seq = self.seq
         self._open_segment()
+
+    def _sync_newest_segment(self) -> None:
+        segments = _segments(self.folder)
+        if segments:
+            fd = os.open(segments[-1][1], os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _open_segment(self) -> None:
         """Continue in a new segment; the old one stays the current one if that fails."""
@@ -158,6 +174,7 @@ class Journal:
         if self._fd is not None:
             os.fsync(self._fd)
             os.close(self._fd)
+            self.durable_seq = self.seq  # the buffer was written before (rotate flushes first)
         self._fd = fd
 
     def append(self, record: dict) -> int:
@@ -191,6 +208,7 @@ class Journal:
         if now - self._last_fsync >= self.fsync_interval:
             os.fsync(self._fd)
             self._last_fsync = now
+            self.durable_seq = self.seq
 
     def rotate(self, covered_seq: int) -> None:
         """Start a new segment and delete segments whose records are all ``<= covered_seq``."""
@@ -208,6 +226,7 @@ class Journal:
             if self._broken is None:
                 self.flush()
                 os.fsync(self._fd)
+                self.durable_seq = self.seq
         finally:
             os.close(self._fd)
             self._fd = None

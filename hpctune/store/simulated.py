@@ -21,6 +21,10 @@ class NullJournal:
     def __init__(self, next_seq: int):
         self.seq = next_seq - 1
 
+    @property
+    def durable_seq(self) -> int:
+        return self.seq
+
     def append(self, record: dict) -> int:
         self.seq += 1
         return self.seq

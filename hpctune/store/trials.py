@@ -6,14 +6,16 @@ Columns: the trial's scalar fields (``trial_id``, ``state``, ``iteration``,
 value of the metric, larger is better, so ``-value`` in ``min`` mode and ``-inf`` if none,
 ``best_iteration``), its structured
 fields as JSON (``config_json``, ``last_result_json``,
-``checkpoint_history_json``), and one ``config/<name>`` column per leaf of the
-config for readers (a conditional space gives each trial its own leaves; the
+``checkpoint_history_json``: ``[path, iteration, time_total_s]`` per checkpoint kept, plain
+paths in snapshots written before hpctune kept each one's iteration), and one ``config/<name>``
+column per leaf of the config for readers (a conditional space gives each trial its own leaves; the
 others are missing there).
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 
 import h5py
@@ -25,7 +27,7 @@ from ..trial import Trial
 from .journal import to_jsonable
 from .tables import STRING, Columns, column_array, write_table
 
-__all__ = ["trials_to_columns", "trials_from_columns", "trial_rows", "write_trials"]
+__all__ = ["trials_to_columns", "trials_from_columns", "trial_rows", "write_trials", "history_entries"]
 
 _CHUNK = 4096
 """Trials whose JSON texts exist at once while a snapshot is written."""
@@ -86,6 +88,32 @@ def _value(array: np.ndarray, i: int):
     return value
 
 
+_ITERATION_IN_NAME = re.compile(r"(?:checkpoint_(\d+)|exploit_\d+_(\d+))\.h5$")
+"""The iteration in the name of a checkpoint hpctune named (``checkpoint_000017.h5``, ``exploit_000002_18.h5``)."""
+
+
+def history_entries(history: list, checkpoint: str | None, iteration: int, time_s: float) -> list[list]:
+    """A trial's checkpoint history as ``[path, iteration, time_total_s]`` entries.
+
+    Snapshots written before hpctune kept each checkpoint's iteration hold plain paths: the newest
+    (``checkpoint``) takes ``iteration`` and ``time_s``; an older one, the iteration in its name
+    and a time in proportion to it (none was recorded). A name without an iteration gives None
+    (such a checkpoint is never gone back to, see :mod:`hpctune.controller_checkpoints`).
+    """
+    entries = []
+    for entry in history:
+        if not isinstance(entry, str):
+            entries.append(list(entry))
+        elif entry == checkpoint:
+            entries.append([entry, iteration, time_s])
+        else:
+            found = _ITERATION_IN_NAME.search(entry)
+            it = int(found.group(1) or found.group(2)) if found else None
+            estimate = (time_s or 0.0) * it / iteration if it is not None and iteration > 0 else 0.0
+            entries.append([entry, it, estimate])
+    return entries
+
+
 def trials_from_columns(columns: Columns) -> list[Trial]:
     """Rebuild the :class:`Trial` objects a snapshot holds (for resume)."""
     length = len(columns["trial_id"]) if "trial_id" in columns else 0
@@ -99,6 +127,8 @@ def trials_from_columns(columns: Columns) -> list[Trial]:
         if fields["best_score"] is None:  # -inf is stored as is; NaN never is
             fields["best_score"] = float("-inf")
         fields["end_reason"] = fields["end_reason"] or ""
+        fields["checkpoint_history"] = history_entries(fields["checkpoint_history"], fields["checkpoint"],
+                                                       fields["checkpoint_iteration"], fields["checkpoint_time_s"])
         trials.append(Trial(**fields))
     return trials
 

@@ -96,6 +96,10 @@ def _apply_trials(view: ExperimentView, kind: RecordKind, record: dict) -> None:
         trial["error"] = record["error"]
     elif kind is RecordKind.CONFIG:
         trial["config"] = record["config"]
+    elif kind is RecordKind.EXPLOIT or kind is RecordKind.UNDO_EXPLOIT:  # as the controller's trial has it
+        trial["iteration"] = record["it"]
+        if record.get("config") is not None:
+            trial["config"] = record["config"]
     elif kind is RecordKind.STATE:
         trial["state"] = record["state"]
         trial["end_reason"] = record.get("why") or trial.get("end_reason")

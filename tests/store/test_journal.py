@@ -13,7 +13,7 @@ from hpctune.store.journal import Journal, read_journal
 def test_record_kinds_keep_their_lowercase_names_on_disk():
     assert [kind.key for kind in RecordKind] == ["ready", "result", "end", "interrupt", "decision", "state",
                                                  "add", "launch", "status", "pause", "config", "deadline",
-                                                 "exploit", "search_end"]  # docs/hdf5-layout.md
+                                                 "exploit", "search_end", "undo_exploit"]  # docs/hdf5-layout.md
     assert all(RecordKind.from_key(kind.key) is kind for kind in RecordKind)
     for key in ("RESULT", "rewind", None, ["result"]):
         with pytest.raises(ValueError, match="unknown record kind"):
