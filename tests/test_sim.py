@@ -110,6 +110,25 @@ def test_pbt_exploits_in_simulation_with_checkpoints_by_name_only(tmp_path):
     assert not Path(spec.experiment_dir).exists()  # in memory: nothing written
 
 
+def test_a_simulated_copy_of_a_finished_model_trains_nothing_and_its_exploit_is_undone(tmp_path):
+    """Synchronous PBT ranks the population at iteration 12, the last: a recipient's run starts at the
+    limit, ends at once with no result (as a trainable's loop does), and the exploit is undone."""
+    def twelve(config, iteration):  # its own end, not a stop criterion: the scheduler sees iteration 12
+        return crossing(config, iteration)
+    twelve.max_iterations = 12
+    spec = make_spec(tmp_path, scheduler={"type": "pbt", "perturbation_interval": 4, "synch": True,
+                                          "hyperparam_mutations": ["y"]}, num_samples=8)
+    sim = simulate(spec, FunctionSurrogate(twelve, "loss"), 4, keep_records=True)
+    records = sim.store.records
+    last = {r["trial"] for r in records if r["k"] == "exploit" and r["it"] == 12}
+    undone = {r["trial"]: r for r in records if r["k"] == "undo_exploit"}
+    assert last and set(undone) == last
+    for trial_id, record in undone.items():
+        trial = sim.controller.trials[trial_id]
+        assert (trial.iteration, trial.config) == (12, record["config"])  # its own model, its own config
+    assert max(r["row"]["training_iteration"] for r in records if r["k"] == "result") == 12
+
+
 def test_the_snapshot_interval_counts_on_the_injected_clock(tmp_path):
     now = [100.0]
     store = ExperimentStore(tmp_path / "e", {"name": "e", "metric": "m", "mode": "min"}, snapshot_interval=10.0,

@@ -209,6 +209,10 @@ class VirtualCluster:
         except Exception:  # the surrogate's own error: this trial fails, as a trainable that raises does
             self._fail(trial_id, now, traceback.format_exc())
             return
+        if task.start_iteration >= self.limit:  # nothing left to train (a copy of a finished model, say): the
+            state[3] = SegmentEnd.COMPLETED       # run returns at once, as a trainable's loop over its iterations does
+            self._push(now + warm_up + start_up, _END, trial_id)
+            return
         self._next(trial_id, state, now + warm_up + start_up)
 
     def _next(self, trial_id: int, state: list, start: float) -> None:
