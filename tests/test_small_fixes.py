@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 import hpctune
 
 from conftest import BIN, _env
@@ -68,3 +70,21 @@ def test_racing_cli_runs_leave_one_experiment_and_one_line_each(tmp_path):
         if code:
             assert code == 2 and stderr.strip().splitlines()[-1] in allowed, stderr
     assert sorted(os.listdir(tmp_path)) == ["r", "r.yaml"]
+
+
+def reports_a_reserved_key(config):
+    hpctune.report({"loss": 0.5, config["key"]: 7})
+
+
+@pytest.mark.parametrize("key", ["trial_id", "training_iteration", "gpus", "config/x"])
+def test_a_metric_named_like_a_reserved_column_fails_the_trial_naming_it(tmp_path, key):
+    """It overwrote hpctune's own column (trial_id 7 in the results), or was dropped from the trials table
+    (config/x): now the trial fails with one line naming the key, and no row is written."""
+    analysis = hpctune.run(reports_a_reserved_key, space={"key": key, "x": 0.25}, metric="loss", num_samples=1,
+                           storage=str(tmp_path), name="reserved", backend="local", verbose=0)
+    (error,) = analysis.trials.error
+    assert list(analysis.trials.state) == ["ERROR"] and analysis.num_results == 0
+    assert error.rstrip().splitlines()[-1] == (
+        f"ValueError: hpctune.report(): {key!r} is a reserved name (hpctune sets trial_id, training_iteration, "
+        "time_this_iter_s, time_total_s, timestamp, rank, hostname and gpus in every result, and config/... are the "
+        "config's columns); report it under another name")
