@@ -268,16 +268,19 @@ class Analysis:
         return dict(sorted(by_rank.items()))
 
     def rung_counts(self) -> list[tuple[float, int]] | None:
-        """``(milestone, trials that reached it)`` for each rung of the experiment's scheduler, if it has rungs."""
+        """``(milestone, trials that reached it)`` for each rung of the experiment's scheduler; None if it
+        has no rungs (fifo, median, pbt)."""
         from .schedulers import build_scheduler
 
         scheduler = build_scheduler(self.spec["scheduler"])
-        levels = getattr(scheduler, "rung_levels", None)
-        if levels is None or self.results.empty:
+        levels = scheduler.rung_levels()
+        if levels is None:
             return None
         time_attr = getattr(scheduler, "time_attr", "training_iteration")
+        if self.results.empty or time_attr not in self.results:  # no trial reached any rung yet
+            return [(level, 0) for level in levels]
         reached = pd.to_numeric(self.results[time_attr], errors="coerce").groupby(self.results.trial_id).max()
-        return [(level, int((reached >= level).sum())) for level in levels()]
+        return [(level, int((reached >= level).sum())) for level in levels]
 
     def summary(self, top: int = 5) -> str:
         """The closing text: trials by state, the best trials and where the HDF5 file is (no history read)."""

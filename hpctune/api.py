@@ -93,23 +93,50 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
     if chosen.is_worker:
         chosen.serve_worker()
         return None
-    allocation = _Allocation(max_requeues, stop_before, in_slurm=not chosen.simulated)  # virtual time: no end
+    try:
+        allocation = _Allocation(max_requeues, stop_before, in_slurm=not chosen.simulated)  # virtual time: no end
+    except BaseException:  # a --stop-before that leaves no time: the workers are let go
+        chosen.release()
+        raise
     return _coordinate(make_spec, chosen, resume, verbose, python_path, must_exist, allocation)
 
 
 class _Allocation:
     """The Slurm job the coordinator runs in (if any; never with ``in_slurm`` false: a simulation),
-    its end, and whether it may requeue itself."""
+    its end, and whether it may requeue itself.
+
+    Raises:
+        SpecError: ``stop_before`` leaves the job's allocations no time (its time limit known).
+    """
 
     def __init__(self, max_requeues: int | None, stop_before: float | None, in_slurm: bool = True):
-        from .slurm import DEFAULT_MAX_REQUEUES, SlurmJob, stop_margin
+        from .slurm import DEFAULT_MAX_REQUEUES, SlurmJob, check_stop_before, stop_margin
 
         self.max_requeues = DEFAULT_MAX_REQUEUES if max_requeues is None else max_requeues
         self.job = SlurmJob.from_environment() if in_slurm else None
+        if stop_before is not None and self.job is not None and self.job.time_limit_s is not None:
+            check_stop_before(stop_before, self.job.time_limit_s, "--stop-before")
         left = self.job.seconds_left() if self.job is not None else None
         margin = stop_margin(self.job.time_limit_s if self.job else None, stop_before)
         self.wrap_up_at = None if left is None else time.time() + left - margin
         self.window = None if left is None else self.job.time_limit_s - margin  # what any allocation can use
+        self._done_at_start: tuple[int, int] | None = None
+
+    def started(self, store, trials) -> None:
+        """Note what the experiment has done when this allocation starts running trials."""
+        self._done_at_start = _done(store, trials)
+
+    def made_no_progress(self, store, trials, stopped_for_deadline: bool) -> bool:
+        """Whether this allocation ran to its stop point without accepting a result or ending a trial.
+
+        Such an allocation is not requeued: the next, as long, would do the same (an iteration or a
+        start-up longer than the time left). One cut short (preempted: Slurm's signal long before the
+        stop point) is requeued as before."""
+        from .slurm import SIGNAL_EARLY_S
+
+        if self._done_at_start is None or _done(store, trials) != self._done_at_start:
+            return False
+        return stopped_for_deadline or (self.wrap_up_at is not None and time.time() >= self.wrap_up_at - SIGNAL_EARLY_S)
 
     def describe(self) -> str:
         """``Slurm job 1234, allocation 3: ends at 16:20:00; trials checkpoint and pause from 16:18:00``."""
@@ -120,11 +147,12 @@ class _Allocation:
         return (f"{text}: ends at {time.strftime('%H:%M:%S', time.localtime(job.end_time))}; trials checkpoint "
                 f"and pause from {time.strftime('%H:%M:%S', time.localtime(self.wrap_up_at))}")
 
-    def requeue(self, folder: Path, announce: bool) -> ExperimentError:
+    def requeue(self, folder: Path, announce: bool, no_progress: bool = False) -> ExperimentError:
         """The error to end with after this allocation stopped for its end: requeued, or why not.
 
         ``announce``: say it on stderr *before* ``scontrol requeue``, which has Slurm end this
-        process at once (a line printed after it can be lost with the process).
+        process at once (a line printed after it can be lost with the process). ``no_progress``:
+        this allocation did nothing (:meth:`made_no_progress`): not requeued.
         """
         job = self.job
         if job is None or not job.batch:
@@ -132,6 +160,11 @@ class _Allocation:
         if job.restarts >= self.max_requeues:
             return ExperimentInterrupted(folder, f"Slurm job {job.job_id} was requeued {job.restarts} times "
                                                  f"already (--max-requeues {self.max_requeues})")
+        if no_progress:
+            return ExperimentInterrupted(folder, f"Slurm job {job.job_id} not requeued: this allocation reached its "
+                                                 "stop point without accepting a result or ending a trial, and the "
+                                                 "next would do the same; give each allocation more time (--time) "
+                                                 "or stop closer to its end (--stop-before)")
         requeued = ExperimentRequeued(folder, job.job_id, job.restarts + 1)
         if announce:
             print(f"hpctune: {requeued}", file=sys.stderr, flush=True)
@@ -294,6 +327,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         console.allocation_end = allocation.job.end_time if allocation.wrap_up_at is not None else None
     if allocation.wrap_up_at is not None and os.environ.get("HPCTUNE_WALLTIME_AWARE", "1") != "0":
         controller.set_deadline(allocation.wrap_up_at, allocation.window)  # no segment that cannot end in time
+    allocation.started(store, controller.trials)
     tensorboard = None
     if tensorboard_writers:  # rows from here on (and those the journal restored) go to tb/, on the coordinator only
         from .tensorboard import TensorBoardWriter
@@ -328,8 +362,16 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         at_the_end = housekeeping.time_limit or controller.stopped_for_deadline
         if backend.simulated:
             raise SimulationInterrupted(store.folder)
-        raise allocation.requeue(store.folder, announce=verbose > 0) if at_the_end else ExperimentInterrupted(store.folder)
+        if not at_the_end:
+            raise ExperimentInterrupted(store.folder)
+        idle = allocation.made_no_progress(store, controller.trials, controller.stopped_for_deadline)
+        raise allocation.requeue(store.folder, announce=verbose > 0, no_progress=idle)
     return analysis
+
+
+def _done(store, trials) -> tuple[int, int]:
+    """Results accepted and trials ended so far: an allocation that changes neither made no progress."""
+    return store.result_count, sum(trial.state.is_finished for trial in trials.values())
 
 
 def _finished_analysis(folder: Path, verbose: int):

@@ -13,11 +13,10 @@ import select
 import sys
 from pathlib import Path
 
-from .errors import HpctuneError, SpecError
+from .cli_inspect import cmd_analyze, cmd_plot, cmd_status, load_analysis, schedule_of
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_REQUEUED, HpctuneError, SpecError
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REQUEUED = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -247,25 +246,17 @@ def _cmd_replay(args) -> int:
     from .store import load_experiment
 
     folder = Path(args.dir)
-    analysis = _load(args.dir)
-    schedule = _schedule_of(analysis, args.trial, args.dir, "trial")
+    analysis = load_analysis(args.dir)
+    if analysis.spec.get("simulation") is not None:
+        raise SpecError(args.dir, "is a simulation (hpctune run --backend sim): its trials trained no model, so there "
+                                  "is none to train again")
+    schedule = schedule_of(analysis, args.trial, args.dir, "trial")
     raw = replay_spec(analysis.spec, schedule, name=args.name or f"{folder.name}-trial{args.trial}",
                       storage=str(folder.parent))
     import_paths = load_experiment(folder, history=False).python_path
     run_spec(lambda: spec_from_dict(raw, import_paths=import_paths), workers=args.workers, backend=args.backend,
              python_path=[str(Path.cwd())])
     return EXIT_OK
-
-
-def _schedule_of(analysis, trial_id: int, folder: str, where: str):
-    """``analysis.schedule(trial_id)``, or a one-line error naming ``where`` (no such trial, no lineage)."""
-    if trial_id not in set(analysis.trials.trial_id):
-        raise SpecError(where, f"no trial {trial_id} in {folder}")
-    try:
-        return analysis.schedule(trial_id)
-    except KeyError:
-        raise SpecError(where, f"trial {trial_id} of {folder} has no lineage recorded (it ran before hpctune "
-                               "recorded one)") from None
 
 
 def replay_spec(stored: dict, schedule, name: str, storage: str) -> dict:
@@ -316,94 +307,6 @@ def _cmd_submit(args) -> int:
     return EXIT_OK
 
 
-def _load(folder: str):
-    from .store import is_experiment
-
-    if not is_experiment(folder):
-        raise SpecError(folder, "is not an hpctune experiment (no experiment.h5)")
-    from .analysis import Analysis
-
-    analysis = Analysis(folder)
-    for note in analysis.notes:
-        print(f"hpctune: warning: {note}", file=sys.stderr)
-    return analysis
-
-
-def _cmd_status(args) -> int:
-    analysis = _load(args.dir)  # reads the snapshot and the journal: as fast at 10 M results as at 10
-    if args.watch:
-        from .watch import watch
-
-        return watch(args.dir, args.interval)
-    if args.interval is not None:
-        raise SpecError("--interval", "goes with --watch")
-    counts = analysis.trials.state.value_counts().to_dict() if not analysis.trials.empty else {}
-    print(f"{analysis.spec['name']}: {analysis.status}, {len(analysis.trials)} trials, "
-          f"{analysis.num_results} results")
-    for state in ("RUNNING", "PENDING", "PAUSED", "TERMINATED", "ERROR"):
-        print(f"  {state:<10} {counts.get(state, 0)}")
-    from .slurm import describe_allocations
-
-    slurm = describe_allocations(args.dir)
-    if slurm is not None:
-        print(slurm)
-    if analysis.best_trial_id is not None:
-        print(f"best {analysis.metric}: {analysis.best_value:.6g} (trial {analysis.best_trial_id}, "
-              f"iteration {analysis.best_iteration})")
-        from .space import flatten
-
-        config = " ".join(f"{name}={value}" for name, value in flatten(analysis.best_config).items())
-        print(f"best config: {config}")
-    return EXIT_OK
-
-
-def _cmd_analyze(args) -> int:
-    analysis = _load(args.dir)
-    # checked before anything is printed
-    schedule = None if args.lineage is None else _schedule_of(analysis, args.lineage, args.dir, "--lineage")
-    print(analysis.summary(top=args.top))
-    utilization = analysis.utilization()
-    if utilization is not None:
-        ranks = len(analysis.ranks_used())
-        print(f"Worker utilisation: {100 * utilization:.1f}% ({ranks} ranks, busy rank-seconds / rank-seconds "
-              "from the first start to the last end)")
-    gpus = analysis.gpus_by_rank()
-    if gpus:
-        print("GPUs by rank: " + ", ".join(f"{rank}: {' / '.join(devices)}" for rank, devices in gpus.items()))
-    if args.rungs:
-        counts = analysis.rung_counts()
-        if counts is None:
-            print(f"Rungs: scheduler {analysis.spec['scheduler']['type']!r} has no rungs")
-        else:
-            print("Rungs (milestone: trials that reached it): "
-                  + ", ".join(f"{level:g}: {count}" for level, count in counts))
-    if schedule is not None:
-        print(f"Lineage of trial {args.lineage} (iterations from..to, the trial that trained them, its config):")
-        print(schedule.to_string(index=False))
-    if args.csv:
-        analysis.results.to_csv(args.csv, index=False)
-        print(f"wrote {len(analysis.results)} result rows to {args.csv}")
-    return EXIT_OK
-
-
-def _cmd_plot(args) -> int:
-    import importlib
-
-    analysis = _load(args.dir)
-    try:
-        importlib.import_module("matplotlib")
-    except ImportError:
-        raise SpecError("", "hpctune plot needs matplotlib, an optional extra: pip install 'hpctune[plot]'") from None
-    from .plots import write_plots
-
-    skipped: list[str] = []
-    for path in write_plots(analysis, args.out, skipped=skipped):
-        print(f"wrote {path}")
-    for line in skipped:
-        print(f"skipped {line}", file=sys.stderr)
-    return EXIT_OK
-
-
 def _cmd_plan(args) -> int:
     import json
 
@@ -424,7 +327,7 @@ def _cmd_plan(args) -> int:
 
 
 _COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "submit": _cmd_submit, "replay": _cmd_replay,
-             "status": _cmd_status, "analyze": _cmd_analyze, "plot": _cmd_plot, "plan": _cmd_plan}
+             "status": cmd_status, "analyze": cmd_analyze, "plot": cmd_plot, "plan": _cmd_plan}
 
 
 def _stdout_reader_gone() -> bool:

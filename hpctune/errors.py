@@ -4,6 +4,11 @@ from __future__ import annotations
 import os
 
 
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REQUEUED = 0, 1, 2, 3
+"""The ``hpctune`` command's exit codes: finished; the experiment could not finish (or stopped before
+its end); bad input (:class:`SpecError`, one line); the Slurm allocation ended and the job is queued again."""
+
+
 class HpctuneError(Exception):
     """Base class of hpctune's own errors."""
 

@@ -103,6 +103,8 @@ def plan_allocations(spec: ExperimentSpec, pilot_folder: str | os.PathLike, work
     Raises:
         SpecError: the pilot is no experiment or has no result, or does not report the spec's metric.
     """
+    import numpy as np
+
     from .analysis import Analysis
     from .session import RESULT_FIELDS
     from .simulation import simulate
@@ -120,6 +122,9 @@ def plan_allocations(spec: ExperimentSpec, pilot_folder: str | os.PathLike, work
     if spec.metric not in reported:
         raise SpecError("metric", f"{spec.metric!r} is not reported in the pilot {folder} "
                                   f"(it reports {', '.join(map(repr, reported)) or 'no number'})")
+    if not np.isfinite(results[spec.metric].to_numpy(dtype=float)).any():  # replayed, no trial would have a value
+        raise SpecError("pilot", f"{folder} reported {spec.metric!r} {len(results)} time(s), never as a finite number "
+                                 f"(NaN or infinite each time): nothing to rank its replayed trials by")
     started_at = analysis._view.controller_state.get("started_at")
     start_up = max(float(segments["start"].min()) - float(started_at), 0.0) if started_at is not None else 0.0
     pilot_workers = int(segments["rank"].nunique())

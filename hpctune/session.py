@@ -35,8 +35,18 @@ RESULT_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_tot
                  "hostname", "gpus", "done")
 """Fields hpctune adds to (or reads from) every result row."""
 
-__all__ = ["RESULT_FIELDS", "report", "get_checkpoint", "get_config", "get_trial_id", "get_trial_dir",
-           "get_comm", "checkpoint_requested", "Trainable", "run_segment", "ResultChannel"]
+__all__ = ["RESULT_FIELDS", "reserved_key", "report", "get_checkpoint", "get_config", "get_trial_id",
+           "get_trial_dir", "get_comm", "checkpoint_requested", "Trainable", "run_segment", "ResultChannel"]
+
+CONFIG_PREFIX = "config/"
+"""The tables' columns of the config (``config/lr``; a live policy's values in force in the results)."""
+
+
+def reserved_key(key: str) -> bool:
+    """Whether a metric may not be called ``key``: hpctune sets it in every result row (``trial_id``,
+    ``training_iteration``, ...; ``done`` excepted: a class trainable's step returns it to end the
+    trial), or it would be read as a column of the config (``config/...``)."""
+    return (key in RESULT_FIELDS and key != "done") or key.startswith(CONFIG_PREFIX)
 
 
 class ResultChannel(Protocol):
@@ -199,6 +209,11 @@ class _Session:
         self.last_time = now
         self.time_total += this_iter
         row = {utf8_text(str(k)): _plain(v) for k, v in metrics.items()}
+        clashing = [key for key in row if reserved_key(key)]
+        if clashing:  # it would overwrite hpctune's own column, or be taken for the config's: said, not dropped
+            raise ValueError(f"hpctune.report(): {clashing[0]!r} is a reserved name (hpctune sets trial_id, "
+                             "training_iteration, time_this_iter_s, time_total_s, timestamp, rank, hostname and gpus "
+                             "in every result, and config/... are the config's columns); report it under another name")
         value = row.get(self.task.metric, 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"hpctune.report(): the metric {self.task.metric!r} must be a number, got {value!r} "

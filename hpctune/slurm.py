@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["SlurmJob", "parse_show_job", "parse_time_limit", "DEFAULT_MAX_REQUEUES", "stop_margin",
-           "record_allocation", "record_submission", "submitted_jobs", "describe_allocations", "job_state",
-           "FINAL_STATES", "stale_mpich_segments"]
+           "check_stop_before", "MAX_SIGNAL_DELAY_S", "SIGNAL_EARLY_S", "partition_nodes", "record_allocation",
+           "record_submission", "submitted_jobs", "describe_allocations", "queued_job", "job_state", "FINAL_STATES",
+           "stale_mpich_segments"]
 
 DEFAULT_MAX_REQUEUES = 200
 """Allocations after the first one an experiment may requeue itself into (a week of one-hour ones, and more)."""
@@ -99,6 +100,27 @@ def stop_margin(time_limit_s: float | None, asked: float | None = None) -> float
     if time_limit_s is None:
         return 120.0
     return min(120.0, time_limit_s / 4)
+
+
+SIGNAL_EARLY_S = 60.0
+"""Slurm sends a job's warning signal (``sbatch --signal``) up to this many seconds earlier than asked."""
+
+MAX_SIGNAL_DELAY_S = 65535
+"""The most seconds before the end that ``sbatch --signal=USR2@S`` takes (Slurm's limit)."""
+
+
+def check_stop_before(stop_before: float, time_limit_s: float, where: str) -> None:
+    """Refuse a stop point that leaves an allocation of ``time_limit_s`` no time to run trials: each
+    allocation would stop as it starts, run nothing, and requeue itself.
+
+    Raises:
+        SpecError: naming ``where`` (``--stop-before``, ``slurm.stop_before``).
+    """
+    from .errors import SpecError
+
+    if stop_before >= time_limit_s:
+        raise SpecError(where, f"{stop_before:g} s before the end leaves no time to run trials in an allocation "
+                               f"of {time_limit_s:g} s; give fewer seconds than the time limit")
 
 
 def _time(text: str | None) -> float | None:
@@ -199,17 +221,37 @@ def allocation_time_left(folder: Path, now: float | None = None) -> float | None
     return max(allocations[-1]["end"] - (time.time() if now is None else now), 0.0)
 
 
-def describe_allocations(folder: Path, now: float | None = None) -> str | None:
-    """``Slurm job 1234: RUNNING, 3 allocation(s) so far, 41 min left in this one`` for ``hpctune
-    status``, or None if no Slurm job ran the experiment. The job's state takes one ``scontrol`` call."""
-    record = _read_jobs(folder)
+def _newest_job(record: dict) -> tuple[str, dict | None] | None:
+    """The id of the newest job that ran or was queued for the experiment, with its newest allocation
+    (None: queued again since that allocation started); None if no Slurm job ran it."""
     allocations, submitted = record.get("allocations", []), record.get("submitted", [])
     if not allocations and not submitted:
         return None
     last = allocations[-1] if allocations else None
-    job_id = last["job_id"] if last else submitted[-1]["job_id"]
     if submitted and (last is None or submitted[-1]["at"] > last["start"]):
-        job_id, last = submitted[-1]["job_id"], None  # queued again since the last allocation started
+        return str(submitted[-1]["job_id"]), None  # queued again since the last allocation started
+    return str(last["job_id"]), last
+
+
+def queued_job(folder: Path) -> tuple[str, str] | None:
+    """``(job id, state)`` of the experiment's newest Slurm job if it is still queued or running
+    (``PENDING Priority``, ``RUNNING``, ...); None otherwise. One ``scontrol`` call."""
+    newest = _newest_job(_read_jobs(folder))
+    if newest is None:
+        return None
+    state = job_state(newest[0])
+    return None if state is None or state in FINAL_STATES else (newest[0], state)
+
+
+def describe_allocations(folder: Path, now: float | None = None) -> str | None:
+    """``Slurm job 1234: RUNNING, 3 allocation(s) so far, 41 min left in this one`` for ``hpctune
+    status``, or None if no Slurm job ran the experiment. The job's state takes one ``scontrol`` call."""
+    record = _read_jobs(folder)
+    newest = _newest_job(record)
+    if newest is None:
+        return None
+    job_id, last = newest
+    allocations = record.get("allocations", [])
     state = job_state(job_id)
     state = "not in the queue" if state is None or state in FINAL_STATES else state
     text = f"Slurm job {job_id}: {state}, {len(allocations)} allocation(s) so far"
@@ -222,6 +264,28 @@ def describe_allocations(folder: Path, now: float | None = None) -> str | None:
 FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
                 "BOOT_FAIL", "DEADLINE")
 """Job states after which a job runs no more (unless submitted again)."""
+
+
+def partition_nodes(partition: str | None) -> tuple[str, int] | None:
+    """``(name, nodes)`` of ``partition`` (None: the cluster's default one) as ``sinfo`` lists it;
+    None when ``sinfo`` does not answer or does not know the partition (``sbatch`` then says why)."""
+    command = ["sinfo", "--noheader", "--Node", "--format=%N|%P"]
+    try:
+        shown = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if shown.returncode != 0:
+        return None
+    nodes: dict[str, set[str]] = {}
+    default = None
+    for line in shown.stdout.splitlines():
+        node, _, name = line.strip().partition("|")
+        if name.endswith("*"):  # sinfo marks the default partition so
+            name = default = name[:-1]
+        if node and name:
+            nodes.setdefault(name, set()).add(node)
+    name = partition if partition is not None else default
+    return (name, len(nodes[name])) if name in nodes else None
 
 
 def job_state(job_id: str) -> str | None:

@@ -33,8 +33,8 @@ from typing import Any, Callable
 import submitit
 
 from .errors import SpecError
-from .slurm import (DEFAULT_MAX_REQUEUES, FINAL_STATES, job_state, parse_time_limit, record_submission,
-                    stop_margin, submitted_jobs)
+from .slurm import (DEFAULT_MAX_REQUEUES, FINAL_STATES, MAX_SIGNAL_DELAY_S, check_stop_before, job_state,
+                    parse_time_limit, partition_nodes, record_submission, stop_margin, submitted_jobs)
 
 __all__ = ["SlurmOptions", "ExperimentJob", "slurm_options", "batch_script", "submit", "LOGS_FOLDER"]
 
@@ -56,6 +56,7 @@ class SlurmOptions:
         sbatch_args: more ``sbatch`` options, each in its long form (``--constraint=a100``).
         srun_args: more ``srun`` options for the ranks (default: the PMI this MPI speaks).
         setup: shell lines run before the ranks start (``module load cuda``).
+        sources: where each option given was read (``--nodes``, ``slurm.nodes``), for messages.
     """
 
     nodes: int = 1
@@ -72,6 +73,11 @@ class SlurmOptions:
     sbatch_args: list[str] = field(default_factory=list)
     srun_args: list[str] | None = None
     setup: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def where(self, key: str) -> str:
+        """The option or spec key ``key`` was given as (the command line's option if it was not given)."""
+        return self.sources.get(key, cli_flag(key))
 
     @property
     def time_limit_s(self) -> float:
@@ -161,27 +167,44 @@ def slurm_options(spec_section: Any, command_line: dict[str, Any], spec_file: st
     if not isinstance(section, dict):
         raise SpecError(f"{spec_file}: slurm", f"expected a mapping of submit options, got {section!r}")
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for key, value in section.items():
         if key not in _CHECKS:
             raise SpecError(f"slurm.{key}", f"unknown option (known: {', '.join(sorted(_CHECKS))})")
         if value is not None:
-            values[key] = _CHECKS[key](value, f"slurm.{key}")
+            values[key], sources[key] = _CHECKS[key](value, f"slurm.{key}"), f"slurm.{key}"
     for key, value in command_line.items():
         if value is not None and value != []:
-            values[key] = _CHECKS[key](value, cli_flag(key))
+            values[key], sources[key] = _CHECKS[key](value, cli_flag(key)), cli_flag(key)
     for required in ("tasks_per_node", "time"):
         if required not in values:
             raise SpecError(cli_flag(required), f"missing: give {cli_flag(required)} or slurm.{required} in {spec_file}")
-    options = SlurmOptions(**values)
+    options = SlurmOptions(**values, sources=sources)
     if options.ranks < 2:
         raise SpecError("--tasks-per-node", f"{options.nodes} node(s) x {options.tasks_per_node} task(s) is one "
                                             "rank; hpctune needs two or more (rank 0 coordinates, the others run trials)")
+    if options.stop_before is not None:
+        _check_stop_before(options)
+    for key in ("sbatch_args", "srun_args"):
+        for argument in getattr(options, key) or ():
+            if any(ord(character) < 32 or ord(character) == 127 for character in argument):
+                # each option is one line, or part of one, of the batch script: a line break would add a line
+                raise SpecError(options.where(key), f"expected one {key[:-5]} option on one line, got {argument!r}")
     for argument in options.sbatch_args:
         key = _sbatch_key(argument)
         if key in _MANAGED:
             raise SpecError("--sbatch-arg", f"{argument!r}: hpctune sets --{key} itself"
                             + (f" (use {cli_flag(key)})" if key.replace("-", "_") in _CHECKS else ""))
     return options
+
+
+def _check_stop_before(options: SlurmOptions) -> None:
+    """A stop point inside the time limit, and one Slurm's warning signal can be asked for."""
+    where = options.where("stop_before")
+    check_stop_before(options.stop_before, options.time_limit_s, where)
+    if round(options.stop_before) > MAX_SIGNAL_DELAY_S:
+        raise SpecError(where, f"{options.stop_before:g} s: Slurm's warning signal (sbatch --signal) comes at most "
+                               f"{MAX_SIGNAL_DELAY_S} s before the end")
 
 
 def _sbatch_key(argument: str) -> str:
@@ -293,7 +316,7 @@ class Submission:
     folder: Path
     call: ExperimentJob
     parameters: dict[str, Any]
-    max_requeues: int
+    options: SlurmOptions
 
     @property
     def logs(self) -> Path:
@@ -310,7 +333,7 @@ def prepare(spec_file: str, options: SlurmOptions, overrides: dict[str, str], sp
         srun_args = [f"--mpi={plugin}"] if plugin else []
     folder = spec.experiment_dir.absolute()
     call = ExperimentJob(str(Path(spec_file).absolute()), os.getcwd(), overrides, options.max_requeues, margin)
-    return Submission(folder, call, _parameters(options, spec.name, srun_args, margin, call), options.max_requeues)
+    return Submission(folder, call, _parameters(options, spec.name, srun_args, margin, call), options)
 
 
 def batch_script(submission: Submission) -> str:
@@ -337,10 +360,12 @@ def submit(submission: Submission) -> str:
         if state is not None and state not in FINAL_STATES:
             raise SpecError(str(submission.folder), f"Slurm job {job_id} runs this experiment already ({state}); "
                                                     f"wait for it, or 'scancel {job_id}' first")
+    _check_folder_free(submission.folder)
+    _check_partition_nodes(submission.options)
     created = None if submission.logs.exists() else submission.logs  # the outermost folder submitting makes
     while created is not None and not created.parent.exists():
         created = created.parent
-    executor = submitit.SlurmExecutor(folder=submission.logs, max_num_timeout=submission.max_requeues)
+    executor = submitit.SlurmExecutor(folder=submission.logs, max_num_timeout=submission.options.max_requeues)
     executor.update_parameters(**submission.parameters)
     chatter = io.StringIO()
     try:
@@ -352,6 +377,25 @@ def submit(submission: Submission) -> str:
         raise SpecError("sbatch", _sbatch_reason(str(exc) or chatter.getvalue())) from None
     record_submission(submission.folder, job.job_id)
     return job.job_id
+
+
+def _check_folder_free(folder: Path) -> None:
+    """Refuse to queue an experiment a coordinator runs now (``hpctune run`` on this machine, say): the
+    job would wait in the queue, then find the folder in use."""
+    from .store.lock import coordinator_running
+
+    if coordinator_running(folder):
+        raise SpecError(str(folder), "is in use by a running hpctune coordinator (an hpctune run of it); let it end, "
+                                     "or stop it, before submitting")
+
+
+def _check_partition_nodes(options: SlurmOptions) -> None:
+    """Refuse more nodes than the partition has (such a job would pend for ever), when ``sinfo`` answers."""
+    known = partition_nodes(options.partition)
+    if known is not None and options.nodes > known[1]:
+        name, count = known
+        raise SpecError(options.where("nodes"), f"{options.nodes} nodes, but partition {name} has {count} "
+                                                f"(sinfo); the job would wait in the queue for ever")
 
 
 def _sbatch_reason(text: str) -> str:

@@ -154,3 +154,90 @@ def test_trial_error_is_stored_shown_and_retried(run_cli, tmp_path):
     for _, rows in analysis.results.groupby("trial_id"):
         assert list(rows.training_iteration) == [1, 2, 3]
         assert list(rows.attempt_start) == [0, 1, 1]  # the retry started from the iteration-1 checkpoint
+
+
+def _listing(folder):
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("scheduler, line", [
+    ("fifo", "Rungs: scheduler 'fifo' has no rungs"),
+    ("{type: pbt, perturbation_interval: 2}", "Rungs: scheduler 'pbt' has no rungs"),
+    ("{type: asha, grace_period: 1, max_t: 3, reduction_factor: 3}",
+     "Rungs (milestone: trials that reached it): 1: 3, 3: 1"),
+])
+def test_analyze_rungs_of_every_scheduler(run_cli, tmp_path, scheduler, line):
+    """fifo and pbt have no rungs: said in one line (it was a TypeError traceback)."""
+    assert run_cli("run", _spec(tmp_path, scheduler=scheduler), "--backend", "local").returncode == 0
+    done = run_cli("analyze", str(tmp_path / "runs" / "cli"), "--rungs")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == line and done.stderr == ""
+
+
+@pytest.fixture
+def no_trials(run_cli, tmp_path):
+    """An experiment whose time budget ran out before its first trial: finished, with no trial."""
+    spec = _spec(tmp_path, name="empty", time_budget_s="0.000001",
+                 scheduler="{type: asha, grace_period: 1, max_t: 3, reduction_factor: 3}")
+    done = run_cli("run", spec, "--backend", "local")
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "runs" / "empty"
+    assert len(hpctune.Analysis(folder).trials) == 0
+    return folder
+
+
+def test_an_experiment_without_trials_analyzed(run_cli, no_trials):
+    rungs = run_cli("analyze", str(no_trials), "--rungs")
+    assert rungs.returncode == 0, rungs.stderr
+    assert rungs.stdout.splitlines()[-1] == "Rungs (milestone: trials that reached it): 1: 0, 3: 0"
+    for args in (["analyze", str(no_trials), "--lineage", "0"], ["replay", str(no_trials), "0"]):
+        done = run_cli(*args)
+        where = "--lineage" if args[0] == "analyze" else "trial"
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr.splitlines() == [f"hpctune: error: {where}: no trial 0 in {no_trials} (it has no trials yet)"]
+    assert sorted(path.name for path in no_trials.parent.iterdir()) == ["empty"]  # no replay experiment either
+
+
+@pytest.mark.parametrize("target, message", [
+    ("missing/x.csv", "folder {tmp}/missing does not exist"),
+    (".", "{tmp} is a folder; name the file to write"),
+    ("cli.yaml/x.csv", "{tmp}/cli.yaml is a file, not a folder"),
+    ("/sys/x.csv", "cannot write in /sys: permission denied"),  # EACCES even for root
+])
+def test_analyze_csv_that_cannot_be_written_is_one_line_before_any_output(finished_experiment, run_cli, tmp_path,
+                                                                          target, message):
+    before = _listing(tmp_path)
+    done = run_cli("analyze", str(finished_experiment), "--csv", str(tmp_path / target) if target[0] != "/" else target)
+    assert (done.returncode, done.stdout) == (2, "")  # refused before the long output
+    assert done.stderr.splitlines() == [f"hpctune: error: --csv: {message.format(tmp=tmp_path)}"]
+    assert _listing(tmp_path) == before
+
+
+def test_analyze_csv_replaces_the_file_whole(finished_experiment, run_cli, tmp_path):
+    csv = tmp_path / "rows.csv"
+    csv.write_text("old\n")
+    done = run_cli("analyze", str(finished_experiment), "--csv", str(csv))
+    assert done.returncode == 0, done.stderr
+    assert csv.read_text().splitlines()[0].startswith("loss,") and len(csv.read_text().splitlines()) == 10
+    assert oct(csv.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # an ordinary file, not mkstemp's 0600
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cli.yaml", "rows.csv", "runs"]  # no temporary left
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("target, message", [
+    ("cli.yaml", "{tmp}/cli.yaml is a file, not a folder"),
+    ("cli.yaml/plots", "{tmp}/cli.yaml is a file, not a folder"),
+    ("/sys/hpctune-plots", "cannot write in /sys: permission denied"),
+])
+def test_plot_out_that_cannot_be_written_is_one_line(finished_experiment, run_cli, tmp_path, target, message):
+    pytest.importorskip("matplotlib")
+    before = _listing(tmp_path)
+    done = run_cli("plot", str(finished_experiment), "--out", str(tmp_path / target) if target[0] != "/" else target)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [f"hpctune: error: --out: {message.format(tmp=tmp_path)}"]
+    assert _listing(tmp_path) == before

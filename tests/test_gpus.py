@@ -6,7 +6,7 @@ import socket
 import pytest
 
 import hpctune
-from hpctune.backends.gpus import assign_devices, visible_devices
+from hpctune.backends.gpus import assign_devices, node_names, visible_devices
 from hpctune.errors import SpecError
 
 
@@ -101,3 +101,38 @@ def test_the_local_backend_binds_its_one_rank(tmp_path, run_cli):
     done = run_cli("run", _spec(tmp_path, "local", 2, 1), "--backend", "local", env={"CUDA_VISIBLE_DEVICES": "5,6,7"})
     assert done.returncode == 0, done.stderr
     assert set(hpctune.Analysis(tmp_path / "runs" / "local").results.cuda) == {"5,6"}
+
+
+def test_the_node_list_names_the_coordinator_then_each_worker_rank():
+    assert node_names(3, {"HPCTUNE_NODE_OF_RANK": "a, a ,b"}) == ["a", "a", "b"]
+    assert node_names(3, {}) is None
+    with pytest.raises(SpecError) as refused:
+        node_names(3, {"HPCTUNE_NODE_OF_RANK": "a,,b"})
+    assert str(refused.value) == "HPCTUNE_NODE_OF_RANK: an empty node name in 'a,,b'"
+
+
+@pytest.mark.mpi
+def test_spawned_workers_take_the_nodes_mpiexec_ranks_take(tmp_path, run_cli):
+    """The same list, the same topology: spawned worker k is rank k of the list, as under mpiexec
+    (test_two_emulated_nodes_two_gpus_per_rank); it was k-1 (node a got three workers, and six GPUs)."""
+    done = run_cli("run", _spec(tmp_path, "spawned_nodes", 2, 6), "--workers", "4",
+                   env={"CUDA_VISIBLE_DEVICES": "0,1,2,3", "HPCTUNE_NODE_OF_RANK": "a,a,a,b,b"})
+    assert done.returncode == 0, done.stderr
+    assert _devices_by_rank(tmp_path / "runs" / "spawned_nodes") == {1: {"0,1"}, 2: {"2,3"}, 3: {"0,1"}, 4: {"2,3"}}
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("launch", ["spawned", "mpiexec"])
+def test_a_node_list_that_does_not_name_every_rank_is_refused(tmp_path, run_cli, launch):
+    """Two names for three ranks: spawned workers took it (the coordinator was not counted), mpiexec's
+    third rank failed alone; now one rule, refused before anything is written."""
+    spec = _spec(tmp_path, "short_list", 0, 2)
+    env = {"HPCTUNE_NODE_OF_RANK": "a,b"}
+    done = (run_cli("run", spec, "--workers", "2", env=env) if launch == "spawned"
+            else run_cli("run", spec, mpi_ranks=3, env=env))
+    line = ("hpctune: error: HPCTUNE_NODE_OF_RANK: names 2 rank(s), but this run has 3 (rank 0, the coordinator, "
+            "and 2 worker rank(s)): give one node for each")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count(line) == (1 if launch == "spawned" else 3), done.stderr  # mpiexec: from each rank
+    assert done.stderr.replace(line, "").strip() == ""
+    assert not (tmp_path / "runs").exists()

@@ -20,7 +20,7 @@ import hpctune
 from hpctune.live import LiveState, RunningTrial
 from hpctune.live_render import LiveScreen, screen_lines
 
-from conftest import BIN, _env, kill_run, wait_for_results
+from conftest import BIN, _env, kill_run, running, wait_for_results
 
 pytestmark = [pytest.mark.mpi]
 
@@ -223,3 +223,18 @@ def test_bad_live_view_options_are_refused_in_one_line(tmp_path, args, env, line
                           capture_output=True, text=True, env=_env(env))
     assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (2, line), done.stderr
     assert (sorted(p.name for p in folder.iterdir()) if folder.exists() else None) == before  # nothing written
+
+
+def test_status_watch_of_a_run_that_is_killed_exits_1_saying_so(tmp_path):
+    """It exited 0, as for a finished experiment."""
+    with running(tmp_path, "spawn", "killed", num_samples=4, epochs=40, sleep=0.2) as (_, folder, spec):
+        watch = subprocess.Popen([str(BIN / "hpctune"), "status", str(folder), "--watch", "--interval", "0.5"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        first = watch.stdout.readline()  # the watch shows the running experiment
+        kill_run(spec)  # SIGKILL: the coordinator writes nothing more
+        out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 1, err
+    assert err.splitlines() == [f"hpctune: {folder}: the experiment stopped before its end (interrupted); continue it "
+                                f"with 'hpctune resume {folder}'"]
+    assert re.match(r"\[\d\d:\d\d:\d\d\] +\d+\.\ds \| ", first), first
+    assert re.match(r"\[\d\d:\d\d:\d\d\] interrupted \| ", [line for line in out.splitlines() if " | " in line][-1]), out

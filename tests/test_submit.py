@@ -16,7 +16,7 @@ import pytest
 import hpctune
 from hpctune.slurm import job_state, stale_mpich_segments
 
-from conftest import BIN, _env, assert_finished, slow_counter_spec, wait_for_results
+from conftest import BIN, _env, assert_finished, running, slow_counter_spec, wait_for_results
 from slurm_jobs import wait_until_ended
 
 GOLDEN = Path(__file__).parent / "golden" / "submit_dry_run.sh"
@@ -73,6 +73,23 @@ def _bad_spec(tmp_path: Path, extra: str = "") -> Path:
      "--gpus-per-node: 4 GPU(s) a node, but 3 worker rank(s) on a node x resources.gpus_per_rank 2 need 6"),
     ([], "resources: {ranks_per_trial: 3}\n",
      "resources.ranks_per_trial: 3 ranks per trial, but 1 node(s) x 3 task(s) give 2 worker rank(s)"),
+    # a stop point that leaves no time: each allocation would stop as it starts and requeue, 200 times
+    (["--time", "1", "--stop-before", "600"], "",
+     "--stop-before: 600 s before the end leaves no time to run trials in an allocation of 60 s; give fewer seconds "
+     "than the time limit"),
+    (["--stop-before", "1e9"], "",  # it said: sbatch: Invalid --signal specification
+     "--stop-before: 1e+09 s before the end leaves no time to run trials in an allocation of 600 s; give fewer "
+     "seconds than the time limit"),
+    ([], "slurm: {stop_before: 600}\n",
+     "slurm.stop_before: 600 s before the end leaves no time to run trials in an allocation of 600 s; give fewer "
+     "seconds than the time limit"),
+    (["--time", "30-00:00:00", "--stop-before", "70000"], "",
+     "--stop-before: 70000 s: Slurm's warning signal (sbatch --signal) comes at most 65535 s before the end"),
+    # a line break would add a line to the batch script, as in a --job-name
+    (["--sbatch-arg=--constraint=a100\n#SBATCH --mem=1"], "",
+     "--sbatch-arg: expected one sbatch option on one line, got '--constraint=a100\\n#SBATCH --mem=1'"),
+    (["--srun-arg=--mpi=pmi2\nhostname"], "",
+     "--srun-arg: expected one srun option on one line, got '--mpi=pmi2\\nhostname'"),
 ])
 def test_bad_submit_options_are_one_line_and_exit_2(tmp_path, run_cli, options, extra, message):
     spec = _bad_spec(tmp_path, extra)
@@ -80,9 +97,17 @@ def test_bad_submit_options_are_one_line_and_exit_2(tmp_path, run_cli, options, 
     if "--tasks-per-node" not in options:
         defaults += ["--tasks-per-node", "3"]
     done = run_cli("submit", str(spec), *defaults, *options, cwd=tmp_path)
+    _cancel_if_submitted(done)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [f"hpctune: error: {message.format(spec=spec)}"]
     assert not (tmp_path / "runs").exists()
+
+
+def _cancel_if_submitted(done: subprocess.CompletedProcess) -> None:
+    """A submission that should have been refused but was queued (a regression) is cancelled, not left waiting."""
+    queued = re.fullmatch(r"submitted job (\d+): .+\n", done.stdout)
+    if queued:
+        subprocess.run(["scancel", queued.group(1)], capture_output=True)
 
 
 # -- on the loopback Slurm ------------------------------------------------------------------------
@@ -212,4 +237,94 @@ def test_a_partition_sbatch_refuses_is_one_line_and_leaves_nothing(tmp_path, slu
     done = run_cli("submit", str(spec), "--tasks-per-node", "3", "--time", "5", "--partition", "nosuch", cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == ["hpctune: error: sbatch: invalid partition specified: nosuch"]
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slurm
+def test_an_allocation_that_makes_no_progress_is_not_requeued(tmp_path, slurm):
+    """A stop point 59 s into a 1-minute allocation: the coordinator starts after it, stops at once with
+    nothing run and requeued the job (up to --max-requeues times, 200 by default). Now the job ends
+    after that one allocation, and its log says why and how to go on."""
+    spec = slow_counter_spec(tmp_path, "idle", num_samples=2, epochs=3, sleep=0.5)
+    job_id = _submit(tmp_path, spec, "--time", "1", "--stop-before", "59", "--max-requeues", "1")
+    wait_until_ended(job_id, timeout=300)
+    folder = tmp_path / "runs" / "idle"
+    log = _log(folder, job_id)
+    assert (f"hpctune: experiment interrupted (Slurm job {job_id} not requeued: this allocation reached its stop "
+            "point without accepting a result or ending a trial, and the next would do the same; give each "
+            "allocation more time (--time) or stop closer to its end (--stop-before)); continue it with "
+            f"'hpctune resume {folder}'") in log.splitlines(), log[-3000:]
+    assert "requeued (restart" not in log
+    assert [allocation["restart"] for allocation in _allocations(folder)] == [0]
+    assert job_state(job_id) == "FAILED"
+    assert hpctune.Analysis(folder).num_results == 0
+
+
+@pytest.mark.slurm
+def test_run_with_a_stop_point_that_leaves_no_time_in_its_allocation_is_refused(tmp_path, slurm):
+    """``hpctune run --stop-before`` in a batch job knows the time limit: refused as by submit."""
+    spec = slow_counter_spec(tmp_path, "late", num_samples=1, epochs=1, sleep=0)
+    job_id = subprocess.run(["sbatch", "--parsable", "--time=1", f"--output={tmp_path / 'late.out'}", "--wrap",
+                             f"{BIN / 'hpctune'} run {spec} --workers 2 --stop-before 600"], cwd=tmp_path, env=_env(),
+                            capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
+    wait_until_ended(job_id, timeout=120)
+    assert (tmp_path / "late.out").read_text().splitlines() == [
+        "hpctune: error: --stop-before: 600 s before the end leaves no time to run trials in an allocation of 60 s; "
+        "give fewer seconds than the time limit"]
+    assert job_state(job_id) == "FAILED" and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slurm
+def test_status_of_a_submitted_experiment_still_queued_shows_its_job(tmp_path, slurm, run_cli):
+    """No allocation has started it: the folder holds submit's files only. It said "not an hpctune
+    experiment" (exit 2); --watch waits for the start, and says so when the job leaves the queue."""
+    spec = slow_counter_spec(tmp_path, "later", num_samples=1, epochs=1, sleep=0)
+    job_id = _submit(tmp_path, spec, "--time", "5", "--sbatch-arg=--begin=now+1hour")
+    folder = tmp_path / "runs" / "later"
+    try:
+        done = run_cli("status", str(folder))
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout.splitlines() == [f"{folder}: not started yet (queued by hpctune submit)",
+                                            f"Slurm job {job_id}: PENDING BeginTime, 0 allocation(s) so far"]
+        watch = subprocess.Popen([str(BIN / "hpctune"), "status", str(folder), "--watch", "--interval", "0.5"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        first = watch.stdout.readline()
+        assert re.fullmatch(rf"\[\d\d:\d\d:\d\d\] {re.escape(str(folder))}: not started yet; Slurm job {job_id}: "
+                            r"PENDING BeginTime\n", first), first
+    finally:
+        subprocess.run(["scancel", job_id], check=True)
+    out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 1 and out == ""
+    assert err.splitlines() == [f"hpctune: {folder}: its Slurm job left the queue without starting the experiment"]
+    gone = run_cli("status", str(folder))
+    assert gone.returncode == 2
+    assert gone.stderr.splitlines() == [f"hpctune: error: {folder}: is not an hpctune experiment (no experiment.h5)"]
+
+
+@pytest.mark.slurm
+def test_submit_while_a_local_run_holds_the_experiment_is_refused(tmp_path, slurm):
+    """The job was queued, and failed "in use" when it started."""
+    with running(tmp_path, "spawn", "held", num_samples=2, epochs=40, sleep=0.2) as (process, folder, spec):
+        done = subprocess.run([str(BIN / "hpctune"), "submit", str(spec), "--tasks-per-node", "3", "--time", "5"],
+                              cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+        _cancel_if_submitted(done)
+        assert process.poll() is None  # still running when it was refused
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [f"hpctune: error: {folder}: is in use by a running hpctune coordinator (an "
+                                        "hpctune run of it); let it end, or stop it, before submitting"]
+    assert not (folder / "slurm").exists() and not (folder / "slurm.json").exists()
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("partition", [[], ["--partition", "urgent"]], ids=["default", "urgent"])
+def test_more_nodes_than_the_partition_has_is_refused(tmp_path, slurm, run_cli, partition):
+    """The loopback cluster's partitions have one node each: such a job pended for ever."""
+    spec = slow_counter_spec(tmp_path, "wide", num_samples=1, epochs=1, sleep=0)
+    done = run_cli("submit", str(spec), "--tasks-per-node", "3", "--time", "5", "--nodes", "2", *partition,
+                   cwd=tmp_path)
+    _cancel_if_submitted(done)
+    name = partition[1] if partition else "debug"
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [f"hpctune: error: --nodes: 2 nodes, but partition {name} has 1 (sinfo); the "
+                                        "job would wait in the queue for ever"]
     assert not (tmp_path / "runs").exists()

@@ -9,8 +9,9 @@ trial's process sees only those: ``CUDA_VISIBLE_DEVICES`` and, for ROCm,
 
 The node a rank is on comes from MPI's shared-memory split
 (``MPI_COMM_TYPE_SHARED``), which works under any launcher; ``HPCTUNE_NODE_OF_RANK``
-(a comma-separated node name per COMM_WORLD rank) overrides it, to emulate a
-topology of several nodes on one machine.
+(a comma-separated node name for each rank: the coordinator, rank 0, then worker ranks 1..n)
+overrides it, to emulate a topology of several nodes on one machine. The same list means the same
+topology whether the worker ranks are started by ``mpiexec``/``srun`` or spawned (:func:`node_names`).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import subprocess
 
 from ..errors import SpecError
 
-__all__ = ["visible_devices", "node_of", "assign_devices", "bind_devices", "DEVICE_VARIABLES"]
+__all__ = ["visible_devices", "node_names", "node_of", "assign_devices", "bind_devices", "DEVICE_VARIABLES"]
 
 DEVICE_VARIABLES = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
 """Set for a trial's process to its devices (NVIDIA CUDA; AMD ROCm/HIP)."""
@@ -48,19 +49,38 @@ def visible_devices(environ=os.environ) -> tuple[list[str], str]:
     return devices, f"nvidia-smi -L lists {len(devices)}"
 
 
-def node_of(world) -> str:
-    """A name for the node this rank of ``world`` (COMM_WORLD) is on; collective over ``world``.
+def node_names(ranks: int, environ=os.environ) -> list[str] | None:
+    """The node of each of a run's ``ranks`` ranks, indexed as hpctune numbers them (0 the coordinator,
+    1..n the worker ranks, under a launcher and spawned alike), from ``HPCTUNE_NODE_OF_RANK``; None
+    when it is not set.
 
-    From ``HPCTUNE_NODE_OF_RANK`` if set, else the shared-memory split: ranks that share memory
-    are on one node, named after the lowest world rank there.
+    Raises:
+        SpecError: it does not name exactly ``ranks`` ranks, or names one with an empty name.
     """
-    override = os.environ.get("HPCTUNE_NODE_OF_RANK")
-    if override is not None:
-        names = override.split(",")
-        rank = world.Get_rank()
-        if rank >= len(names):
-            raise SpecError("HPCTUNE_NODE_OF_RANK", f"names {len(names)} ranks, but this is rank {rank}")
-        return names[rank].strip()
+    text = environ.get("HPCTUNE_NODE_OF_RANK")
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if len(names) != ranks:
+        raise SpecError("HPCTUNE_NODE_OF_RANK", f"names {len(names)} rank(s), but this run has {ranks} (rank 0, the "
+                                                f"coordinator, and {ranks - 1} worker rank(s)): give one node for each")
+    if not all(names):
+        raise SpecError("HPCTUNE_NODE_OF_RANK", f"an empty node name in {text!r}")
+    return names
+
+
+def node_of(world) -> str:
+    """A name for the node this rank of ``world`` (COMM_WORLD under a launcher) is on; collective over ``world``.
+
+    From ``HPCTUNE_NODE_OF_RANK`` if set (:func:`node_names`), else the shared-memory split: ranks
+    that share memory are on one node, named after the lowest world rank there.
+
+    Raises:
+        SpecError: ``HPCTUNE_NODE_OF_RANK`` does not name each rank of ``world`` (on every rank alike).
+    """
+    names = node_names(world.Get_size())
+    if names is not None:
+        return names[world.Get_rank()]
     from mpi4py import MPI
 
     local = world.Split_type(MPI.COMM_TYPE_SHARED, key=world.Get_rank())

@@ -113,12 +113,17 @@ def _process_manager_in_own_session() -> Iterator[None]:
 
 def spawned_worker_main() -> None:
     """Entry of a spawned worker rank: serve the parent coordinator, then disconnect."""
+    from .gpus import node_names
     from .mpi import serve_worker
 
     MPI = import_mpi()
     parent = MPI.Comm.Get_parent()
     try:
-        serve_worker(parent, worker_id=parent.Get_rank() + 1)
+        worker_id = parent.Get_rank() + 1
+        # HPCTUNE_NODE_OF_RANK names the coordinator and the workers, as under mpiexec (checked by the
+        # coordinator before it spawned these); unset, the spawned ranks find their nodes themselves
+        names = node_names(parent.Get_size() + parent.Get_remote_size())
+        serve_worker(parent, worker_id=worker_id, node=names[worker_id] if names is not None else None)
     finally:
         parent.Disconnect()
 

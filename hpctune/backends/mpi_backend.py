@@ -49,6 +49,10 @@ class MPIBackend(Backend):
             from .gpus import node_of
 
             self.node = node_of(world)
+        else:  # the workers it will spawn take their nodes from HPCTUNE_NODE_OF_RANK: refused now if it is wrong
+            from .gpus import node_names
+
+            node_names(self.workers + 1)
 
     @property
     def is_worker(self) -> bool:
