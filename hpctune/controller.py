@@ -133,6 +133,7 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         self._pause_requested: set[int] = set()      # to pause at their next result (pause_now)
         self._checkpoint_grace: dict[int, int] = {}  # asked to checkpoint before pausing: results it may send without
         self._exploiting: dict[int, int] = {}  # trial -> donor: paused to go on from a copy of the donor's checkpoint
+        self._exploit_waits: set[int] = set()  # of those, the ones the scheduler runs again when it chooses
         self._deadline: float | None = None          # walltime-aware scheduling (set_deadline)
         self._window: float | None = None
         self._times = IterationTimes()
@@ -254,6 +255,9 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
             pass  # already stopped by a criterion or the scheduler
         elif how == SegmentEnd.COMPLETED:
             self._finish(trial, "completed", complete=True)
+        elif donor is not None and trial_id in self._exploit_waits:
+            self._interrupted.discard(trial_id)
+            self._set_state(trial, TrialState.PAUSED, f"paused with trial {donor}'s checkpoint")
         elif donor is not None:
             self._interrupted.discard(trial_id)
             self._set_state(trial, TrialState.PAUSED, f"goes on from trial {donor}'s checkpoint")
@@ -267,6 +271,7 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
             self._set_state(trial, TrialState.PAUSED, "paused by scheduler")
         self._pause_requested.discard(trial_id)
         self._checkpoint_grace.pop(trial_id, None)
+        self._exploit_waits.discard(trial_id)
         self._dispatch()
 
     # -- outputs ----------------------------------------------------------------------
@@ -373,6 +378,8 @@ class Controller(ResumableState, DecisionPayloads, NewTrials, RunningControls):
         trial.checkpoint = path
         trial.checkpoint_iteration = iteration
         trial.checkpoint_time_s = time_total_s
+        if path in trial.checkpoint_history:  # written again (an exploit took it back to an earlier iteration):
+            trial.checkpoint_history.remove(path)  # the file is the new one, not an old one to delete
         trial.checkpoint_history.append(path)
         while len(trial.checkpoint_history) > self.spec.checkpoint_keep:
             old = trial.checkpoint_history.pop(0)

@@ -7,8 +7,10 @@ result per ``duration(config)`` virtual seconds, feeding ``on_result`` rows
 whose ``training_iteration`` continues from the trial's checkpoint (a fake
 checkpoint path comes with every result, so pause and resume work), until the
 decision is PAUSE or STOP or the trial reaches ``config["epochs"]``; then it
-ends the segment. Events are ordered by (virtual time, sequence number), so
-two runs of the same experiment produce the same events.
+ends the segment (one that starts at ``config["epochs"]``, paused at its last
+iteration, ends at once, completed, as a trainable whose loop is done returns).
+Events are ordered by (virtual time, sequence number), so two runs of the same
+experiment produce the same events.
 """
 from __future__ import annotations
 
@@ -168,6 +170,7 @@ class SimDriver:
         self._collect()
 
     def _collect(self) -> None:
+        finished = []  # ranks whose segment has nothing left to train
         for launch in self.controller.take_launches():
             task = launch.task
             assert launch.resources.ranks_per_trial == 1
@@ -183,7 +186,12 @@ class SimDriver:
                 assert self._busy[rank][1] == task.start_iteration + 1
                 continue    # its next result is already queued
             self._busy[rank] = [task.trial_id, task.start_iteration + 1, task.config]
+            if task.start_iteration >= task.config["epochs"]:
+                finished.append(rank)  # paused at its last iteration: its loop is done, it returns at once
+                continue
             self._push(self.now + self.duration(task.config), "result", rank)
+        for rank in finished:
+            self._end(rank, SegmentEnd.COMPLETED.name)
 
     def _result(self, rank: int) -> None:
         trial_id, iteration, config = self._busy[rank]
