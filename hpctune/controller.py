@@ -137,6 +137,7 @@ class Controller(ResumableState, DecisionPayloads, TrialCheckpoints, NewTrials, 
         self._checkpoint_grace: dict[int, int] = {}  # asked to checkpoint before pausing: results it may send without
         self._exploiting: dict[int, int] = {}  # trial -> donor: paused to go on from a copy of the donor's checkpoint
         self._tentative: dict[int, dict] = {}  # trial -> its own state, while no result has followed its exploit
+        self._exploit_waits: set[int] = set()  # of those, the ones the scheduler runs again when it chooses
         self._deadline: float | None = None          # walltime-aware scheduling (set_deadline)
         self._window: float | None = None
         self._times = IterationTimes()
@@ -260,6 +261,9 @@ class Controller(ResumableState, DecisionPayloads, TrialCheckpoints, NewTrials, 
             pass  # already stopped by a criterion or the scheduler
         elif how == SegmentEnd.COMPLETED:
             self._finish(trial, "completed", complete=True)
+        elif donor is not None and trial_id in self._exploit_waits:
+            self._interrupted.discard(trial_id)
+            self._set_state(trial, TrialState.PAUSED, f"paused with trial {donor}'s checkpoint")
         elif donor is not None:
             self._interrupted.discard(trial_id)
             self._set_state(trial, TrialState.PAUSED, f"goes on from trial {donor}'s checkpoint")
@@ -273,6 +277,7 @@ class Controller(ResumableState, DecisionPayloads, TrialCheckpoints, NewTrials, 
             self._set_state(trial, TrialState.PAUSED, "paused by scheduler")
         self._pause_requested.discard(trial_id)
         self._checkpoint_grace.pop(trial_id, None)
+        self._exploit_waits.discard(trial_id)
         self._dispatch()
 
     # -- outputs ----------------------------------------------------------------------

@@ -22,18 +22,22 @@ class DecisionPayloads:
         action = Decision(decision.action)
         if action == Decision.STOP:
             return action
+        if decision.checkpoint_now and not self._replaying:
+            self.checkpoint_now([trial.trial_id])
         if decision.checkpoint_of is not None:
-            return self._exploit(trial, decision.checkpoint_of, decision.config)
+            return self._exploit(trial, decision.checkpoint_of, decision.config, at_once=action == Decision.CONTINUE)
         if decision.config is not None:
             self.set_config(trial.trial_id, decision.config)
         return action
 
-    def _exploit(self, trial: Trial, donor_id: int, config: dict | None) -> Decision:
-        """``trial`` pauses now and goes on, first in line, from its own copy of ``donor_id``'s newest
-        checkpoint (and ``config``): PBT's exploit."""
+    def _exploit(self, trial: Trial, donor_id: int, config: dict | None, at_once: bool = True) -> Decision:
+        """``trial`` pauses now and goes on from its own copy of ``donor_id``'s newest checkpoint (and
+        ``config``): PBT's exploit. ``at_once``: first in line; else when the scheduler chooses it."""
         if not self._take_checkpoint_of(trial, donor_id, config):
             return Decision.CONTINUE
         self._exploiting[trial.trial_id] = donor_id
+        if not at_once:
+            self._exploit_waits.add(trial.trial_id)
         return Decision.PAUSE
 
     def _start_from(self, trial: Trial, start: SchedulerDecision) -> None:

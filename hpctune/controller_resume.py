@@ -29,6 +29,7 @@ class ResumableState:
             "checkpoint_grace": [[tid, n] for tid, n in sorted(self._checkpoint_grace.items())],
             "exploiting": [[tid, donor] for tid, donor in sorted(self._exploiting.items())],
             "tentative": [[tid, own] for tid, own in sorted(self._tentative.items())],
+            "exploit_waits": sorted(self._exploit_waits),
             **self._times.state_dict(),
             "started_at": self._started_at,
             "scheduler": self.scheduler.state_dict(), **self._source.state_dict(),
@@ -65,6 +66,7 @@ class ResumableState:
             self._checkpoint_grace = {int(tid): int(n) for tid, n in state.get("checkpoint_grace", ())}
             self._exploiting = {int(tid): int(donor) for tid, donor in state.get("exploiting", ())}
             self._tentative = {int(tid): own for tid, own in state.get("tentative", ())}
+            self._exploit_waits = {int(tid) for tid in state.get("exploit_waits", ())}
             self._times.load_state_dict(state)
             self.scheduler.load_state_dict(state["scheduler"])
             self._source.load_state_dict(state)
@@ -119,6 +121,7 @@ class ResumableState:
         self._pause_requested.clear()
         self._checkpoint_grace.clear()
         self._exploiting.clear()  # a lost trial goes on from its newest checkpoint: the donor's copy
+        self._exploit_waits.clear()
         self._controls.clear()
         self._deadline = None  # the old allocation's; the new one sets its own
         self._times.clear_segments()

@@ -26,12 +26,19 @@ class SchedulerDecision:
             trial pauses now and runs again at once from a copy of that checkpoint (taken now, so
             the other trial may go on and delete its own), with ``config`` if given. A trial without
             a checkpoint is never a source: the request is then ignored with a warning. ``action``
-            must be CONTINUE or PAUSE.
+            must be CONTINUE or PAUSE: with CONTINUE the trial runs again at once, first in line;
+            with PAUSE it waits, the copy its newest checkpoint, until :meth:`Scheduler.choose_trial_to_run`
+            chooses it.
+        checkpoint_now: ask the running trial for a checkpoint with its next result
+            (``hpctune.checkpoint_requested()`` turns True, as :meth:`Controller.checkpoint_now` does),
+            so that a pause there loses nothing. A trainable that checkpoints only now and then
+            need not heed it.
     """
 
     action: Decision
     config: dict | None = None
     checkpoint_of: int | None = None
+    checkpoint_now: bool = False
 
 
 class Scheduler(Configurable):

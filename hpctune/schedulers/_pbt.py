@@ -7,10 +7,22 @@ goes on from that trial's newest checkpoint (never its own older one) with that 
 hyperparameters, *explored*: each mutable hyperparameter is resampled from its domain with
 ``resample_probability``, else a number is multiplied by one of ``perturbation_factors`` (0.8 or
 1.2) and kept in its bounds, and a ``choice``/``grid`` value moves to a neighbour in its list. A
-trial with no checkpoint yet is never a donor.
+trial with no checkpoint yet is never a donor. A recipient's next ranking counts from the donor's
+last one (its weights come from there), not from its own.
 
 Asynchronous (the default): each trial is ranked when it reaches its interval, against the latest
-results of the others. Synchronous (``synch: true``): every trial pauses at each interval; when the
+results of the others. With fewer workers than trials the population time-shares the workers at
+the intervals (the PBT paper's asynchronous setting): a trial that reaches its interval while a
+member waits for a worker that has trained no further (or while the searcher may still add one)
+pauses there, and the least-trained waiting member (by ``time_attr``) runs next; so no trial is
+ranked against, or copies, members far ahead of it. A pause comes with a checkpoint: a trial whose
+results carry none is asked for one (``hpctune.checkpoint_requested()``) at the result before its
+interval, and one that still reports without pauses at its first later result that has one. Until
+the searcher says it has no more trials, a trial at its interval pauses to let a new member start;
+with as many workers as trials that happens at the first interval only (the trial that paused
+runs again at once).
+
+Synchronous (``synch: true``): every trial pauses at each interval; when the
 whole population has arrived, the bottom quantile exploits the top one, and all go on (the round
 of the PBT paper's Figure 1; with fewer workers than trials this also time-slices the population).
 A round's recipients start first, each from its donor's checkpoint of that round; a donor that
@@ -21,22 +33,25 @@ donor's checkpoint is copied into the recipient's folder at once, so the donor m
 delete its own. A custom explore step: subclass and override :meth:`PopulationBasedTraining.explore`
 (with a ``name`` of its own, so a resumed experiment builds it again).
 
-Ranking costs O(n log n) in the live trials at each perturbation (not at every result): PBT
-populations are tens to hundreds of trials.
+Ranking costs O(n log n) in the live trials at each perturbation (not at every result), choosing
+the next trial O(n) in the waiting ones: PBT populations are tens to hundreds of trials.
 """
 from __future__ import annotations
 
 import copy
 import math
 from collections import deque
+from collections.abc import Mapping
 
 import numpy as np
 
 from ..enums import Decision
 from ..errors import SpecError
-from ..space import Choice, Domain, RandInt, SampleFrom, _Continuous, flatten, unflatten
+from ..space import Domain, flatten, unflatten
 from ..rng_state import rng_from_json, rng_to_json
+from ..trial import Trial
 from ._base import SCHEDULERS, Scheduler, SchedulerDecision
+from ._pbt_explore import explored_value
 from ._rungs import check_number, check_time_attr, time_value
 
 __all__ = ["PopulationBasedTraining"]
@@ -65,15 +80,9 @@ class PopulationBasedTraining(Scheduler):
                  resample_probability: float = 0.25, perturbation_factors: list | tuple = (0.8, 1.2),
                  hyperparam_mutations: list | None = None, synch: bool = False,
                  time_attr: str = "training_iteration"):
-        check_number("perturbation_interval", perturbation_interval, 0)
-        if perturbation_interval <= 0:
-            raise SpecError("perturbation_interval", f"must be > 0, got {perturbation_interval}")
-        check_number("quantile_fraction", quantile_fraction, 0)
-        if not 0 < quantile_fraction <= 0.5:
-            raise SpecError("quantile_fraction", f"must be in (0, 0.5], got {quantile_fraction}")
-        check_number("resample_probability", resample_probability, 0)
-        if resample_probability > 1:
-            raise SpecError("resample_probability", f"must be in [0, 1], got {resample_probability}")
+        _check_range("perturbation_interval", perturbation_interval, "> 0", lambda v: v > 0)
+        _check_range("quantile_fraction", quantile_fraction, "in (0, 0.5]", lambda v: 0 < v <= 0.5)
+        _check_range("resample_probability", resample_probability, "in [0, 1]", lambda v: 0 <= v <= 1)
         if (not isinstance(perturbation_factors, (list, tuple)) or not perturbation_factors
                 or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) and f > 0
                            for f in perturbation_factors)):
@@ -99,6 +108,10 @@ class PopulationBasedTraining(Scheduler):
         self._queue: deque[int] = deque()          # trials added and not yet started
         self._latest: dict[int, float] = {}        # trial_id -> score of its latest result
         self._last_perturbation: dict[int, float] = {}
+        self._time: dict[int, float] = {}          # live trial -> how far it trained (time_attr; a copy's: the donor's)
+        self._checkpoint_time: dict[int, float] = {}  # trial -> time_attr of the result with its newest checkpoint
+        self._parked: dict[int, None] = {}         # async: paused at an interval for a waiting member, oldest first
+        self._pause_at_checkpoint: set[int] = set()  # async: to pause at its next result with a checkpoint
         self._waiting: set[int] = set()            # synch: paused at the current round's boundary
         self._released: deque[int] = deque()       # synch: paused trials of a completed round, to run again
         self._planned: dict[int, SchedulerDecision] = {}  # synch: where a trial starts its next round
@@ -133,23 +146,23 @@ class PopulationBasedTraining(Scheduler):
     def on_trial_result(self, trial, result):
         tid = trial.trial_id
         now = time_value(result, self.time_attr)
+        previous = self._time.get(tid)
+        self._time[tid] = now
+        self._parked.pop(tid, None)  # it runs
         self._latest[tid] = self.score(result)
         self._configs[tid] = trial.config
         if trial.checkpoint is not None:  # the controller took this result's checkpoint first
             self._with_checkpoint.add(tid)
+        carries_checkpoint = trial.checkpoint is not None and trial.checkpoint_iteration == trial.iteration
+        if carries_checkpoint:
+            self._checkpoint_time[tid] = now
         last = self._last_perturbation.setdefault(tid, 0.0)
         if now - last < self.perturbation_interval:
-            return Decision.CONTINUE
+            return self._before_interval(tid, now, previous, last, carries_checkpoint)
         self._last_perturbation[tid] = now
         if self.synch:
             return self._arrive(tid)
-        lower, upper = self.quantiles(self._population())
-        if tid not in lower:
-            return Decision.CONTINUE
-        donor = self._donor(upper, exclude=tid)
-        if donor is None:
-            return Decision.CONTINUE
-        return self._exploit(tid, donor)
+        return self._at_interval(tid, now, carries_checkpoint)
 
     def on_trial_complete(self, trial, result):
         self._forget(trial.trial_id)
@@ -165,7 +178,10 @@ class PopulationBasedTraining(Scheduler):
     def choose_trial_to_run(self, trials):
         trial = self.first_pending(self._queue, trials)
         if trial is not None:
+            self._queue.popleft()  # it starts now: no longer a member waiting for a worker
             return trial
+        if not self.synch:
+            return self._least_trained_parked(trials)
         for tid in list(self._released):  # in order; one still running (pausing) stays until it has ended
             trial = trials.get(tid)
             if trial is None or trial.state.is_finished:
@@ -195,28 +211,9 @@ class PopulationBasedTraining(Scheduler):
         flat = flatten(copy.deepcopy(config))
         for name, domain in self._mutable.items():
             if name in flat:
-                flat[name] = self._explore_value(flat[name], domain, rng, config)
+                flat[name] = explored_value(flat[name], domain, rng, config, self.resample_probability,
+                                            self.perturbation_factors)
         return unflatten(flat)
-
-    def _explore_value(self, value, domain: Domain, rng: np.random.Generator, config: dict):
-        if isinstance(domain, SampleFrom) or rng.random() < self.resample_probability:
-            return domain.sample(rng, config)
-        if isinstance(domain, Choice):  # a neighbour in the list (grid included)
-            if value not in domain.choices:
-                return domain.sample(rng, config)
-            index = domain.choices.index(value) + (1 if rng.random() < 0.5 else -1)
-            return domain.choices[min(max(index, 0), len(domain.choices) - 1)]
-        factor = self.perturbation_factors[int(rng.integers(len(self.perturbation_factors)))]
-        if isinstance(domain, RandInt):
-            return int(min(max(round(value * factor), domain.low), domain.high - 1))
-        if isinstance(domain, _Continuous):
-            moved = min(max(value * factor, domain.low), domain.high)
-            if domain.q is not None:
-                moved = min(max(round(moved / domain.q) * domain.q, domain.low), domain.high)
-                if isinstance(domain.q, int) and isinstance(domain.low, int):
-                    moved = int(moved)
-            return moved
-        return value
 
     def _population(self) -> dict[int, float]:
         return {tid: score for tid, score in self._latest.items() if tid in self._live}
@@ -229,10 +226,13 @@ class PopulationBasedTraining(Scheduler):
         return donors[int(self._rng.integers(len(donors)))]
 
     def _exploit(self, recipient: int, donor: int) -> SchedulerDecision:
-        """``recipient`` goes on from ``donor``'s newest checkpoint with its explored config."""
+        """``recipient`` goes on from ``donor``'s newest checkpoint with its explored config; it has
+        trained as far as that checkpoint, and its next ranking counts from the donor's last one."""
         self._exploits += 1
         config = self.explore(self._configs[donor], self._rng)
         self._configs[recipient] = config
+        self._last_perturbation[recipient] = self._last_perturbation.get(donor, 0.0)
+        self._time[recipient] = self._checkpoint_time.get(donor, self._time.get(donor, 0.0))
         return SchedulerDecision(Decision.CONTINUE, config=config, checkpoint_of=donor)
 
     def _forget(self, tid: int) -> None:
@@ -240,10 +240,78 @@ class PopulationBasedTraining(Scheduler):
         self._latest.pop(tid, None)
         self._configs.pop(tid, None)
         self._with_checkpoint.discard(tid)
+        self._time.pop(tid, None)
+        self._checkpoint_time.pop(tid, None)
+        self._parked.pop(tid, None)
+        self._pause_at_checkpoint.discard(tid)
         self._waiting.discard(tid)
         self._planned.pop(tid, None)
         if self._round_complete():  # it was the one the others waited for
             self._complete_round()
+
+    def _before_interval(self, tid: int, now: float, previous: float | None, last: float,
+                         carries_checkpoint: bool) -> Decision | SchedulerDecision:
+        """Between two intervals: a trial due to pause pauses at its first result with a checkpoint;
+        one whose results carry none is asked for one with its result that reaches the interval
+        (one step of ``time_attr`` as its last), where it may pause."""
+        if tid in self._pause_at_checkpoint and carries_checkpoint:
+            return self._pause_if_others_wait(tid, now)
+        step = None if previous is None else now - previous
+        if not carries_checkpoint and step is not None and now + step - last >= self.perturbation_interval:
+            return SchedulerDecision(Decision.CONTINUE, checkpoint_now=True)
+        return Decision.CONTINUE
+
+    # -- asynchronous: sharing the workers at the intervals ------------------------------------
+    def _at_interval(self, tid: int, now: float, carries_checkpoint: bool) -> Decision | SchedulerDecision:
+        """Rank ``tid`` (at its interval): one of the bottom quantile exploits a top one; then it
+        pauses if a member waits for a worker (with a checkpoint: the copy, its own, or its next)."""
+        self._pause_at_checkpoint.discard(tid)
+        lower, upper = self.quantiles(self._population())
+        donor = self._donor(upper, exclude=tid) if tid in lower else None
+        if donor is not None:
+            decision = self._exploit(tid, donor)
+            if not self._others_wait(self._time[tid]):
+                return decision  # it goes on from the copy at once
+            self._parked[tid] = None  # it waits, the copy its newest checkpoint
+            return SchedulerDecision(Decision.PAUSE, config=decision.config, checkpoint_of=donor)
+        if not self._others_wait(now):
+            return Decision.CONTINUE
+        if carries_checkpoint:
+            self._parked[tid] = None
+            return Decision.PAUSE
+        self._pause_at_checkpoint.add(tid)  # pausing now would lose what it trained since its last one
+        return SchedulerDecision(Decision.CONTINUE, checkpoint_now=True)
+
+    def _pause_if_others_wait(self, tid: int, now: float) -> Decision:
+        self._pause_at_checkpoint.discard(tid)
+        if not self._others_wait(now):
+            return Decision.CONTINUE
+        self._parked[tid] = None
+        return Decision.PAUSE
+
+    def _others_wait(self, now: float) -> bool:
+        """A member of the population waits for a worker and has trained no further than ``now``:
+        one the searcher may still add, one added and never started, or one paused at an interval."""
+        if not self._all_added or self._queue:
+            return True
+        return any(self._time[tid] <= now for tid in self._parked)
+
+    def _least_trained_parked(self, trials: Mapping[int, Trial]) -> Trial | None:
+        """The paused member that has trained least (the longest waiting of equals), once the
+        searcher has added every member (before, a new one, which has trained least, starts)."""
+        if not self._all_added:
+            return None
+        chosen = None
+        for tid in list(self._parked):  # oldest first: ties go to the one that waited longest
+            trial = trials.get(tid)
+            if trial is None or trial.state.is_finished:
+                del self._parked[tid]
+            elif self.is_runnable(trial) and (chosen is None or self._time[tid] < self._time[chosen]):
+                chosen = tid  # one still running (pausing) waits until it has ended
+        if chosen is None:
+            return None
+        del self._parked[chosen]
+        return trials[chosen]
 
     # -- synchronous rounds ----------------------------------------------------------------
     def _arrive(self, tid: int):
@@ -297,6 +365,9 @@ class PopulationBasedTraining(Scheduler):
                 "latest": [[t, _enc(s)] for t, s in self._latest.items()],
                 "configs": [[t, c] for t, c in self._configs.items()], "with_checkpoint": sorted(self._with_checkpoint),
                 "last_perturbation": [[t, v] for t, v in self._last_perturbation.items()],
+                "time": [[t, v] for t, v in self._time.items()],
+                "checkpoint_time": [[t, v] for t, v in self._checkpoint_time.items()],
+                "parked": list(self._parked), "pause_at_checkpoint": sorted(self._pause_at_checkpoint),
                 "waiting": sorted(self._waiting), "released": list(self._released),
                 "planned": [[t, d.checkpoint_of, d.config] for t, d in self._planned.items()],
                 "exploits": self._exploits, "all_added": self._all_added, "rng": rng_to_json(self._rng)}
@@ -308,6 +379,10 @@ class PopulationBasedTraining(Scheduler):
         self._configs = {t: c for t, c in state["configs"]}
         self._with_checkpoint = set(state["with_checkpoint"])
         self._last_perturbation = {t: v for t, v in state["last_perturbation"]}
+        self._time = {t: v for t, v in state.get("time", ())}
+        self._checkpoint_time = {t: v for t, v in state.get("checkpoint_time", ())}
+        self._parked = dict.fromkeys(state.get("parked", ()))
+        self._pause_at_checkpoint = set(state.get("pause_at_checkpoint", ()))
         self._waiting = set(state["waiting"])
         self._released = deque(state["released"])
         self._planned = {t: SchedulerDecision(Decision.CONTINUE, config=config, checkpoint_of=donor)
@@ -315,6 +390,13 @@ class PopulationBasedTraining(Scheduler):
         self._exploits = state["exploits"]
         self._all_added = state.get("all_added", True)
         self._rng.bit_generator.state = rng_from_json(state["rng"])
+
+
+def _check_range(name: str, value, bounds: str, inside) -> None:
+    """One message for a value out of range, on either side: ``must be <bounds>, got <value>``."""
+    check_number(name, value, -math.inf)  # a finite number
+    if not inside(value):
+        raise SpecError(name, f"must be {bounds}, got {value}")
 
 
 def _enc(value: float):

@@ -48,9 +48,14 @@ def _kind(case) -> str:
     return case if isinstance(case, str) else case["type"]
 
 
+def _built_in(registry) -> set[str]:
+    """The names hpctune registers itself (test modules register schedulers of their own when imported)."""
+    return {name for name in registry.names() if registry.get(name).__module__.startswith("hpctune.")}
+
+
 def test_every_registered_scheduler_and_searcher_is_covered():
-    assert {_kind(c) for c in SCHEDULER_CASES.values()} == set(SCHEDULERS.names())
-    assert set(SEARCHER_CASES) == set(SEARCHERS.names())
+    assert {_kind(c) for c in SCHEDULER_CASES.values()} == _built_in(SCHEDULERS)
+    assert set(SEARCHER_CASES) == _built_in(SEARCHERS)
 
 
 def _cases():

@@ -75,8 +75,14 @@ def test_only_the_named_hyperparameters_are_explored():
 
 @pytest.mark.parametrize("options, message", [
     ({"quantile_fraction": 0.7}, "quantile_fraction: must be in (0, 0.5], got 0.7"),
+    ({"quantile_fraction": 0}, "quantile_fraction: must be in (0, 0.5], got 0"),
+    ({"quantile_fraction": -0.25}, "quantile_fraction: must be in (0, 0.5], got -0.25"),  # said '>= 0' before
+    ({"quantile_fraction": "a"}, "quantile_fraction: expected a number, got 'a'"),
     ({"perturbation_interval": 0}, "perturbation_interval: must be > 0, got 0"),
+    ({"perturbation_interval": -2}, "perturbation_interval: must be > 0, got -2"),  # said '>= 0' before
+    ({"perturbation_interval": float("inf")}, "perturbation_interval: expected a number, got inf"),
     ({"resample_probability": 2}, "resample_probability: must be in [0, 1], got 2"),
+    ({"resample_probability": -0.5}, "resample_probability: must be in [0, 1], got -0.5"),  # said '>= 0' before
     ({"perturbation_factors": [0.8, -1]}, "perturbation_factors: expected a list of positive numbers, got [0.8, -1]"),
     ({"synch": "yes"}, "synch: expected true or false, got 'yes'"),
 ])
@@ -84,6 +90,18 @@ def test_bad_options_are_refused(options, message):
     with pytest.raises(SpecError) as refused:
         build_scheduler({"type": "pbt", **options})
     assert str(refused.value) == f"scheduler.{message}"
+
+
+@pytest.mark.parametrize("interval", ["0", "-2"])
+def test_an_interval_out_of_bounds_is_one_line_whichever_side(run_cli, tmp_path, interval):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: bounds\ntrainable: trainable_fixtures:quick\nmetric: loss\nmode: min\nnum_samples: 2\n"
+                    f"space: {{x: {{uniform: [0, 1]}}}}\nscheduler: {{type: pbt, perturbation_interval: {interval}}}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    done = run_cli("run", str(spec))
+    assert (done.returncode, done.stderr) == (
+        2, f"hpctune: error: scheduler.perturbation_interval: must be > 0, got {interval}\n")
+    assert not (tmp_path / "runs").exists()  # nothing written
 
 
 def test_a_mutation_that_is_not_a_domain_is_refused():
