@@ -36,12 +36,14 @@ def test_a_population_of_8_on_4_workers_trains_side_by_side(tmp_path, end_delay)
 
     pbt.choose_trial_to_run = choose_and_check
     spreads, trained_when_all_started, resumed_behind = [], [], []
+    launches_seen = 4  # the first 4, new trials, from iteration 0
 
     def watch(driver):
-        for trial_id, _, start in driver.launches[watch.launches:]:  # a pause loses nothing: each segment
-            if start != driver.controller.trials[trial_id].iteration:   # starts where its trial stopped (or copied)
+        nonlocal launches_seen
+        for trial_id, _, start in driver.launches[launches_seen:]:  # a pause loses nothing: each segment
+            if start != driver.controller.trials[trial_id].iteration:  # starts where its trial stopped (or copied)
                 resumed_behind.append((trial_id, start))
-        watch.launches = len(driver.launches)
+        launches_seen = len(driver.launches)
         live = [trial.iteration for trial in driver.controller.trials.values() if not trial.state.is_finished]
         if len(driver.controller.trials) == 8 and live:
             spreads.append(max(live) - min(live))
@@ -49,7 +51,6 @@ def test_a_population_of_8_on_4_workers_trains_side_by_side(tmp_path, end_delay)
             trained_when_all_started.append(max(iteration for _, iteration, _ in driver.log))
 
     driver = SimDriver(controller, workers=4, end_delay=end_delay, on_event=watch).start()
-    watch.launches = len(driver.launches)  # the first 4, new trials, from iteration 0
     assert driver.run()
     controller.finalize()
     assert {tid: (trial.state.name, trial.iteration) for tid, trial in controller.trials.items()} == {
