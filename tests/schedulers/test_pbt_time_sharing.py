@@ -36,12 +36,14 @@ def test_a_population_of_8_on_4_workers_trains_side_by_side(tmp_path, end_delay)
 
     pbt.choose_trial_to_run = choose_and_check
     spreads, trained_when_all_started, resumed_behind = [], [], []
+    launches_seen = 4  # the first 4, new trials, from iteration 0
 
     def watch(driver):
-        for trial_id, _, start in driver.launches[watch.launches:]:  # a pause loses nothing: each segment
-            if start != driver.controller.trials[trial_id].iteration:   # starts where its trial stopped (or copied)
+        nonlocal launches_seen
+        for trial_id, _, start in driver.launches[launches_seen:]:  # a pause loses nothing: each segment
+            if start != driver.controller.trials[trial_id].iteration:  # starts where its trial stopped (or copied)
                 resumed_behind.append((trial_id, start))
-        watch.launches = len(driver.launches)
+        launches_seen = len(driver.launches)
         live = [trial.iteration for trial in driver.controller.trials.values() if not trial.state.is_finished]
         if len(driver.controller.trials) == 8 and live:
             spreads.append(max(live) - min(live))
@@ -49,7 +51,6 @@ def test_a_population_of_8_on_4_workers_trains_side_by_side(tmp_path, end_delay)
             trained_when_all_started.append(max(iteration for _, iteration, _ in driver.log))
 
     driver = SimDriver(controller, workers=4, end_delay=end_delay, on_event=watch).start()
-    watch.launches = len(driver.launches)  # the first 4, new trials, from iteration 0
     assert driver.run()
     controller.finalize()
     assert {tid: (trial.state.name, trial.iteration) for tid, trial in controller.trials.items()} == {
@@ -154,24 +155,24 @@ def test_on_mpi_ranks_the_population_shares_the_workers_and_pauses_with_checkpoi
     assert results[results.training_iteration % 3 == 0].asked.all()  # asked for one just in time
 
 
-class _CopyOnce(FIFOScheduler):
-    """Trial 1, at iteration 3, goes on from trial 0's checkpoint of iteration 2 (behind it)."""
-
-    name = "copy-once"
-    copied = False
-
-    def on_trial_result(self, trial, result):
-        if trial.trial_id == 1 and result["training_iteration"] == 3 and not self.copied:
-            self.copied = True
-            return SchedulerDecision(Decision.CONTINUE, checkpoint_of=0)
-        return Decision.CONTINUE
-
-
 def test_a_checkpoint_written_again_after_copying_one_behind_is_kept(tmp_path):
     """Trial 1 keeps checkpoints 2 and 3, copies trial 0's of iteration 2, trains 3 again and writes
     checkpoint_000003.h5 anew: that file is its newest, never obsolete (it was handed over for
     deletion as the old entry of the same name, and the resumed trial found it gone)."""
-    controller = make_controller(tmp_path, _CopyOnce(), num_samples=2)
+
+    class CopyOnce(FIFOScheduler):  # defined here: a named class joins the registry when it is defined
+        """Trial 1, at iteration 3, goes on from trial 0's checkpoint of iteration 2 (behind it)."""
+
+        name = "copy-once-test"
+        copied = False
+
+        def on_trial_result(self, trial, result):
+            if trial.trial_id == 1 and result["training_iteration"] == 3 and not self.copied:
+                self.copied = True
+                return SchedulerDecision(Decision.CONTINUE, checkpoint_of=0)
+            return Decision.CONTINUE
+
+    controller = make_controller(tmp_path, CopyOnce(), num_samples=2)
     controller.on_workers_joined(2, t=0.0)
     assert [launch.trial_id for launch in controller.take_launches()] == [0, 1]
 
