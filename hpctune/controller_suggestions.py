@@ -62,7 +62,14 @@ class NewTrials:
             return None
         if config is None:
             return None
-        return self._new_trial(trial_id, config)
+        trial = self._new_trial(trial_id, config)
+        total = self.searcher.total_trials()
+        if total is not None and self._next_trial_id >= total:
+            # the last trial of a search of known size: it has ended now, not when a free rank would ask
+            # again (PBT would pause trials at their first interval for members that never come)
+            self._search_ended()
+            self._record(RecordKind.SEARCH_END)
+        return trial
 
     def _search_ended(self) -> None:
         self._searcher_finished = True

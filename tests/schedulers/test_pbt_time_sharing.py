@@ -3,6 +3,8 @@ perturbation intervals (the least-trained waiting member runs next), a pause com
 checkpoint, and a recipient's next ranking counts from its donor's perturbation point."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import hpctune
@@ -61,6 +63,25 @@ def test_a_population_of_8_on_4_workers_trains_side_by_side(tmp_path, end_delay)
     assert resumed_behind == []
     pauses = [iteration for (_, iteration, decision) in driver.log if decision == "PAUSE"]
     assert pauses and all(iteration % INTERVAL == 0 for iteration in pauses)
+
+
+def test_a_population_with_a_worker_each_never_pauses_for_members_that_will_not_come(tmp_path):
+    """8 trials on 8 workers: the search of known size ends with its last trial added, so PBT knows
+    nobody waits; before, every trial paused at its first interval and started again once."""
+    space = {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}, "epochs": EPOCHS}
+    controller = make_controller(tmp_path, {"type": "pbt", "perturbation_interval": INTERVAL}, space=space,
+                                 num_samples=8)
+    driver = SimDriver(controller, workers=8).start()
+    assert driver.run()
+    controller.finalize()
+    controller.store.flush()
+    records = [json.loads(line) for path in sorted((controller.store.root / "journal").glob("*.jsonl"))
+               for line in path.read_text().splitlines()]
+    exploits = {(r["trial"], r["it"]) for r in records if r["k"] == "exploit"}
+    pauses = [(tid, iteration) for tid, iteration, decision in driver.log if decision == "PAUSE"]
+    # every pause is an exploit's (the recipient goes on from its copy of the donor's iteration), never a wait
+    assert len(pauses) == len(exploits) and {tid for tid, _ in pauses} == {tid for tid, _ in exploits}
+    assert all(trial.iteration == EPOCHS for trial in controller.trials.values())
 
 
 def _pbt(**options) -> PopulationBasedTraining:
