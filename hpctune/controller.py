@@ -259,6 +259,14 @@ class Controller(ResumableState, DecisionPayloads, TrialCheckpoints, NewTrials, 
             self._on_error(trial, error or "unknown error")
         elif trial.state.is_finished:
             pass  # already stopped by a criterion or the scheduler
+        elif how == SegmentEnd.COMPLETED and trial_id in self._tentative:
+            # its copy of a donor's checkpoint had nothing left to train: the exploit is undone, and its
+            # own model, which never said it was done, goes on from its own checkpoint, first in line
+            copied_from = self._tentative[trial_id]["donor"]
+            self._undo_exploit(trial)
+            self._set_state(trial, TrialState.PAUSED, f"trial {copied_from}'s checkpoint had nothing left to train: "
+                                                      "goes on from its own")
+            self._requeue[trial_id] = None
         elif how == SegmentEnd.COMPLETED:
             self._finish(trial, "completed", complete=True)
         elif donor is not None and trial_id in self._exploit_waits:

@@ -4,11 +4,14 @@ checkpoint when a resumed trial's newest is missing or damaged.
 
 Why an exploit is tentative: PBT can exploit a trial after its last iteration (the trial pauses at
 the interval, then goes on from the donor's checkpoint with an explored config), and the trainable
-then has nothing left to train and returns. Such a trial's model is its own, trained with its own
-config. So until the trial reports a result after the exploit, its own config, iteration and
-checkpoints are kept aside (none of them obsolete); its first result makes the exploit final (its
-own checkpoints become obsolete), and a trial that finishes first has the exploit undone: an
-``undo_exploit`` record, the copy obsolete, and config, iteration and checkpoints its own again.
+then has nothing left to train and returns (so too for a trial that copied a finished model). Such a
+trial's model is its own, trained with its own config. So until the trial reports a result after the
+exploit, its own config, iteration and checkpoints are kept aside (none of them obsolete); its first
+result makes the exploit final (its own checkpoints become obsolete), and a run from the copy that
+ends first, or a trial that finishes first, has the exploit undone: an ``undo_exploit`` record, the
+copy obsolete, and config, iteration and checkpoints its own again; its own model then goes on from
+its own checkpoint (:meth:`~hpctune.controller.Controller.on_segment_end`), and ends at once if it
+was done too.
 ``resume`` derives both again from the results and ends it replays, as it derives the exploit.
 
 Mixed into :class:`hpctune.controller.Controller`, whose attributes it reads and sets.
