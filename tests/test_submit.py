@@ -152,8 +152,8 @@ def test_a_submitted_experiment_requeues_itself_across_allocations_until_it_is_d
     for restart in range(len(allocations)):
         assert f"[hpctune week] Slurm job {job_id}, allocation {restart + 1}: ends at " in log
     for restart in range(1, len(allocations)):
-        assert f"this allocation ends: Slurm job {job_id} requeued (restart {restart})" in log
-        assert f"[hpctune week] resuming {folder}: 2 worker ranks (srun)" in log
+        assert f"this allocation ends: Slurm job {job_id} requeued (restart {restart})" in log, log[-4000:]
+        assert f"[hpctune week] resuming {folder}: 2 worker ranks (srun)" in log, log[-4000:]
     assert log.count("left by a killed earlier allocation") >= 1  # the stale segment, removed
     analysis = assert_finished(folder, trials=6, epochs=60)
     assert (analysis.results.started_from > 0).any()  # a trial paused at an allocation's end went on from it
