@@ -73,7 +73,8 @@ def test_a_killed_pbt_experiment_grows_alike_through_the_spec_or_the_option(run_
         wait_until(folder, lambda analysis: _journal_has(folder, "search_end"), "the search did not end", timeout=90)
     finally:
         kill_run(spec)
-    assert hpctune.Analysis(folder).status == "interrupted"  # killed before its end
+    # killed before its end (read as interrupted once the killed coordinator's lock is gone)
+    wait_until(folder, lambda analysis: analysis.status == "interrupted", "the killed run did not read as interrupted")
     if how == "spec":
         _pbt_spec(tmp_path, "pg", 4)
         done = run_cli("run", spec, "--resume", "--workers", "2")
