@@ -17,7 +17,7 @@ from ._version import __version__
 from .errors import ExperimentError, HpctuneError, SpecError, StorageFailed
 
 _LAZY = {
-    "run": "api", "ExperimentInterrupted": "api", "Analysis": "analysis",
+    "run": "api", "ExperimentInterrupted": "errors", "Analysis": "reporting.analysis",
     **dict.fromkeys(["Trainable", "checkpoint_requested", "get_checkpoint", "get_config", "get_trial_dir",
                      "get_trial_id", "get_comm", "report"], "session"),
     **dict.fromkeys(["choice", "grid", "loguniform", "qloguniform", "quniform", "randint", "sample_from",
@@ -32,8 +32,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on first use
-    from .analysis import Analysis
-    from .api import ExperimentInterrupted, run
+    from .reporting.analysis import Analysis
+    from .api import run
+    from .errors import ExperimentInterrupted
     from .session import (Trainable, checkpoint_requested, get_checkpoint, get_comm, get_config, get_trial_dir,
                           get_trial_id, report)
     from .space import choice, grid, loguniform, qloguniform, quniform, randint, sample_from, uniform

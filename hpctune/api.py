@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ExperimentError, SpecError, StorageFailed
-from .spec_changes import check_resumable, grows
+from .errors import (ExperimentInterrupted, ExperimentRequeued, HpctuneError, SimulationInterrupted,
+                     SpecError, StorageFailed, exit_status)
+from .controller.spec_changes import check_resumable, grows
+from .slurm.allocation import Allocation
 from .spec import ExperimentSpec, spec_from_dict
 from .trainable import TrainableImportInterrupted
 
-__all__ = ["run", "run_spec", "open_experiment", "check_can_run", "refuse_simulation"]
+__all__ = ["run", "run_spec", "run_spec_file", "run_submitted", "open_experiment", "check_can_run", "refuse_simulation",
+           "ExperimentInterrupted", "ExperimentRequeued"]
 
 
 def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samples: int = 1,
@@ -43,7 +46,7 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         backend: ``"auto"`` (MPI if available), ``"mpi"``, ``"local"`` (in-process) or ``"sim"``
             (a simulation on ``workers`` virtual workers: ``surrogate`` stands in for the trainable).
         surrogate: for ``backend="sim"``: a function ``(config, iteration) -> (metrics, seconds)``,
-            a :class:`hpctune.surrogates.Surrogate`, ``"module:function"`` or a recorded experiment's
+            a :class:`hpctune.backends.sim.surrogates.Surrogate`, ``"module:function"`` or a recorded experiment's
             folder (see docs/simulator.md).
 
     Returns:
@@ -67,12 +70,49 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
     # workers import the trainable the way this process can: from the same sys.path
     python_path = [os.getcwd()] + [os.path.abspath(p) for p in sys.path if p]
     if callable(surrogate) and not hasattr(surrogate, "step"):
-        from .surrogates import FunctionSurrogate
+        from .backends.sim.surrogates import FunctionSurrogate
 
         surrogate = FunctionSurrogate(surrogate, metric)
     return run_spec(lambda: spec_from_dict(raw, check_trainable=backend != "sim"), workers=workers, resume=resume,
                     backend=backend, trainable_object=trainable_object, verbose=verbose, python_path=python_path,
                     surrogate=surrogate)
+
+
+def run_spec_file(spec_file: str | os.PathLike, *, name: str | None = None, storage: str | None = None,
+                  workers: int | None = None, backend: str = "auto", resume: bool = False,
+                  max_requeues: int | None = None, stop_before: float | None = None, surrogate: Any = None):
+    """``hpctune run SPEC``: run (or with ``resume``, continue) the experiment a YAML spec file describes;
+    ``name`` and ``storage`` override the spec's. The trainable is imported from the working folder
+    or the spec's folder. Arguments as for :func:`run_spec`.
+
+    Raises:
+        SpecError: bad input, naming it.
+    """
+    from .spec import load_spec
+
+    spec_path = Path(spec_file)
+    simulated = backend == "sim"
+    if surrogate is not None and not simulated:
+        raise SpecError("--surrogate", "needs --backend sim")
+    return run_spec(lambda: load_spec(spec_path, {"name": name, "storage": storage}, check_trainable=not simulated),
+                    workers=workers, backend=backend, resume=resume,
+                    python_path=[str(Path.cwd()), str(spec_path.resolve().parent)],
+                    max_requeues=max_requeues, stop_before=stop_before, surrogate=surrogate if simulated else None)
+
+
+def run_submitted(spec_file: str, overrides: dict[str, str], max_requeues: int, stop_before: float) -> int:
+    """What each rank of a job that ``hpctune submit`` queued calls (:class:`hpctune.slurm.submit.ExperimentJob`):
+    ``hpctune run SPEC --resume`` with the spec's ``name``/``storage`` overrides; returns the exit code
+    that command would, having printed its line (3: this allocation ended and the job was requeued)."""
+    try:
+        run_spec_file(spec_file, name=overrides.get("name"), storage=overrides.get("storage"), resume=True,
+                      max_requeues=max_requeues, stop_before=stop_before)
+    except (HpctuneError, KeyboardInterrupt) as exc:
+        code, line = exit_status(exc)
+        if line:
+            print(line, file=sys.stderr, flush=True)
+        return code
+    return 0
 
 
 def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, backend: str = "auto",
@@ -85,7 +125,7 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
     ``mpiexec`` never parse (or complain about) the spec themselves. In a Slurm batch job,
     ``stop_before`` seconds before the allocation ends the running trials checkpoint and pause,
     and the job is requeued if it was requeued fewer than ``max_requeues`` times
-    (see :mod:`hpctune.slurm`). ``surrogate``: the ``sim`` backend's (:mod:`hpctune.surrogates`).
+    (see :mod:`hpctune.slurm.job`). ``surrogate``: the ``sim`` backend's (:mod:`hpctune.backends.sim.surrogates`).
     """
     from .backends import make_backend
 
@@ -94,85 +134,11 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
         chosen.serve_worker()
         return None
     try:
-        allocation = _Allocation(max_requeues, stop_before, in_slurm=not chosen.simulated)  # virtual time: no end
+        allocation = Allocation(max_requeues, stop_before, in_slurm=not chosen.simulated)  # virtual time: no end
     except BaseException:  # a --stop-before that leaves no time: the workers are let go
         chosen.release()
         raise
     return _coordinate(make_spec, chosen, resume, verbose, python_path, must_exist, allocation)
-
-
-class _Allocation:
-    """The Slurm job the coordinator runs in (if any; never with ``in_slurm`` false: a simulation),
-    its end, and whether it may requeue itself.
-
-    Raises:
-        SpecError: ``stop_before`` leaves the job's allocations no time (its time limit known).
-    """
-
-    def __init__(self, max_requeues: int | None, stop_before: float | None, in_slurm: bool = True):
-        from .slurm import DEFAULT_MAX_REQUEUES, SlurmJob, check_stop_before, stop_margin
-
-        self.max_requeues = DEFAULT_MAX_REQUEUES if max_requeues is None else max_requeues
-        self.job = SlurmJob.from_environment() if in_slurm else None
-        if stop_before is not None and self.job is not None and self.job.time_limit_s is not None:
-            check_stop_before(stop_before, self.job.time_limit_s, "--stop-before")
-        left = self.job.seconds_left() if self.job is not None else None
-        margin = stop_margin(self.job.time_limit_s if self.job else None, stop_before)
-        self.wrap_up_at = None if left is None else time.time() + left - margin
-        self.window = None if left is None else self.job.time_limit_s - margin  # what any allocation can use
-        self._done_at_start: tuple[int, int] | None = None
-
-    def started(self, store, trials) -> None:
-        """Note what the experiment has done when this allocation starts running trials."""
-        self._done_at_start = _done(store, trials)
-
-    def made_no_progress(self, store, trials, stopped_for_deadline: bool) -> bool:
-        """Whether this allocation ran to its stop point without accepting a result or ending a trial.
-
-        Such an allocation is not requeued: the next, as long, would do the same (an iteration or a
-        start-up longer than the time left). One cut short (preempted: Slurm's signal long before the
-        stop point) is requeued as before."""
-        from .slurm import SIGNAL_EARLY_S
-
-        if self._done_at_start is None or _done(store, trials) != self._done_at_start:
-            return False
-        return stopped_for_deadline or (self.wrap_up_at is not None and time.time() >= self.wrap_up_at - SIGNAL_EARLY_S)
-
-    def describe(self) -> str:
-        """``Slurm job 1234, allocation 3: ends at 16:20:00; trials checkpoint and pause from 16:18:00``."""
-        job = self.job
-        text = f"Slurm job {job.job_id}, allocation {job.restarts + 1}"
-        if self.wrap_up_at is None:
-            return f"{text}: no time limit"
-        return (f"{text}: ends at {time.strftime('%H:%M:%S', time.localtime(job.end_time))}; trials checkpoint "
-                f"and pause from {time.strftime('%H:%M:%S', time.localtime(self.wrap_up_at))}")
-
-    def requeue(self, folder: Path, announce: bool, no_progress: bool = False) -> ExperimentError:
-        """The error to end with after this allocation stopped for its end: requeued, or why not.
-
-        ``announce``: say it on stderr *before* ``scontrol requeue``, which has Slurm end this
-        process at once (a line printed after it can be lost with the process). ``no_progress``:
-        this allocation did nothing (:meth:`made_no_progress`): not requeued.
-        """
-        job = self.job
-        if job is None or not job.batch:
-            return ExperimentInterrupted(folder)
-        if job.restarts >= self.max_requeues:
-            return ExperimentInterrupted(folder, f"Slurm job {job.job_id} was requeued {job.restarts} times "
-                                                 f"already (--max-requeues {self.max_requeues})")
-        if no_progress:
-            return ExperimentInterrupted(folder, f"Slurm job {job.job_id} not requeued: this allocation reached its "
-                                                 "stop point without accepting a result or ending a trial, and the "
-                                                 "next would do the same; give each allocation more time (--time) "
-                                                 "or stop closer to its end (--stop-before)")
-        requeued = ExperimentRequeued(folder, job.job_id, job.restarts + 1)
-        if announce:
-            print(f"hpctune: {requeued}", file=sys.stderr, flush=True)
-            requeued.announced = True
-        failed = job.requeue()
-        if failed is not None:
-            return ExperimentInterrupted(folder, f"Slurm job {job.job_id} could not be requeued: {failed}")
-        return requeued
 
 
 def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False,
@@ -189,7 +155,7 @@ def open_experiment(spec: ExperimentSpec, resume: bool, must_exist: bool = False
     Raises:
         SpecError: the folder holds an experiment and ``resume`` is false, holds
             something else, holds an experiment whose spec differs in a field that a resumed
-            experiment keeps (:mod:`hpctune.spec_changes`), or holds a simulation (which is run
+            experiment keeps (:mod:`hpctune.controller.spec_changes`), or holds a simulation (which is run
             again, not resumed).
     """
     from .store import LAUNCHER_FILES, ExperimentStore, is_experiment, load_experiment
@@ -275,9 +241,9 @@ def _tensorboard_writers(spec: ExperimentSpec) -> int:
     Raises:
         SpecError: a bad ``HPCTUNE_TENSORBOARD_WRITERS``.
     """
-    from .tensorboard import MAX_OPEN, tensorboardx_installed
+    from .reporting.tensorboard import MAX_OPEN
 
-    if not (spec.tensorboard is True or (spec.tensorboard == "auto" and tensorboardx_installed())):
+    if not spec.tensorboard_on:
         return 0
     text = os.environ.get("HPCTUNE_TENSORBOARD_WRITERS", str(MAX_OPEN))
     if not text.strip().isdigit() or int(text) < 1:
@@ -286,10 +252,10 @@ def _tensorboard_writers(spec: ExperimentSpec) -> int:
 
 
 def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, must_exist: bool,
-                allocation: _Allocation):
-    from .backends.housekeeping import Housekeeping
-    from .console import Console, plain_interval
-    from .controller import Controller, build_algorithms
+                allocation: Allocation):
+    from .controller.housekeeping import Housekeeping
+    from .reporting.live.console import Console, plain_interval
+    from .controller.core import Controller, build_algorithms
 
     try:
         spec = make_spec()
@@ -320,7 +286,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         backend.release()
         raise
     if allocation.job is not None:
-        from .slurm import record_allocation
+        from .slurm.allocation import record_allocation
 
         record_allocation(store.folder, allocation.job)
         console.message(allocation.describe())
@@ -330,7 +296,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
     allocation.started(store, controller.trials)
     tensorboard = None
     if tensorboard_writers:  # rows from here on (and those the journal restored) go to tb/, on the coordinator only
-        from .tensorboard import TensorBoardWriter
+        from .reporting.tensorboard import TensorBoardWriter
 
         tensorboard = TensorBoardWriter(store, console.message, tensorboard_writers)
     housekeeping = Housekeeping(store, console, wrap_up_at=allocation.wrap_up_at, tensorboard=tensorboard)
@@ -350,7 +316,7 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
     except StorageFailed:  # the journal could not be written: what it holds is all there is
         store.close()
         raise
-    from .analysis import Analysis, closing_summary
+    from .reporting.analysis import Analysis, closing_summary
 
     if verbose:  # from the trials the coordinator holds: nothing is read back
         print(closing_summary(controller.trials.values(), status, store.result_count, store.spec_json,
@@ -369,46 +335,10 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
     return analysis
 
 
-def _done(store, trials) -> tuple[int, int]:
-    """Results accepted and trials ended so far: an allocation that changes neither made no progress."""
-    return store.result_count, sum(trial.state.is_finished for trial in trials.values())
-
-
 def _finished_analysis(folder: Path, verbose: int):
-    from .analysis import Analysis
+    from .reporting.analysis import Analysis
 
     analysis = Analysis(folder)
     if verbose:
         print(analysis.summary(), flush=True)
     return analysis
-
-
-class ExperimentInterrupted(ExperimentError):
-    """The experiment stopped before its end (signal, time limit); ``hpctune resume`` continues it."""
-
-    def __init__(self, folder: Path, why: str | None = None):
-        self.folder = folder
-        because = f" ({why})" if why else ""
-        super().__init__(f"experiment interrupted{because}; continue it with 'hpctune resume {folder}'")
-
-
-class SimulationInterrupted(ExperimentInterrupted):
-    """A simulation stopped before its end (a signal): its folder keeps what was simulated, and is never resumed."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        ExperimentError.__init__(self, f"simulation interrupted; {folder} keeps what was simulated until then "
-                                       "(a simulation is never resumed: run it again under another name)")
-
-
-class ExperimentRequeued(ExperimentInterrupted):
-    """The allocation ended: the running trials paused at a checkpoint, and the Slurm job was
-    requeued; its next allocation continues the experiment."""
-
-    announced = False
-    """True once the message went to stderr (before ``scontrol requeue``): the CLI does not repeat it."""
-
-    def __init__(self, folder: Path, job_id: str, allocation: int):
-        self.folder = folder
-        ExperimentError.__init__(self, f"this allocation ends: Slurm job {job_id} requeued (restart {allocation}); "
-                                       f"its next allocation continues {folder}")

@@ -29,11 +29,7 @@ import numpy as np
 from .enums import Control, Decision, SegmentEnd
 from .store.checkpoint import load_checkpoint, save_checkpoint, unreadable_reason
 from .store.tables import utf8_text
-from .trial import TrialTask
-
-RESULT_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "rank",
-                 "hostname", "gpus", "done")
-"""Fields hpctune adds to (or reads from) every result row."""
+from .trial import RESULT_FIELDS, TrialTask
 
 __all__ = ["RESULT_FIELDS", "reserved_key", "report", "get_checkpoint", "get_config", "get_trial_id",
            "get_trial_dir", "get_comm", "checkpoint_requested", "Trainable", "run_segment", "ResultChannel"]

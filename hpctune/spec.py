@@ -4,10 +4,11 @@ Every field is checked here, before anything is written to storage; each error
 names the field (``space.lr.loguniform: low must be > 0``). The scheduler and
 searcher are held as descriptions ``{"type": name, **options}``: whether that
 type and those options exist only their classes know, so the layer above checks
-them by building them (:func:`hpctune.controller.build_algorithms`).
+them by building them (:func:`hpctune.controller.core.build_algorithms`).
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -22,12 +23,20 @@ from .registry import describe
 from .space import parse_space, space_to_json
 from .spec_file import read_spec_file
 
-__all__ = ["ExperimentSpec", "Resources", "load_spec", "spec_from_dict"]
+__all__ = ["ExperimentSpec", "Resources", "load_spec", "spec_from_dict", "TENSORBOARD_EXTRA", "tensorboardx_installed"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FIELDS = ("name", "trainable", "metric", "mode", "num_samples", "space", "stop", "scheduler",
            "searcher", "resources", "max_failures", "seed", "storage", "checkpoint_keep",
            "time_budget_s", "policy", "tensorboard")
+
+
+TENSORBOARD_EXTRA = "pip install 'hpctune[tensorboard]'"
+
+
+def tensorboardx_installed() -> bool:
+    """Whether tensorboardX can be found (without importing it, nor PyTorch with it)."""
+    return importlib.util.find_spec("tensorboardX") is not None
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,11 @@ class ExperimentSpec:
     tensorboard: bool | str = "auto"  # "auto": on when tensorboardX is installed (docs/tensorboard.md)
 
     @property
+    def tensorboard_on(self) -> bool:
+        """Whether the run writes TensorBoard event files (``auto``: when tensorboardX is installed)."""
+        return self.tensorboard is True or (self.tensorboard == "auto" and tensorboardx_installed())
+
+    @property
     def experiment_dir(self) -> Path:
         return Path(self.storage) / self.name
 
@@ -95,7 +109,7 @@ class ExperimentSpec:
 def load_spec(path: str | os.PathLike, overrides: Mapping | None = None,
               check_trainable: bool = True) -> ExperimentSpec:
     """Read and validate a YAML spec file; ``overrides`` (e.g. from the CLI) win. Its ``slurm:``
-    section is ``hpctune submit``'s (:func:`hpctune.submit.slurm_options`) and is not checked here.
+    section is ``hpctune submit``'s (:func:`hpctune.slurm.submit.slurm_options`) and is not checked here.
     ``check_trainable``: False where the trainable is never run (a simulation, a plan).
 
     Raises:
@@ -160,8 +174,6 @@ def _check_budget(raw: Any) -> float | None:
 
 def _check_tensorboard(raw: Any) -> bool | str:
     """``auto`` (the default), ``true`` or ``false``; ``true`` needs tensorboardX installed."""
-    from .tensorboard import TENSORBOARD_EXTRA, tensorboardx_installed
-
     value = "auto" if raw is None else raw
     if not (isinstance(value, bool) or value == "auto"):
         raise SpecError("tensorboard", f"expected auto, true or false, got {raw!r}")

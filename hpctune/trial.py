@@ -6,7 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from .enums import TrialState
 
-__all__ = ["Trial", "TrialTask", "metric_value"]
+__all__ = ["RESULT_FIELDS", "Trial", "TrialTask", "metric_value"]
+
+RESULT_FIELDS = ("trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "rank",
+                 "hostname", "gpus", "done")
+"""Fields hpctune adds to (or reads from) every result row."""
 
 
 def metric_value(result: Mapping, metric: str, mode: str) -> float:

@@ -160,7 +160,7 @@ def kill_run(spec) -> None:
 def _rank_of(command: list[bytes], env: list[bytes]) -> int | None:
     """The rank a process of a run is (None: a trial process, mpiexec, hydra_pmi_proxy)."""
     pmi_rank = next((int(item[9:]) for item in env if item.startswith(b"PMI_RANK=")), None)
-    if b"hpctune.backends.launch" in command:  # a spawned worker: remote rank + 1
+    if b"hpctune.backends.mpi.launch" in command:  # a spawned worker: remote rank + 1
         return pmi_rank + 1
     if command[1:2] and command[1].endswith(b"/hpctune"):  # python .../bin/hpctune run ...
         return pmi_rank or 0  # a rank under mpiexec, or the coordinator that spawned its workers

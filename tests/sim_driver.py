@@ -1,4 +1,4 @@
-"""A deterministic synthetic driver for :class:`hpctune.controller.Controller`: virtual workers, no MPI.
+"""A deterministic synthetic driver for :class:`hpctune.controller.core.Controller`: virtual workers, no MPI.
 
 The driver is the backend: it owns the virtual ranks and places each launch on
 an idle one (the longest idle first, as the MPI backend does). Each virtual
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hpctune.api import open_experiment
-from hpctune.controller import Controller
+from hpctune.controller.core import Controller
 from hpctune.enums import Decision, SegmentEnd, TrialState
 from hpctune.schedulers import SchedulerDecision
 from hpctune.spec import spec_from_dict

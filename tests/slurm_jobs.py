@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from hpctune.slurm import FINAL_STATES, job_state
+from hpctune.slurm.job import FINAL_STATES, job_state
 
 HOLD_S = 5.0
 """A requeued job waits this long before it may start again. Slurm holds one for 2 minutes; started

@@ -8,7 +8,7 @@ from hpctune.errors import SpecError
 
 
 def _no_mpi(monkeypatch):
-    monkeypatch.setattr("hpctune.backends.launch.import_mpi", lambda: None)
+    monkeypatch.setattr("hpctune.backends.mpi.launch.import_mpi", lambda: None)
 
 
 def test_every_name_is_auto_or_registered():

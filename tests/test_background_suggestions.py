@@ -1,4 +1,4 @@
-"""A model-based searcher's suggestions are computed off the path of results (hpctune.suggestions):
+"""A model-based searcher's suggestions are computed off the path of results (hpctune.controller.suggestions):
 under the MPI backend no result waits on a model fit, the searcher still hears every result in
 order before its next suggestion, and a suggestion made before a snapshot or a crash is the one
 the trial gets after a resume."""

@@ -9,7 +9,7 @@ import pytest
 
 import hpctune
 from conftest import BIN, _env
-from hpctune import cli
+from hpctune.cli import commands as cli
 
 
 def _spec(tmp_path, name="cli", **extra) -> str:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import hpctune
-from hpctune.backends.trial_process import TrialProcess
+from hpctune.backends.mpi.trial_process import TrialProcess
 from hpctune.enums import Control, Decision, SegmentEnd
 from hpctune.store import load_experiment
 from hpctune.trial import TrialTask

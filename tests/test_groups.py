@@ -222,8 +222,8 @@ def test_ddp_example_torch_gloo(tmp_path, run_python):
 def test_control_messages_reach_a_group_s_leader_at_once_and_its_other_ranks_at_their_next_report(tmp_path):
     import socket
 
-    from hpctune.backends.launch import import_mpi
-    from hpctune.backends.trial_group import GroupTrialProcess
+    from hpctune.backends.mpi.launch import import_mpi
+    from hpctune.backends.mpi.trial_group import GroupTrialProcess
     from hpctune.enums import Control, Decision
     from hpctune.trial import TrialTask
 

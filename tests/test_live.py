@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import hpctune
-from hpctune.live import LiveState, RunningTrial
-from hpctune.live_render import LiveScreen, screen_lines
+from hpctune.reporting.live.state import LiveState, RunningTrial
+from hpctune.reporting.live.render import LiveScreen, screen_lines
 
 from conftest import BIN, _env, kill_run, running, wait_for_results
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpctune.backends.placement import RankPool
+from hpctune.backends.mpi.placement import RankPool
 
 
 def _pool(hosts: dict[int, str]) -> RankPool:

@@ -14,7 +14,7 @@ import math
 import pytest
 
 import hpctune
-from hpctune.plan import amount, hms, plan_allocations, render_plan
+from hpctune.backends.sim.plan import amount, hms, plan_allocations, render_plan
 from hpctune.spec import load_spec
 
 
@@ -192,6 +192,6 @@ def test_bad_input_one_line_exit_2(run_cli, pilot, tmp_path):
 @pytest.mark.parametrize("text, seconds", [("4h", 14400), ("90m", 5400), ("3600s", 3600), ("3600", 3600),
                                            ("1h30m", 5400), ("2.5m", 150)])
 def test_deadline_forms(text, seconds):
-    from hpctune.cli import _duration
+    from hpctune.cli.commands import _duration
 
     assert _duration(text) == seconds

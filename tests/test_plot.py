@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import hpctune
-from hpctune.cli import main
+from hpctune.cli.commands import main
 
 from conftest import REPO, running
 
@@ -173,7 +173,7 @@ def test_trials_without_results_skip_the_metric_plots(tmp_path, capsys):
 
 
 def test_write_plots_returns_the_files_and_reports_what_it_skipped(asha, tmp_path, capsys):
-    from hpctune.plots import write_plots
+    from hpctune.reporting.plots import write_plots
 
     skipped: list[str] = []
     assert write_plots(asha, tmp_path, skipped=skipped, names=["configs", "pbt_schedules"]) == [tmp_path / "configs.png"]

@@ -104,7 +104,7 @@ def test_a_policy_key_whose_domain_it_cannot_change_is_refused_before_anything_i
 @pytest.mark.parametrize("policy, key", [("grow_batch", key) for key in ("batch", "layers", "sizes", "start")]
                          + [("plateau_lr", key) for key in ("lr", "momentum", "decay")])
 def test_a_policy_key_with_a_domain_it_can_change_is_accepted(policy, key):
-    from hpctune.controller import build_policy_of
+    from hpctune.controller.core import build_policy_of
     from hpctune.spec import spec_from_dict
 
     spec = spec_from_dict({"name": "p", "trainable": "nowhere:train", "metric": "loss", "space": SPACE_OF_KINDS,

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 import hpctune
-from hpctune.analysis import Analysis
+from hpctune.reporting.analysis import Analysis
 from hpctune.errors import SpecError
-from hpctune.simulation import simulate
+from hpctune.backends.sim.simulation import simulate
 from hpctune.spec import spec_from_dict
 from hpctune.store import ExperimentStore
-from hpctune.surrogates import FunctionSurrogate, RecordedSurrogate
+from hpctune.backends.sim.surrogates import FunctionSurrogate, RecordedSurrogate
 
 ASHA = {"type": "asha", "grace_period": 1, "max_t": 9, "reduction_factor": 3}
 

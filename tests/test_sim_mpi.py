@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from hpctune.analysis import Analysis
-from hpctune.simulation import simulate
+from hpctune.reporting.analysis import Analysis
+from hpctune.backends.sim.simulation import simulate
 from hpctune.spec import load_spec
-from hpctune.surrogates import RecordedSurrogate
+from hpctune.backends.sim.surrogates import RecordedSurrogate
 
 RUNGS = (1, 3, 9)
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from hpctune.slurm import SlurmJob, _duration, parse_show_job, parse_time_limit, stale_mpich_segments, stop_margin
+from hpctune.slurm.job import SlurmJob, _duration, parse_show_job, parse_time_limit, stale_mpich_segments, stop_margin
 
 SHOWN = ("JobId=1234 JobName=hpctune UserId=me(1000) JobState=RUNNING Reason=None Requeue=1 Restarts=2 "
          "BatchFlag=1 RunTime=00:00:10 TimeLimit=01:00:00 StartTime=2026-11-24T12:00:00 "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hpctune.controller import build_algorithms
+from hpctune.controller.core import build_algorithms
 from hpctune.errors import SpecError
 from hpctune.schedulers import AsyncSuccessiveHalving
 from hpctune.searchers import RandomSearcher
@@ -152,7 +152,7 @@ def test_the_spec_imports_no_algorithm(tmp_path):
     raw = {**GOOD, "scheduler": {"type": "asha", "max_t": 9}, "storage": str(tmp_path)}
     code = (f"import sys, hpctune.spec; hpctune.spec.spec_from_dict({raw!r}, check_trainable=False); "
             "print(*sorted(m for m in sys.modules "
-            "if m.startswith(('hpctune.schedulers', 'hpctune.searchers', 'hpctune.controller'))))")
+            "if m.startswith(('hpctune.schedulers', 'hpctune.searchers', 'hpctune.controller.core'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert done.stdout.split() == []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import hpctune
-from hpctune.slurm import job_state, stale_mpich_segments
+from hpctune.slurm.job import job_state, stale_mpich_segments
 
 from conftest import BIN, _env, assert_finished, running, slow_counter_spec, wait_for_results
 from slurm_jobs import wait_until_ended

@@ -127,7 +127,7 @@ def test_ctrl_c_sigkill_and_resumes_write_every_step_once(tmp_path):
     try:  # the writer process killed, more results, then SIGKILL of the whole run: resume writes what it lacks
         wait_for_rows_in_new_files(set(folder.glob("tb/*/*tfevents*")))
         accepted = len(hpctune.Analysis(folder).results)
-        writers = [pid for pid in run_pids(spec) if b"hpctune.tensorboard" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        writers = [pid for pid in run_pids(spec) if b"hpctune.reporting.tensorboard" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(writers) == 1
         os.kill(writers[0], signal.SIGKILL)
         wait_until(folder, lambda analysis: len(analysis.results) >= accepted + 4, "4 more results")
@@ -148,7 +148,7 @@ def test_false_writes_no_tensorboard_folder(tmp_path):
 
 def _without_tensorboardx(*args: str, cwd) -> subprocess.CompletedProcess:
     """``hpctune ARGS`` in a process where ``import tensorboardX`` fails, as where it is not installed."""
-    code = "import sys; sys.modules['tensorboardX'] = None; from hpctune.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; sys.modules['tensorboardX'] = None; from hpctune.cli.commands import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=_env(), capture_output=True, text=True,
                           timeout=120)
 

@@ -12,8 +12,8 @@ from typing import Any
 from ..errors import SpecError
 from ._base import BACKENDS, Backend
 from .local import LocalBackend
-from .mpi_backend import MPIBackend
-from .sim import SimBackend
+from .mpi.backend import MPIBackend
+from .sim.cluster import SimBackend
 
 __all__ = ["Backend", "BACKENDS", "BACKEND_NAMES", "LocalBackend", "MPIBackend", "SimBackend", "make_backend"]
 
@@ -32,7 +32,7 @@ def make_backend(name: str, workers: int | None = None, trainable: Any = None, v
     Raises:
         SpecError: an unknown name, ``workers`` not a positive integer, or ``mpi`` without mpi4py.
     """
-    from .launch import import_mpi  # not at import time: launch is the spawned ranks' __main__
+    from .mpi.launch import import_mpi  # not at import time: launch is the spawned ranks' __main__
 
     if name not in BACKEND_NAMES:
         listing = ", ".join(repr(known) for known in BACKEND_NAMES[:-1])

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from ..registry import Registry
 
 if TYPE_CHECKING:  # a worker rank never loads the coordinator's side
-    from ..console import Console
-    from ..controller import Controller
-    from .housekeeping import Housekeeping
+    from ..reporting.live.console import Console
+    from ..controller.core import Controller
+    from ..controller.housekeeping import Housekeeping
 
 __all__ = ["Backend", "BACKENDS"]
 

@@ -16,9 +16,9 @@ from ._base import BACKENDS, Backend
 from .gpus import assign_devices, bind_devices, visible_devices
 
 if TYPE_CHECKING:  # registering this backend loads neither the coordinator's side nor the session
-    from ..console import Console
-    from ..controller import Controller
-    from .housekeeping import Housekeeping
+    from ..reporting.live.console import Console
+    from ..controller.core import Controller
+    from ..controller.housekeeping import Housekeeping
 
 __all__ = ["LocalBackend", "serve_local"]
 

@@ -38,7 +38,7 @@ class Searcher(Configurable):
     name = "base"
     fits_model = False
     """True for a searcher whose suggestions take long (a model fit): the MPI backend computes them
-    on a thread of their own, off the path of results (:mod:`hpctune.suggestions`)."""
+    on a thread of their own, off the path of results (:mod:`hpctune.controller.suggestions`)."""
 
     def set_space(self, space: dict) -> None:
         """The experiment's search space, before anything is written (an option that names

@@ -75,7 +75,7 @@ class OptunaSearcher(Searcher):
 
     name = "optuna"
     sampler_name: str | None = None  # set by the named searchers below
-    fits_model = True  # under the MPI backend, suggestions are computed on a thread (hpctune.suggestions)
+    fits_model = True  # under the MPI backend, suggestions are computed on a thread (hpctune.controller.suggestions)
 
     def __init__(self, *, sampler: str | None = None, seed: int | None = None, multi_fidelity: bool = True,
                  **options):

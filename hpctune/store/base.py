@@ -1,8 +1,8 @@
 """The store interface: what the controller and the coordinator's housekeeping ask of storage.
 
 :class:`~hpctune.store.experiment.ExperimentStore` is the experiment folder (journal, part
-files, snapshots); :class:`~hpctune.store.simulated.SimulatedStore` is the same folder for a
-simulation (no journal, checkpoints by name only); :class:`~hpctune.store.memory.MemoryStore`
+files, snapshots); :class:`~hpctune.backends.sim.simulated_store.SimulatedStore` is the same folder for a
+simulation (no journal, checkpoints by name only); :class:`~hpctune.backends.sim.memory_store.MemoryStore`
 keeps nothing on disk (``hpctune plan`` runs the simulator many times).
 """
 from __future__ import annotations

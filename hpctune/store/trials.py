@@ -98,7 +98,7 @@ def history_entries(history: list, checkpoint: str | None, iteration: int, time_
     Snapshots written before hpctune kept each checkpoint's iteration hold plain paths: the newest
     (``checkpoint``) takes ``iteration`` and ``time_s``; an older one, the iteration in its name
     and a time in proportion to it (none was recorded). A name without an iteration gives None
-    (such a checkpoint is never gone back to, see :mod:`hpctune.controller_checkpoints`).
+    (such a checkpoint is never gone back to, see :mod:`hpctune.controller.checkpoints`).
     """
     entries = []
     for entry in history:

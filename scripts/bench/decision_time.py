@@ -1,7 +1,7 @@
 """Scheduler decision time at 1,000 and at 100,000 trials, in-process (no MPI).
 
 Each scheduler (fifo, asha, sha, hyperband, median) runs a synthetic
-experiment through the real :class:`hpctune.controller.Controller` with a real
+experiment through the real :class:`hpctune.controller.core.Controller` with a real
 ``ExperimentStore`` (journal in a temporary folder, flushed after every event
 as the MPI coordinator does; no HDF5 snapshots). A small discrete-event driver
 plays 8 virtual workers: a trial reports ``loss = |x - 0.3| + (0.2 + y) / i``
@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 from hpctune.api import open_experiment
-from hpctune.controller import Controller
+from hpctune.controller.core import Controller
 from hpctune.enums import Decision, SegmentEnd
 from hpctune.schedulers import SchedulerDecision
 from hpctune.spec import spec_from_dict

@@ -1,7 +1,7 @@
 """What starting a multi-rank trial costs: one segment of a k-rank trial, from the leader's worker's
 side, on an otherwise idle machine.
 
-A :class:`~hpctune.backends.trial_group.GroupTrialProcess` runs ``tests/trainable_fixtures.py``'s
+A :class:`~hpctune.backends.mpi.trial_group.GroupTrialProcess` runs ``tests/trainable_fixtures.py``'s
 ``group_sum`` (an allreduce and a checkpoint per iteration, 3 iterations) on k processes of this
 host, ``--repeats`` times; printed: seconds to the first result (``mpiexec``, k Python processes
 importing mpi4py, numpy and h5py, the connection back), to the segment's end, and to the job's exit.
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
 
-from hpctune.backends.launch import import_mpi  # noqa: E402
-from hpctune.backends.trial_group import GroupTrialProcess  # noqa: E402
+from hpctune.backends.mpi.launch import import_mpi  # noqa: E402
+from hpctune.backends.mpi.trial_group import GroupTrialProcess  # noqa: E402
 from hpctune.enums import Decision  # noqa: E402
 from hpctune.trial import TrialTask  # noqa: E402
 

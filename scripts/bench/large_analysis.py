@@ -5,7 +5,7 @@ step in a fresh Python process, ``--repeats`` times, and prints the medians as a
 
 - (a) ``hpctune.Analysis(DIR)`` and ``.trials`` (what ``status`` and the closing summary read);
 - (b) ``.results``: every result row (the history: the part files), timed after (a) in the same process;
-- (c) ``hpctune plot DIR --out TMP``: every plot (:mod:`hpctune.plots`), the whole command;
+- (c) ``hpctune plot DIR --out TMP``: every plot (:mod:`hpctune.reporting.plots`), the whole command;
 - (d) ``hpctune status DIR``.
 
 Each row gives the time inside the process (``perf_counter`` around the step, imports excluded where
@@ -68,7 +68,7 @@ def child_build(storage: str, trials: str, reports: str) -> dict:
 def child_read(folder: str) -> dict:
     """(a) and (b) in one fresh process."""
     import hpctune
-    import hpctune.analysis  # noqa: F401  (pandas and the store imported before the clock starts)
+    import hpctune.reporting.analysis  # noqa: F401  (pandas and the store imported before the clock starts)
 
     t0 = time.perf_counter()
     analysis = hpctune.Analysis(folder)
@@ -85,7 +85,7 @@ def child_plot_each(folder: str, out: str) -> dict:
 
     importlib.import_module("matplotlib.figure")  # imported before the clock starts
     import hpctune
-    from hpctune.plots import PLOTS, write_plots
+    from hpctune.reporting.plots import PLOTS, write_plots
 
     analysis = hpctune.Analysis(folder)
     t0 = time.perf_counter()
@@ -103,7 +103,7 @@ def child_plot_each(folder: str, out: str) -> dict:
 
 def hpctune_command() -> list[str]:
     script = Path(sys.executable).with_name("hpctune")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hpctune.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hpctune.cli.commands"]
 
 
 def env() -> dict:

@@ -3,7 +3,7 @@
 Reads the experiment ``large_analysis.py`` builds (10,000 trials x 100 results by default) and, in
 a fresh process per plot and library (``--repeats`` times), times drawing and saving one PNG:
 
-| hpctune (:func:`hpctune.plots.write_plots`) | Optuna (``optuna.visualization.matplotlib``) |
+| hpctune (:func:`hpctune.reporting.plots.write_plots`) | Optuna (``optuna.visualization.matplotlib``) |
 | --- | --- |
 | ``best_so_far`` | ``plot_optimization_history`` |
 | ``learning_curves`` | ``plot_intermediate_values`` |
@@ -46,7 +46,7 @@ def _child(library: str, plot: str, folder: str, out: str) -> dict:
     results, trials = analysis.results, analysis.trials
     read = time.perf_counter() - started
     if library == "hpctune":
-        from hpctune.plots import write_plots
+        from hpctune.reporting.plots import write_plots
 
         started = time.perf_counter()
         write_plots(analysis, out, names=[plot], skipped=[])

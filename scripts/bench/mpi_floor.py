@@ -1,7 +1,7 @@
 """The floor under the coordinator's CPU per result: a bare MPI ping-pong with hpctune's backoff.
 
 Rank 0 does what hpctune's coordinator does for a result and nothing else: it polls with
-``Iprobe`` (sleeping with :class:`hpctune.backends.mpi.Backoff` while nothing waits), receives
+``Iprobe`` (sleeping with :class:`hpctune.backends.mpi.polling.Backoff` while nothing waits), receives
 a result-sized pickled tuple, and answers with a small object. Ranks 1..N send a result, then
 wait for the answer with the same backoff, ``--messages`` times each. No controller, journal or
 store: whatever hpctune's coordinator spends per result above this figure is its own work.
@@ -41,7 +41,7 @@ def sleep_cpu_us(repeats: int = 20000, seconds: float = 2e-5) -> float:
 def _rank_main(mode: str, messages: int) -> None:
     from mpi4py import MPI
 
-    from hpctune.backends.mpi import Backoff
+    from hpctune.backends.mpi.polling import Backoff
 
     comm = MPI.COMM_WORLD
     status = MPI.Status()

@@ -118,7 +118,7 @@ def make_variant(name: str, src: str | Path) -> Variant:
 
 
 def hpctune_command() -> list[str]:
-    """The ``hpctune`` console script of this Python's environment (it imports ``hpctune.cli`` via PYTHONPATH)."""
+    """The ``hpctune`` console script of this Python's environment (it imports ``hpctune.cli.commands`` via PYTHONPATH)."""
     script = Path(sys.executable).with_name("hpctune")
     return [str(script)] if script.exists() else [sys.executable, "-m", "hpctune.cli"]
 

@@ -1,4 +1,4 @@
-"""Simulator throughput: events per second of ``hpctune.simulation.simulate`` and of ``hpctune run --backend sim``.
+"""Simulator throughput: events per second of ``hpctune.backends.sim.simulation.simulate`` and of ``hpctune run --backend sim``.
 
 The experiment: ASHA (grace_period 1, max_t 27, eta 3) with random search over a 2-d space
 ``{"x": uniform(0, 1), "y": uniform(0, 1)}``; the surrogate is :func:`curve` below: an iteration
@@ -73,9 +73,9 @@ def trials_for(workers: int, per_worker: int, cap: int) -> int:
 # --------------------------------------------------------------------------- child (a fresh process)
 
 def child_simulate(workers: int, trials: int) -> dict:
-    from hpctune.simulation import simulate
+    from hpctune.backends.sim.simulation import simulate
     from hpctune.spec import spec_from_dict
-    from hpctune.surrogates import FunctionSurrogate
+    from hpctune.backends.sim.surrogates import FunctionSurrogate
 
     storage = tempfile.mkdtemp(prefix="hpctune-simbench-")  # the spec checks it; nothing is written there
     try:
@@ -110,7 +110,7 @@ def child_read(folder: str) -> dict:
 
 def hpctune_command() -> list[str]:
     script = Path(sys.executable).with_name("hpctune")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hpctune.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hpctune.cli.commands"]
 
 
 def env() -> dict:

@@ -1,6 +1,6 @@
 """Worker utilisation of asha, sha and hyperband on 1,000 virtual workers (the ASHA paper's large-scale setting).
 
-Simulated with ``hpctune.simulation.simulate`` (the real Controller, schedulers and random searcher
+Simulated with ``hpctune.backends.sim.simulation.simulate`` (the real Controller, schedulers and random searcher
 on a virtual clock). The rungs are those of Table 2 of the ML@CMU blog post on ASHA (Li, 2018):
 eta = 4, resources R/256, R/64, R/16, R/4, R, i.e. grace_period 1 and max_t 256 iterations
 (hyperband: max_t 256, eta 4: brackets s = 4..0 of 256, 80, 27, 10 and 5 configs, 378 a round).
@@ -104,7 +104,7 @@ def raw_spec(name: str, args, storage: str) -> dict:
 def timeline_store_class():
     """A MemoryStore that keeps only what this benchmark reads: segment launches and ends, and full-fidelity results."""
     from hpctune.enums import RecordKind
-    from hpctune.store.memory import MemoryStore
+    from hpctune.backends.sim.memory_store import MemoryStore
 
     launch, end, result = RecordKind.LAUNCH, RecordKind.END, RecordKind.RESULT
 
@@ -128,18 +128,18 @@ def timeline_store_class():
 
 
 def simulate_run(name: str, args, threshold: float) -> dict:
-    import hpctune.simulation
+    import hpctune.backends.sim.simulation
     from hpctune.spec import spec_from_dict
-    from hpctune.surrogates import FunctionSurrogate
+    from hpctune.backends.sim.surrogates import FunctionSurrogate
 
     storage = tempfile.mkdtemp(prefix="hpctune-simutil-")  # the spec checks it; nothing is written there
     try:
         spec = spec_from_dict(raw_spec(name, args, storage), check_trainable=False)
         surrogate = FunctionSurrogate(curve, "loss", name=f"{HERE.stem}:curve")
         # the real simulate(), with a store that keeps the timeline instead of every record
-        with mock.patch.object(hpctune.simulation, "MemoryStore", timeline_store_class()):
+        with mock.patch.object(hpctune.backends.sim.simulation, "MemoryStore", timeline_store_class()):
             started = time.perf_counter()
-            sim = hpctune.simulation.simulate(spec, surrogate, args.workers)
+            sim = hpctune.backends.sim.simulation.simulate(spec, surrogate, args.workers)
             wall = time.perf_counter() - started
     finally:
         shutil.rmtree(storage, ignore_errors=True)

@@ -20,7 +20,7 @@
 # setup
 # each rank runs (submitit calls it): hpctune run <tmp>/tune.yaml --resume --max-requeues 50 --stop-before 120
 module load cuda/12.4
-srun --nodes=$SLURM_JOB_NUM_NODES --ntasks=$SLURM_JOB_NUM_NODES --ntasks-per-node=1 --mpi=none <python> -m hpctune.slurm clear-mpich-shm
+srun --nodes=$SLURM_JOB_NUM_NODES --ntasks=$SLURM_JOB_NUM_NODES --ntasks-per-node=1 --mpi=none <python> -m hpctune.slurm.job clear-mpich-shm
 
 # command
 export SUBMITIT_EXECUTOR=slurm

@@ -1,0 +1,380 @@
+"""The ``sim`` backend: the unchanged controller, schedulers and searchers on virtual workers.
+
+Time is a virtual clock that jumps from event to event; a trial is a surrogate
+(:mod:`hpctune.backends.sim.surrogates`) that says what each iteration reports and how many virtual
+seconds it takes. Events are ordered by (virtual time, sequence number), so the same spec,
+seed and surrogate give the same events on any machine. The controller gets the events a
+real backend would give it (workers joined, results, segment ends, placements), with the
+virtual time, and decides exactly as it would on MPI ranks: what a simulation shows of a
+scheduler is what the scheduler does.
+
+A surrogate that raises, or reports a metric that is no number, fails its trial (ERROR, with the
+error text; ``max_failures`` retries it), as a trainable does on real ranks. What the model leaves
+out: failures of nodes and lost workers, the coordinator's own time per message (each answer is
+instant), contention between trials on a node, and start-up costs that differ by node; see
+docs/simulator.md.
+"""
+from __future__ import annotations
+
+import heapq
+import numbers
+import os
+import shutil
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ...enums import Control, Decision, SegmentEnd
+from ...errors import SpecError
+from .._base import BACKENDS, Backend
+
+if TYPE_CHECKING:
+    from ...reporting.live.console import Console
+    from ...controller.core import Controller
+    from ...spec import ExperimentSpec
+    from .surrogates import Surrogate
+    from ...controller.housekeeping import Housekeeping
+
+__all__ = ["SimBackend", "VirtualClock", "VirtualCluster", "SimOutcome", "iteration_limit"]
+
+_RESULT, _END, _JOIN = 0, 1, 2
+_HOW = {Decision.PAUSE: SegmentEnd.PAUSED, Decision.STOP: SegmentEnd.STOPPED}
+
+
+class VirtualClock:
+    """Seconds of virtual time; the simulator moves it to each event's time."""
+
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class SimOutcome:
+    """What a simulation measured, in virtual seconds.
+
+    Attributes:
+        makespan_s: from the workers' start to the last event.
+        busy_rank_s: rank-seconds spent in segments (start-ups and end delays included).
+        workers: virtual worker ranks.
+        results, segments, events: how many of each.
+        status: ``finished`` or ``interrupted``.
+    """
+
+    makespan_s: float
+    busy_rank_s: float
+    workers: int
+    results: int
+    segments: int
+    events: int
+    status: str = "finished"
+
+    @property
+    def utilization(self) -> float:
+        """Busy rank-seconds over the ranks' whole time (0..1)."""
+        held = self.workers * self.makespan_s
+        return self.busy_rank_s / held if held > 0 else 0.0
+
+
+def iteration_limit(spec: ExperimentSpec, surrogate: Surrogate, scheduler) -> int:
+    """The iteration at which a simulated trial completes by itself: the surrogate's own end, else
+    ``stop.training_iteration``, else the scheduler's ``max_t`` (its highest rung, counted in iterations).
+
+    Raises:
+        SpecError: nothing bounds a trial (a real trainable ends itself; a simulated one must be told).
+    """
+    candidates = [surrogate.max_iterations, spec.stop.get("training_iteration")]
+    if getattr(scheduler, "time_attr", "training_iteration") == "training_iteration":
+        candidates.append(max(scheduler.rung_levels() or [0]))
+    limits = [int(c) for c in candidates if isinstance(c, (int, float)) and not isinstance(c, bool) and c >= 1]
+    if not limits:
+        raise SpecError("surrogate", "nothing ends a simulated trial: give the surrogate max_iterations, the spec "
+                                     "stop: {training_iteration: N}, or a scheduler with max_t")
+    return min(limits)
+
+
+def check_workers(spec: ExperimentSpec, workers: int) -> None:
+    """Refuse a trial that needs more ranks than the simulation has (as the MPI backend does):
+    it could never start, and the run would "finish" with no trial.
+
+    Raises:
+        SpecError: naming ``resources.ranks_per_trial``.
+    """
+    ranks = spec.resources.ranks_per_trial
+    if ranks > workers:
+        raise SpecError("resources.ranks_per_trial",
+                        f"{ranks} ranks per trial, but this run has {workers} worker ranks")
+
+
+class VirtualCluster:
+    """Runs ``controller``'s experiment on ``workers`` virtual ranks until nothing is left to run.
+
+    Args:
+        controller: a controller whose clock is ``clock``.
+        surrogate: what each iteration reports and takes.
+        workers: virtual worker ranks (1..workers), each joining at the surrogate's ``join_s(rank)``;
+            a free rank is the one idle the longest.
+        clock: the virtual clock (set to each event's time before the controller hears of it).
+        log: keep :attr:`log`, one ``(time, trial, iteration, decision)`` per result (tests).
+    """
+
+    def __init__(self, controller: Controller, surrogate: Surrogate, workers: int, clock: VirtualClock,
+                 log: bool = False):
+        self.controller = controller
+        self.surrogate = surrogate
+        self.workers = workers
+        self.clock = clock
+        check_workers(controller.spec, workers)
+        self.limit = iteration_limit(controller.spec, surrogate, controller.scheduler)
+        self.metric = controller.spec.metric
+        self.log: list[tuple] | None = [] if log else None
+        self.results = self.segments = self.events = 0
+        self.busy_rank_s = 0.0
+        self._queue: list[tuple] = []
+        self._seq = 0
+        self._idle: deque[int] = deque()
+        self._running: dict[int, list] = {}   # trial -> [ranks, config, iteration, metrics, seconds, total, start]
+        self._errors: dict[int, str] = {}     # trial -> why it fails (its END event is queued)
+        self._housekeeping: Housekeeping | None = None
+        self._runs_of: dict[int, int] = {}    # trial -> segments started
+        self._warm: set[int] = set()          # ranks that ran something (a rank's first run pays its warm-up)
+        self._start = clock.now
+
+    def run(self, housekeeping: Housekeeping | None = None) -> SimOutcome:
+        """Process every event; ``housekeeping`` (a run with a folder and a console) flushes, snapshots
+        and hears signals after each, as on real ranks. Returns what was measured (not finalized)."""
+        self._housekeeping = housekeeping
+        joins: dict[float, list[int]] = {}
+        for rank in range(1, self.workers + 1):
+            joins.setdefault(self.surrogate.join_s(rank), []).append(rank)
+        for delay, ranks in sorted(joins.items()):  # ranks that join together come as one event
+            self._push(self._start + delay, _JOIN, ranks)
+        queue, pop = self._queue, heapq.heappop
+        while queue:
+            time, _, kind, subject = pop(queue)
+            self.clock.now = time
+            self.events += 1
+            if kind == _RESULT:
+                self._result(subject)
+            elif kind == _END:
+                self._end(subject, SegmentEnd.ERROR if subject in self._errors else self._running[subject][3])
+            else:
+                self._idle.extend(subject)
+                self.controller.on_workers_joined(len(subject), t=time)
+            self._after_event(housekeeping)
+        return SimOutcome(makespan_s=self.clock.now - self._start, busy_rank_s=self.busy_rank_s,
+                          workers=self.workers, results=self.results, segments=self.segments, events=self.events)
+
+    # -- events ----------------------------------------------------------------------
+    def _after_event(self, housekeeping: Housekeeping | None) -> None:
+        controller = self.controller
+        if housekeeping is not None:
+            housekeeping.check_signals(controller)
+            housekeeping.flush(controller)
+            housekeeping.tick(controller)
+        else:
+            controller.take_obsolete_checkpoints()
+            controller.take_notices()
+        self._apply_controls()
+        for launch in controller.take_launches():
+            self._place(launch.task, launch.resources.ranks_per_trial)
+
+    def _apply_controls(self) -> None:
+        """A new config (a live policy, PBT's explore) reaches its running trial at once: the trial's
+        next iteration, not yet computed, trains with it (CHECKPOINT and PAUSE need nothing: every
+        result carries a checkpoint, and the controller answers PAUSE itself)."""
+        for message in self.controller.take_controls():
+            if message.control == Control.CONFIG and message.trial_id in self._running:
+                self._running[message.trial_id][1] = message.payload
+
+    def _place(self, task, ranks_per_trial: int) -> None:
+        now = self.clock.now
+        ranks = [self._idle.popleft() for _ in range(ranks_per_trial)]
+        cold = [rank for rank in ranks if rank not in self._warm]
+        self._warm.update(cold)
+        trial_id = task.trial_id
+        self.controller.placed(trial_id, ranks, t=now)
+        run = self._runs_of.get(trial_id, 0)
+        self._runs_of[trial_id] = run + 1
+        self.segments += 1
+        state = [ranks, task.config, task.start_iteration, None, 0.0, task.time_total_s, now]
+        self._running[trial_id] = state
+        try:
+            warm_up = max(self.surrogate.warm_up_s(rank) for rank in cold) if cold else 0.0
+            start_up = self.surrogate.start_up_s(trial_id, task.config, run)
+        except Exception:  # the surrogate's own error: this trial fails, as a trainable that raises does
+            self._fail(trial_id, now, traceback.format_exc())
+            return
+        if task.start_iteration >= self.limit:  # nothing left to train (a copy of a finished model, say): the
+            state[3] = SegmentEnd.COMPLETED       # run returns at once, as a trainable's loop over its iterations does
+            self._push(now + warm_up + start_up, _END, trial_id)
+            return
+        self._next(trial_id, state, now + warm_up + start_up)
+
+    def _next(self, trial_id: int, state: list, start: float) -> None:
+        """Compute the trial's next iteration and queue its report (or its failure)."""
+        iteration = state[2] + 1
+        try:
+            metrics, seconds = self.surrogate.step(trial_id, state[1], iteration)
+        except SpecError:  # what it returned is not (metrics, seconds) at all: the surrogate is refused
+            raise
+        except Exception:  # the surrogate's own error: this trial fails at the iteration's start
+            self._fail(trial_id, start, traceback.format_exc())
+            return
+        value = metrics.get(self.metric, 0.0)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's numbers are Real too
+            # as hpctune.report() fails a trial on real ranks, when the iteration reports
+            self._fail(trial_id, start + seconds, f"{self.surrogate.describe()} reported the metric {self.metric!r} "
+                                                  f"as {value!r} ({type(value).__name__}), not a number "
+                                                  f"(trial {trial_id}, iteration {iteration})")
+            return
+        state[2], state[3], state[4] = iteration, metrics, seconds
+        self._push(start + seconds, _RESULT, trial_id)
+
+    def _fail(self, trial_id: int, at: float, error: str) -> None:
+        """The trial's run ends in ERROR at virtual time ``at`` (the controller retries it or not)."""
+        self._errors[trial_id] = error
+        self._push(at, _END, trial_id)
+
+    def _result(self, trial_id: int) -> None:
+        now = self.clock.now
+        state = self._running[trial_id]
+        ranks, _, iteration, row, seconds, total, _ = state
+        total += seconds
+        state[5] = total
+        row["trial_id"] = trial_id
+        row["training_iteration"] = iteration
+        row["time_this_iter_s"] = seconds
+        row["time_total_s"] = total
+        row["timestamp"] = now
+        row["rank"] = ranks[0]
+        self.results += 1
+        decision = self.controller.on_result(trial_id, row, f"trials/{trial_id:06d}/sim_{iteration:06d}", t=now)
+        action = Decision(getattr(decision, "action", decision))
+        if self.log is not None:
+            self.log.append((now, trial_id, iteration, action.name))
+        if action == Decision.CONTINUE and iteration < self.limit:
+            self._apply_controls()  # a config the answer to this result changed is in force for the next
+            self._next(trial_id, state, now)
+            return
+        how = _HOW.get(action, SegmentEnd.COMPLETED)
+        delay = self.surrogate.end_delay_s(trial_id, state[1], self._runs_of[trial_id] - 1) if action != Decision.CONTINUE else 0.0
+        if delay > 0:
+            state[3] = how
+            self._push(now + delay, _END, trial_id)
+        else:
+            self._end(trial_id, how)
+
+    def _end(self, trial_id: int, how: SegmentEnd) -> None:
+        now = self.clock.now
+        ranks, *_, start = self._running.pop(trial_id)
+        self.busy_rank_s += (now - start) * len(ranks)
+        self._idle.extend(ranks)
+        error = self._errors.pop(trial_id, None)
+        self.controller.on_segment_end(trial_id, how, error=error, t=now)
+        if error is not None and self._housekeeping is not None:
+            self._housekeeping.segment_ended(self.controller, trial_id, how, error)
+
+    def _push(self, time: float, kind: int, subject) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (time, self._seq, kind, subject))
+
+
+@BACKENDS.register
+class SimBackend(Backend):
+    """Virtual workers and a virtual clock (see the module docstring).
+
+    Args:
+        workers: virtual worker ranks (default: this machine's cores, at least 2, as for ``mpi``).
+        surrogate: a :class:`~hpctune.backends.sim.surrogates.Surrogate`, or its text for
+            :func:`~hpctune.backends.sim.surrogates.load_surrogate` (``module:function`` or an experiment folder),
+            loaded once the spec is known.
+    """
+
+    name = "sim"
+    simulated = True
+
+    def __init__(self, workers: int | None = None, trainable=None, surrogate: Surrogate | str | None = None):
+        launched = launcher_ranks()
+        if launched > 1:
+            raise SpecError("backend", f"sim runs in one process, not on MPI ranks (this launcher started "
+                                       f"{launched}): run it without mpiexec/srun, with --workers for the virtual ones")
+        super().__init__(workers, trainable)
+        self.surrogate = surrogate
+        self.clock: Callable[[], float] = VirtualClock()
+        self.outcome: SimOutcome | None = None
+
+    @property
+    def num_workers(self) -> int:
+        return self.workers or max(os.cpu_count() or 2, 2)
+
+    def load_surrogate(self, spec: ExperimentSpec) -> Surrogate:
+        """The surrogate, loaded for ``spec`` if it was given as text (once).
+
+        Raises:
+            SpecError: none was given, or it cannot be loaded.
+        """
+        from .surrogates import load_surrogate
+
+        if self.surrogate is None:
+            raise SpecError("surrogate", "the sim backend needs a surrogate: --surrogate module:function or "
+                                         "--surrogate runs/PILOT (an experiment whose curves and times to replay)")
+        if isinstance(self.surrogate, str):
+            self.surrogate = load_surrogate(self.surrogate, spec.metric, spec.space)
+        return self.surrogate
+
+    def store_options(self, spec: ExperimentSpec) -> dict:
+        """The simulated store on the virtual clock; the surrogate is loaded and checked here, before
+        anything is written."""
+        from ...controller.core import build_algorithms
+        from .simulated_store import SimulatedStore
+
+        surrogate = self.load_surrogate(spec)
+        iteration_limit(spec, surrogate, build_algorithms(spec)[0])
+        check_workers(spec, self.num_workers)
+        return {"store_class": SimulatedStore, "clock": self.clock,
+                "simulation": {"surrogate": surrogate.describe(), "workers": self.num_workers}}
+
+    def serve(self, controller: Controller, housekeeping: Housekeeping, console: Console, action: str) -> str:
+        surrogate = self.load_surrogate(controller.spec)
+        console.message(f"{action} {controller.store.folder}: a simulation on {self.num_workers} virtual workers, "
+                        f"trials from {surrogate.describe()}")
+        cluster = VirtualCluster(controller, surrogate, self.num_workers, self.clock)
+        try:
+            self.outcome = cluster.run(housekeeping)
+            status = housekeeping.finish(controller)
+        except SpecError:
+            raise  # bad input: hpctune.api closes the store and removes the new folder
+        except BaseException:
+            # A simulation is never resumed, so a folder it leaves unfinished could be neither resumed
+            # nor run again under its name: it goes (the simulation runs again in seconds).
+            controller.store.close()
+            shutil.rmtree(controller.store.folder, ignore_errors=True)
+            console.message(f"the simulation did not end: {controller.store.folder} removed (run it again)")
+            raise
+        self.outcome.status = status
+        console.message(f"simulated {_duration(self.outcome.makespan_s)} of {self.num_workers} workers "
+                        f"({self.outcome.utilization:.0%} busy) in {self.outcome.events} events")
+        return status
+
+
+def launcher_ranks() -> int:
+    """How many ranks an MPI launcher (MPICH's or Open MPI's mpiexec, Slurm's srun) started, from
+    its environment (1 when there is none)."""
+    for variable in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        text = os.environ.get(variable, "")
+        if text.isdigit():
+            return int(text)
+    return 1
+
+
+def _duration(seconds: float) -> str:
+    """``3h 25m 10s``-style virtual time."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return " ".join(f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v) or "0s"
