@@ -64,7 +64,7 @@ def test_a_replay_of_the_journal_takes_the_same_decisions(tmp_path):
     assert decisions[-1] == Decision.PAUSE
     assert fresh.trials[trial_id].iteration == 9
     # the new allocation sets its own deadline: the old one is gone after the restore
-    assert fresh._deadline is None
+    assert fresh.state.deadline is None
 
 
 def test_an_iteration_longer_than_any_allocation_is_not_held_back_for_ever(tmp_path):

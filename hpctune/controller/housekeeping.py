@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..enums import SegmentEnd, TrialState
 from ..errors import SpecError, StorageFailed, describe_os_error
@@ -54,7 +54,7 @@ class Housekeeping:
         self.second_signal: int | None = None
         self.checkpoint_signal = False
         self.defer_second_signal = False  # True: a second signal only sets second_signal, for a loop to act on
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # signal -> the handler it had (what signal.signal returned)
         if handle_signals:
             handlers = {signal.SIGINT: self._on_signal, signal.SIGTERM: self._on_signal,
                         signal.SIGUSR1: self._on_checkpoint_signal, signal.SIGUSR2: self._on_allocation_signal}

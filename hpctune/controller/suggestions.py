@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Mapping
+from typing import Any
 
 from ..searchers import Searcher
 
@@ -46,7 +48,7 @@ class SuggestionSource:
         self._lock = threading.Lock()         # held while the searcher is used
         self._told: deque = deque()           # (method, args) heard while a suggestion was computed
         self._asking: int | None = None       # the trial id a suggestion is computed for
-        self._answer = None
+        self._answer: object = None           # a config, None (nothing now) or FINISHED
         self._error: BaseException | None = None
         self._done = threading.Event()
 
@@ -93,6 +95,7 @@ class SuggestionSource:
         self._asking, self._answer, self._error = None, None, None
         if error is not None:
             raise error
+        assert trial_id is not None  # ready
         return trial_id, answer
 
     def replay(self, trial_id: int, config: dict) -> None:
@@ -141,15 +144,15 @@ class SuggestionSource:
     def state_dict(self) -> dict:
         """The searcher's state and a suggestion it made that no trial has yet (waits for one under way)."""
         self._sync()
-        pending = self.pending
-        if self.ready and self._error is None and isinstance(self._answer, dict):
-            pending = PendingAnswer(self._asking, self._answer)
+        pending, asking = self.pending, self._asking
+        if asking is not None and self._done.is_set() and self._error is None and isinstance(self._answer, dict):
+            pending = PendingAnswer(asking, self._answer)  # ready, and a config
         state = {"searcher": self.searcher.state_dict()}
         if pending is not None:
             state["pending_suggestion"] = {"trial": pending.trial_id, "config": pending.config}
         return state
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.searcher.load_state_dict(state["searcher"])
         pending = state.get("pending_suggestion")
         self.pending = PendingAnswer(pending["trial"], pending["config"]) if pending else None

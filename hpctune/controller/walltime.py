@@ -1,67 +1,59 @@
 """Walltime-aware scheduling: how long iterations and segment start-ups take, and what fits before
-the end of an allocation (plain data: the controller holds one :class:`IterationTimes`)."""
+the end of an allocation (plain data: the controller's state holds one :class:`IterationTimes`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import Enum
+
+from .state_fields import AS_LIST, per_allocation, saved
 
 __all__ = ["IterationTimes", "Fit", "next_iteration_fits", "segment_fits"]
 
 
+@dataclass
 class IterationTimes:
     """Mean ``time_this_iter_s`` of each trial and of all of them, and the mean start-up of a
     segment (from its placement to its first result, less that result's iteration).
 
-    The experiment-wide means are kept across allocations (:meth:`state_dict`); a trial's own
-    mean is rebuilt from its results in each allocation.
+    The experiment-wide means are kept across allocations (saved in snapshots); a trial's own
+    mean is rebuilt from its results in each allocation (the journal's, replayed, and the new ones).
     """
 
-    def __init__(self):
-        self._per_trial: dict[int, tuple[float, int]] = {}  # trial id -> (mean, count)
-        self._all = [0.0, 0]                                # sum, count
-        self._start = [0.0, 0]                              # sum, count
-        self._launched_at: dict[int, float] = {}
+    iteration_seconds: list = field(default_factory=lambda: [0.0, 0], metadata=saved(AS_LIST))  # sum, count
+    start_seconds: list = field(default_factory=lambda: [0.0, 0], metadata=saved(AS_LIST))      # sum, count
+    per_trial: dict[int, tuple[float, int]] = field(default_factory=dict)  # trial id -> (mean, count)
+    launched_at: dict[int, float] = field(default_factory=dict, metadata=per_allocation())
 
     def launched(self, trial_id: int, now: float) -> None:
-        self._launched_at[trial_id] = now
+        self.launched_at[trial_id] = now
 
     def ended(self, trial_id: int) -> None:
-        self._launched_at.pop(trial_id, None)
+        self.launched_at.pop(trial_id, None)
 
     def result(self, trial_id: int, row: dict, now: float) -> None:
         seconds = row.get("time_this_iter_s")
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
             return
-        mean, count = self._per_trial.get(trial_id, (0.0, 0))
-        self._per_trial[trial_id] = (mean + (seconds - mean) / (count + 1), count + 1)
-        self._all[0] += seconds
-        self._all[1] += 1
-        launched = self._launched_at.pop(trial_id, None)
+        mean, count = self.per_trial.get(trial_id, (0.0, 0))
+        self.per_trial[trial_id] = (mean + (seconds - mean) / (count + 1), count + 1)
+        self.iteration_seconds[0] += seconds
+        self.iteration_seconds[1] += 1
+        launched = self.launched_at.pop(trial_id, None)
         if launched is not None:  # the segment's first result: what starting it cost
-            self._start[0] += max(0.0, now - launched - seconds)
-            self._start[1] += 1
+            self.start_seconds[0] += max(0.0, now - launched - seconds)
+            self.start_seconds[1] += 1
 
     def iteration(self, trial_id: int | None = None) -> float | None:
         """Seconds the trial's next iteration should take (its mean, else the experiment's; None: no data)."""
-        if trial_id in self._per_trial:
-            return self._per_trial[trial_id][0]
-        total, count = self._all
+        if trial_id is not None and trial_id in self.per_trial:
+            return self.per_trial[trial_id][0]
+        total, count = self.iteration_seconds
         return total / count if count else None
 
     def start_up(self) -> float:
         """Seconds from placing a segment to the start of its first iteration (0 before any)."""
-        total, count = self._start
+        total, count = self.start_seconds
         return total / count if count else 0.0
-
-    def state_dict(self) -> dict:
-        return {"iteration_seconds": list(self._all), "start_seconds": list(self._start)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._all = list(state.get("iteration_seconds", (0.0, 0)))
-        self._start = list(state.get("start_seconds", (0.0, 0)))
-
-    def clear_segments(self) -> None:
-        """The segments of an old allocation are gone (resume)."""
-        self._launched_at.clear()
 
 
 class Fit(Enum):
