@@ -1,72 +1,15 @@
-"""The control channel: the coordinator tells a running trial to checkpoint now, to pause, or to take
-a new config, without waiting for the trial's next result to answer."""
+"""The controller's side of the control channel (hpctune.controller.controls): a trial paused now
+pauses at its next result and runs again first, a new config is journaled and survives a resume,
+and at an allocation's end a trial pauses at its checkpoint (the trial process's side:
+tests/backends/mpi/test_trial_process.py; SIGUSR1 and SIGUSR2 on real ranks: tests/e2e/test_signals.py)."""
 from __future__ import annotations
-
-import os
-import signal
-import time
 
 import pytest
 
-import hpctune
-from hpctune.backends.mpi.trial_process import TrialProcess
 from hpctune.enums import Control, Decision, SegmentEnd
 from hpctune.store import load_experiment
-from hpctune.trial import TrialTask
 
-from conftest import REPO, kill_run, run_pids, start_run, wait_for_results
 from sim_driver import SimDriver, make_controller
-
-
-def _task(tmp_path, trainable: str, config: dict, trial_id: int = 0) -> TrialTask:
-    return TrialTask(trial_id=trial_id, trainable=f"trainable_fixtures:{trainable}", config=config,
-                     experiment_dir=str(tmp_path), trial_dir=str(tmp_path / "trials" / f"{trial_id:06d}"),
-                     checkpoint=None, start_iteration=0, time_total_s=0.0, metric="loss",
-                     python_path=[str(REPO / "tests")])
-
-
-def _run(process: TrialProcess, task: TrialTask, controls_after: dict[int, tuple]) -> list[tuple[dict, str | None]]:
-    """Run ``task`` in the trial process; after the result of iteration i, send ``controls_after[i]``
-    (before the decision, as a coordinator may). Returns every (row, checkpoint) reported."""
-    seen = []
-
-    def on_result(row, checkpoint):
-        seen.append((row, checkpoint))
-        for control, payload in controls_after.get(row["training_iteration"], ()):
-            process.send_control(control, payload)
-        return Decision.CONTINUE
-
-    process.run(task, on_result)
-    return seen
-
-
-def test_a_function_trial_sees_a_new_config_and_checkpoints_when_asked(tmp_path):
-    process = TrialProcess(rank=1)
-    try:
-        seen = _run(process, _task(tmp_path, "checkpoints_on_request", {"lr": 0.1, "epochs": 4}),
-                    {1: [(Control.CONFIG, {"lr": 0.5, "epochs": 4})], 2: [(Control.CHECKPOINT, None)]})
-    finally:
-        process.close()
-    assert [row["lr"] for row, _ in seen] == [0.1, 0.5, 0.5, 0.5]
-    assert [row["asked"] for row, _ in seen] == [0, 0, 1, 0]      # asked once, at the report after
-    assert [checkpoint for _, checkpoint in seen] == [None, None, "trials/000000/checkpoint_000003.h5", None]
-
-
-@pytest.mark.parametrize("in_place", [True, False])
-def test_a_class_trial_takes_a_new_config_before_its_next_step(tmp_path, in_place):
-    """reset_config True: the same object goes on; False: built again with the new config from
-    the checkpoint its last step saved, so its own count continues."""
-    process = TrialProcess(rank=1)
-    config = {"lr": 0.1, "epochs": 4, "in_place": in_place}
-    try:
-        seen = _run(process, _task(tmp_path, "Reconfigurable", config),
-                    {2: [(Control.CONFIG, {**config, "lr": 0.7})]})
-    finally:
-        process.close()
-    rows = [row for row, _ in seen]
-    assert [row["lr"] for row in rows] == [0.1, 0.1, 0.7, 0.7]
-    assert [row["loss"] * row["training_iteration"] for row in rows] == pytest.approx([0.1, 0.1, 0.7, 0.7])
-    assert [row["builds"] - rows[0]["builds"] for row in rows] == ([0, 0, 0, 0] if in_place else [0, 0, 1, 1])
 
 
 def test_pause_now_pauses_at_the_next_result_and_runs_the_trial_again_first(tmp_path):
@@ -102,61 +45,6 @@ def test_a_new_config_is_journaled_and_survives_a_resume(tmp_path):
     assert driver.run()
     with pytest.raises(ValueError, match=f"trial {trial_id} is TERMINATED: its config can no longer change"):
         controller.set_config(trial_id, {"x": 0.1})
-
-
-@pytest.mark.mpi
-@pytest.mark.parametrize("launcher", ["spawn", "mpiexec"])
-def test_sigusr1_makes_every_running_trial_checkpoint_at_its_next_report(tmp_path, launcher):
-    spec = tmp_path / "usr1.yaml"
-    spec.write_text("name: usr1\ntrainable: trainable_fixtures:checkpoints_on_request\nmetric: loss\n"
-                    "num_samples: 2\nspace: {lr: {uniform: [0, 1]}, epochs: 25, sleep: 0.1}\n"
-                    f"storage: {tmp_path / 'runs'}\n")
-    folder = tmp_path / "runs" / "usr1"
-    process = start_run(spec, launcher)
-    try:
-        wait_for_results(folder)
-        signalled = time.time()
-        os.kill(run_pids(spec, rank=0)[0], signal.SIGUSR1)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        kill_run(spec)
-    assert process.returncode == 0, stderr
-    assert "received SIGUSR1: 2 running trial(s) checkpoint at their next report" in stderr
-    results = hpctune.Analysis(folder).results
-    trials = {trial.trial_id: trial for trial in load_experiment(folder).restored_trials()}
-    for trial_id, rows in results.groupby("trial_id"):
-        asked = rows[rows.asked == 1]
-        assert len(asked) == 1, rows      # asked once; the checkpoint with that report answers it
-        assert trials[trial_id].checkpoint_iteration == int(asked.training_iteration.iloc[0])
-        assert signalled < asked.timestamp.iloc[0] < signalled + 2.0
-        assert (rows[rows.timestamp < signalled].asked == 0).all()
-
-
-@pytest.mark.mpi
-def test_sigusr2_the_allocation_ends_trials_checkpoint_and_pause_then_resume_continues(tmp_path):
-    """SIGUSR2 (Slurm's --signal warning) outside Slurm: the trials checkpoint when asked and pause,
-    the run exits 1 (no job to requeue), and resume goes on from those checkpoints."""
-    spec = tmp_path / "usr2.yaml"
-    spec.write_text("name: usr2\ntrainable: trainable_fixtures:checkpoints_on_request\nmetric: loss\n"
-                    "num_samples: 2\nspace: {lr: {uniform: [0, 1]}, epochs: 25, sleep: 0.1}\n"
-                    f"storage: {tmp_path / 'runs'}\n")
-    folder = tmp_path / "runs" / "usr2"
-    process = start_run(spec, "spawn")
-    try:
-        wait_for_results(folder)
-        os.kill(run_pids(spec, rank=0)[0], signal.SIGUSR2)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        kill_run(spec)
-    assert process.returncode == 1, stderr
-    assert ("received SIGUSR2: 2 running trial(s) checkpoint and pause at their next result; nothing new "
-            "starts; the next allocation continues") in stderr
-    assert f"hpctune: experiment interrupted; continue it with 'hpctune resume {folder}'" in stderr
-    paused = {trial.trial_id: trial for trial in load_experiment(folder).restored_trials()}
-    assert {trial.state.name for trial in paused.values()} == {"PAUSED"}
-    results = hpctune.Analysis(folder).results
-    for trial_id, rows in results.groupby("trial_id"):  # the last result before the pause carried the checkpoint
-        assert rows.asked.iloc[-1] == 1 and paused[trial_id].checkpoint_iteration == rows.training_iteration.max()
 
 
 def _decision(decision) -> Decision:
