@@ -1,4 +1,17 @@
-"""A deterministic synthetic driver for :class:`hpctune.controller.core.Controller`: virtual workers, no MPI.
+"""A deterministic synthetic driver for :class:`hpctune.controller.core.Controller`: virtual workers, no MPI,
+and :func:`make_controller`, a Controller on a real experiment folder.
+
+Where a test needs only virtual workers and a clock, it runs the real simulator instead
+(``simulated.py``: :mod:`hpctune.backends.sim`). This driver stays for what the real one does not do:
+
+- a failure injected at one trial's iteration (``fail``), where a surrogate sees no trial id;
+- a run stopped after a number of events (``run(max_events=)``, ``step()``) and resumed mid-run on a
+  restored controller (``resume_with``), each running trial on its worker;
+- a check after every event (``on_event``) that reads the workers' state;
+- a model-based searcher's suggestions computed in the background (``suggest_in_background``);
+- the real :class:`~hpctune.store.ExperimentStore`: a journal on disk to replay, and a checkpoint
+  file (empty) for every result, so that PBT's exploit copies files and the checkpoint checks of a
+  resume find them (the simulator's stores keep names only).
 
 The driver is the backend: it owns the virtual ranks and places each launch on
 an idle one (the longest idle first, as the MPI backend does). Each virtual
@@ -26,21 +39,11 @@ from hpctune.api import open_experiment
 from hpctune.controller.core import Controller
 from hpctune.enums import Decision, SegmentEnd, TrialState
 from hpctune.schedulers import SchedulerDecision
-from hpctune.spec import spec_from_dict
 from hpctune.store.trials import trials_from_columns, trials_to_columns
 
+from simulated import default_duration, default_metric, make_spec
+
 __all__ = ["SimDriver", "make_controller", "restored_controller", "default_metric", "json_round_trip"]
-
-DEFAULT_SPACE = {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}, "epochs": 9}
-
-
-def default_metric(config: dict, iteration: int) -> float:
-    """A loss whose curves cross: a config-dependent floor plus a decaying, config-dependent term."""
-    return abs(config["x"] - 0.3) + (0.2 + config["y"]) / iteration
-
-
-def default_duration(config: dict) -> float:
-    return 1.0 + round(config.get("x", 0.5), 3)
 
 
 def json_round_trip(data):
@@ -49,12 +52,9 @@ def json_round_trip(data):
 
 def make_controller(folder: Path, scheduler, searcher="random", space: dict | None = None, num_samples: int = 12,
                     metric: str = "loss", mode: str = "min", max_failures: int = 0, seed: int = 0) -> Controller:
-    """A Controller on a fresh experiment folder (``folder/sim``), trainable never imported."""
-    raw = {"name": "sim", "trainable": "tests.dummy:train", "metric": metric, "mode": mode,
-           "num_samples": num_samples, "space": space or DEFAULT_SPACE, "scheduler": scheduler,
-           "searcher": searcher, "max_failures": max_failures, "seed": seed, "storage": str(folder)}
+    """A Controller on a fresh experiment folder (``folder/sim``) of :func:`simulated.make_spec`'s spec."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    spec = spec_from_dict(raw, check_trainable=False)
+    spec = make_spec(folder, scheduler, searcher, space, num_samples, metric, mode, max_failures, seed)
     store, _ = open_experiment(spec, resume=False)
     return Controller(spec, store, clock=lambda: 0.0)
 

@@ -1,4 +1,4 @@
-"""Waiting for a Slurm job of the loopback cluster (tests/test_slurm.py, scripts/bench/walltime.py)."""
+"""Waiting for a Slurm job of the loopback cluster (tests/e2e/test_slurm.py, scripts/bench/walltime.py)."""
 from __future__ import annotations
 
 import subprocess

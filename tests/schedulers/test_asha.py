@@ -11,6 +11,7 @@ from hpctune.enums import Decision
 from hpctune.schedulers import AsyncSuccessiveHalving
 from hpctune.trial import Trial
 from sim_driver import SimDriver, make_controller, restored_controller
+from simulated import launches_of, simulated
 
 SPACE = {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}, "epochs": 27}
 ASHA = {"type": "asha", "grace_period": 1, "max_t": 27, "reduction_factor": 3}
@@ -99,12 +100,10 @@ def test_promotes_the_best_within_the_quota_then_grows_the_bottom():
 def test_brackets_round_robin(tmp_path):
     asha = {"type": "asha", "grace_period": 1, "max_t": 27, "brackets": 3}
     assert AsyncSuccessiveHalving(max_t=27, brackets=3).milestones == [[1, 3, 9, 27], [3, 9, 27], [9, 27]]
-    controller = make_controller(tmp_path, asha, space=SPACE, num_samples=30)
-    driver = SimDriver(controller, workers=4, metric=crossing).start()
-    assert driver.run()
-    controller.finalize()
+    simulation = simulated(tmp_path, asha, space=SPACE, num_samples=30, workers=4, metric=crossing)
+    controller = simulation.controller
     first_pause = {}
-    for trial_id, iteration, decision in driver.log:
+    for _, trial_id, iteration, decision in simulation.log:
         if decision != "CONTINUE":
             first_pause.setdefault(trial_id, iteration)
     for trial_id, iteration in first_pause.items():
@@ -118,20 +117,18 @@ def test_brackets_round_robin(tmp_path):
 
 def test_stop_variant_continues_within_the_cutoff_and_never_pauses(tmp_path):
     asha = dict(ASHA, stop_variant=True)
-    controller = make_controller(tmp_path, asha, space=SPACE, num_samples=30)
-    driver = SimDriver(controller, workers=3, metric=crossing).start()
-    assert driver.run()
-    controller.finalize()
-    assert "PAUSE" not in {d for _, _, d in driver.log}
+    simulation = simulated(tmp_path, asha, space=SPACE, num_samples=30, workers=3, metric=crossing)
+    controller = simulation.controller
+    assert "PAUSE" not in {d for _, _, _, d in simulation.log}
     recorded = {m: [] for m in (1, 3, 9)}
-    for trial_id, iteration, decision in driver.log:
+    for _, trial_id, iteration, decision in simulation.log:
         if iteration in recorded:
             key = -crossing(controller.trials[trial_id].config, iteration)
             better = sum(1 for k in recorded[iteration] if k > key)
             recorded[iteration].append(key)
             expected = "CONTINUE" if better < math.ceil(len(recorded[iteration]) / 3) else "STOP"
             assert decision == expected, (trial_id, iteration)
-    assert all(start == 0 for _, _, start in driver.launches)      # nothing is ever resumed
+    assert all(start == 0 for _, _, start in launches_of(simulation))      # nothing is ever resumed
     assert controller.scheduler.describe_progress().startswith("rungs 1:30 ")
 
 
@@ -144,10 +141,8 @@ def test_nan_and_inf_count_as_worst(tmp_path, stop_variant):
             return float("inf")
         return crossing(config, iteration)
 
-    controller = make_controller(tmp_path, dict(ASHA, stop_variant=stop_variant), space=SPACE, num_samples=30)
-    driver = SimDriver(controller, workers=3, metric=metric).start()
-    assert driver.run()
-    controller.finalize()
+    controller = simulated(tmp_path, dict(ASHA, stop_variant=stop_variant), space=SPACE, num_samples=30, workers=3,
+                           metric=metric).controller
     bad = [t for t in controller.trials.values() if not 0.2 <= t.config["x"] <= 0.8]
     assert bad
     for trial in bad:

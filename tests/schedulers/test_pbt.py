@@ -1,5 +1,5 @@
 """Population based training: quantiles, explore within every domain, exploit from the newest
-checkpoint of a donor that has one (on the synthetic driver), and its options."""
+checkpoint of a donor that has one (on the simulator and the synthetic driver), and its options."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ from hpctune.schedulers import PopulationBasedTraining, build_scheduler
 from hpctune.space import parse_space
 
 from sim_driver import SimDriver, make_controller
+from simulated import launches_of, simulated
 
 
 def _pbt(space: dict | None = None, **options) -> PopulationBasedTraining:
@@ -120,15 +121,14 @@ def _journal(controller) -> list[dict]:
 
 @pytest.mark.parametrize("synch", [False, True])
 def test_the_bottom_trials_go_on_from_the_newest_checkpoint_of_a_top_one(tmp_path, synch):
-    """Read back from the journal: at each exploit, the donor's newest checkpoint is the one copied."""
-    controller = make_controller(tmp_path, {"type": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.25,
-                                            "synch": synch}, num_samples=8)
-    driver = SimDriver(controller, workers=8 if not synch else 3).start()
-    assert driver.run()
-    controller.finalize()
+    """Read back from the records (the journal's, kept in memory by the simulator): at each exploit, the
+    donor's newest checkpoint is the one copied."""
+    simulation = simulated(tmp_path, {"type": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.25,
+                                      "synch": synch}, num_samples=8, workers=8 if not synch else 3)
+    controller = simulation.controller
     newest: dict[int, tuple] = {}
     exploits = []
-    for record in _journal(controller):
+    for record in simulation.store.records:
         if record["k"] == "result" and record["ckpt"]:
             newest[record["trial"]] = (record["row"]["training_iteration"], record["ckpt"])
         elif record["k"] == "exploit":
@@ -138,7 +138,7 @@ def test_the_bottom_trials_go_on_from_the_newest_checkpoint_of_a_top_one(tmp_pat
             assert record["ckpt"] == f"trials/{record['trial']:06d}/exploit_{record['donor']:06d}_{record['it']}.h5"
             newest[record["trial"]] = (record["it"], record["ckpt"])
     assert len(exploits) >= 3
-    starts = [(trial_id, start) for trial_id, _, start in driver.launches]
+    starts = [(trial_id, start) for trial_id, _, start in launches_of(simulation)]
     for record in exploits:  # each recipient's next segment started at the donor's iteration
         assert (record["trial"], record["it"]) in starts
     assert all(trial.state.name == "TERMINATED" for trial in controller.trials.values())

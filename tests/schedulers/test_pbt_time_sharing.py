@@ -3,8 +3,6 @@ perturbation intervals (the least-trained waiting member runs next), a pause com
 checkpoint, and a recipient's next ranking counts from its donor's perturbation point."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 import hpctune
@@ -14,6 +12,7 @@ from hpctune.space import parse_space
 from hpctune.trial import Trial
 
 from sim_driver import SimDriver, make_controller
+from simulated import simulated
 
 INTERVAL, EPOCHS = 4, 20
 
@@ -69,16 +68,12 @@ def test_a_population_with_a_worker_each_never_pauses_for_members_that_will_not_
     """8 trials on 8 workers: the search of known size ends with its last trial added, so PBT knows
     nobody waits; before, every trial paused at its first interval and started again once."""
     space = {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}, "epochs": EPOCHS}
-    controller = make_controller(tmp_path, {"type": "pbt", "perturbation_interval": INTERVAL}, space=space,
-                                 num_samples=8)
-    driver = SimDriver(controller, workers=8).start()
-    assert driver.run()
-    controller.finalize()
-    controller.store.flush()
-    records = [json.loads(line) for path in sorted((controller.store.root / "journal").glob("*.jsonl"))
-               for line in path.read_text().splitlines()]
+    simulation = simulated(tmp_path, {"type": "pbt", "perturbation_interval": INTERVAL}, space=space, num_samples=8,
+                           workers=8)
+    controller = simulation.controller
+    records = simulation.store.records
     exploits = {(r["trial"], r["it"]) for r in records if r["k"] == "exploit"}
-    pauses = [(tid, iteration) for tid, iteration, decision in driver.log if decision == "PAUSE"]
+    pauses = [(tid, iteration) for _, tid, iteration, decision in simulation.log if decision == "PAUSE"]
     # every pause is an exploit's (the recipient goes on from its copy of the donor's iteration), never a wait
     assert len(pauses) == len(exploits) and {tid for tid, _ in pauses} == {tid for tid, _ in exploits}
     assert all(trial.iteration == EPOCHS for trial in controller.trials.values())

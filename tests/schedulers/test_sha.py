@@ -11,6 +11,7 @@ from hpctune.errors import SpecError
 from hpctune.schedulers import SuccessiveHalving
 from hpctune.trial import Trial
 from sim_driver import SimDriver, make_controller
+from simulated import iterations_of, launches_of, simulated
 
 # 3 x 3 x 3 grid, as in the write-up (learning rate, momentum, weight decay)
 GRID = {"lr": {"grid": [0.1, 0.01, 0.001]}, "momentum": {"grid": [0.85, 0.9, 0.95]},
@@ -28,42 +29,40 @@ def loss(config: dict, iteration: int) -> float:
     return quality(config) + 1.0 / iteration   # the same decay for all: rankings never cross
 
 
-def _run(tmp_path, workers: int, **kwargs) -> SimDriver:
-    controller = make_controller(tmp_path, SHA, "grid", space=GRID, num_samples=1)
-    driver = SimDriver(controller, workers=workers, metric=loss, **kwargs).start()
-    assert driver.run()
-    assert controller.finalize() == "finished"
-    return driver
+def _run(tmp_path, workers: int):
+    simulation = simulated(tmp_path, SHA, "grid", space=GRID, num_samples=1, workers=workers, metric=loss)
+    assert simulation.outcome.status == "finished"
+    return simulation
 
 
 @pytest.mark.parametrize("workers", [2, 4, 9])
 def test_reproduces_the_27_config_table(tmp_path, workers):
-    driver = _run(tmp_path, workers)
-    scheduler = driver.controller.scheduler
+    simulation = _run(tmp_path, workers)
+    scheduler = simulation.controller.scheduler
     assert scheduler.rung_levels() == [1, 3, 9, 27]
     assert scheduler.describe_progress() == "rungs 1:27 3:9 9:3 27:1"
-    final = Counter(trial.iteration for trial in driver.controller.trials.values())
+    final = Counter(trial.iteration for trial in simulation.controller.trials.values())
     assert final == {1: 18, 3: 6, 9: 2, 27: 1}     # 27, 9, 3, 1 configs reach 1, 3, 9, 27 epochs
     # the survivors of each rung are its best configs
-    ranked = sorted(driver.controller.trials.values(), key=lambda t: quality(t.config))
+    ranked = sorted(simulation.controller.trials.values(), key=lambda t: quality(t.config))
     assert [t.iteration for t in ranked[:1]] == [27]
     assert {t.iteration for t in ranked[1:3]} == {9}
     assert {t.iteration for t in ranked[3:9]} == {3}
     assert {t.iteration for t in ranked[9:]} == {1}
-    reasons = Counter(trial.end_reason for trial in driver.controller.trials.values())
+    reasons = Counter(trial.end_reason for trial in simulation.controller.trials.values())
     assert reasons == {"not promoted": 26, "stopped by scheduler": 1}
 
 
 def test_rungs_are_synchronous_and_promoted_trials_resume_from_their_checkpoint(tmp_path):
-    driver = _run(tmp_path, workers=4)
+    simulation = _run(tmp_path, workers=4)
     # every config reports at epoch 1 before any config trains its second epoch
-    first_two = [i for _, i, _ in driver.log if i in (1, 2)]
+    first_two = [i for _, _, i, _ in simulation.log if i in (1, 2)]
     assert first_two == [1] * 27 + [2] * 9
-    resumed = [(trial_id, start) for trial_id, _, start in driver.launches if start > 0]
+    resumed = [(trial_id, start) for trial_id, _, start in launches_of(simulation) if start > 0]
     assert Counter(start for _, start in resumed) == {1: 9, 3: 3, 9: 1}
-    for trial_id, iterations in driver.iterations().items():
+    for trial_id, iterations in iterations_of(simulation).items():
         assert iterations == list(range(1, len(iterations) + 1))
-    decisions = Counter((i, d) for _, i, d in driver.log if d != "CONTINUE")
+    decisions = Counter((i, d) for _, _, i, d in simulation.log if d != "CONTINUE")
     assert decisions == {(1, "PAUSE"): 27, (3, "PAUSE"): 9, (9, "PAUSE"): 3, (27, "STOP"): 1}
 
 
@@ -87,10 +86,7 @@ def test_nan_and_inf_are_never_promoted(tmp_path):
             return float("nan") if config["wd"] == 0.001 else float("-inf")
         return loss(config, iteration)
 
-    controller = make_controller(tmp_path, SHA, "grid", space=GRID, num_samples=1)
-    driver = SimDriver(controller, workers=3, metric=metric).start()
-    assert driver.run()
-    controller.finalize()
+    controller = simulated(tmp_path, SHA, "grid", space=GRID, num_samples=1, workers=3, metric=metric).controller
     for trial in controller.trials.values():
         if trial.config["lr"] == 0.01 and trial.config["momentum"] == 0.9:
             assert trial.iteration == 1, trial.config     # worst: paused at the base rung for good
@@ -122,5 +118,5 @@ def test_custom_time_attr_and_max_t_not_a_power():
 
 
 def test_one_worker(tmp_path):
-    driver = _run(tmp_path, workers=1)
-    assert driver.controller.scheduler.describe_progress() == "rungs 1:27 3:9 9:3 27:1"
+    simulation = _run(tmp_path, workers=1)
+    assert simulation.controller.scheduler.describe_progress() == "rungs 1:27 3:9 9:3 27:1"

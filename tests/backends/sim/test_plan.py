@@ -195,3 +195,22 @@ def test_deadline_forms(text, seconds):
     from hpctune.cli.commands import _duration
 
     assert _duration(text) == seconds
+
+
+def always_nan(config):
+    for _ in range(2):
+        hpctune.report({"loss": float("nan")})
+
+
+def test_plan_from_a_pilot_whose_metric_is_always_nan_says_so(run_cli, tmp_path):
+    """It said "metric: 'loss' was never reported by the trainable (it reported: nothing)"."""
+    hpctune.run(always_nan, space={"x": hpctune.uniform(0, 1)}, metric="loss", num_samples=3, storage=str(tmp_path),
+                name="nan", backend="local", verbose=0)
+    spec = tmp_path / "plan.yaml"
+    spec.write_text("name: planned\ntrainable: nowhere:train\nmetric: loss\nnum_samples: 8\n"
+                    "space: {x: {uniform: [0, 1]}}\n")
+    done = run_cli("plan", str(spec), "--pilot", str(tmp_path / "nan"), "--workers", "1,2")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [f"hpctune: error: --pilot: {tmp_path / 'nan'} reported 'loss' 6 time(s), never "
+                                        "as a finite number (NaN or infinite each time): nothing to rank its replayed "
+                                        "trials by"]

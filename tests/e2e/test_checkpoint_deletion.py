@@ -1,7 +1,9 @@
 """A checkpoint is deleted only once the journal records that made it obsolete are fsynced: a
 crash of the node can lose the journal's un-fsynced tail, and the durable prefix left must still
 find every checkpoint it names (before, a PBT run killed and resumed with its journal's last lines
-dropped had trials ERROR with FileNotFoundError, and the experiment said "finished").
+dropped had trials ERROR with FileNotFoundError, and the experiment said "finished"). Here a PBT
+run on MPI ranks, killed and resumed from every durable prefix; the store's side:
+tests/store/test_experiment.py.
 """
 from __future__ import annotations
 
@@ -10,52 +12,6 @@ import shutil
 import pytest
 
 import hpctune
-from hpctune.enums import RecordKind
-from hpctune.store import save_checkpoint
-
-from sim_driver import make_controller
-
-
-def _checkpoint(store, trial_id: int, iteration: int) -> str:
-    ref = f"trials/{trial_id:06d}/checkpoint_{iteration:06d}.h5"
-    save_checkpoint(store.root / ref, {"iteration": iteration})
-    return ref
-
-
-def test_a_retired_checkpoint_goes_at_the_next_fsync_not_before(tmp_path, monkeypatch):
-    """Under a long fsync interval: kept through flushes, deleted by the fsync of a snapshot's
-    rotation, and by the fsync of close; with fsync at every flush, at once."""
-    monkeypatch.setenv("HPCTUNE_FSYNC_INTERVAL", "1000")
-    store = make_controller(tmp_path, "fifo").store
-    try:
-        first, second = _checkpoint(store, 0, 1), _checkpoint(store, 0, 2)
-        store.record(RecordKind.RESULT, trial=0, row={"training_iteration": 3}, ckpt=None, t=0.0)
-        store.flush()
-        store.retire_checkpoint(first, 0)
-        store.record(RecordKind.RESULT, trial=0, row={"training_iteration": 4}, ckpt=None, t=0.0)
-        store.flush()
-        assert (store.root / first).exists()  # the record that made it obsolete is not fsynced yet
-        store.write_snapshot({}, [], "running")
-        assert not (store.root / first).exists()
-        store.record(RecordKind.RESULT, trial=0, row={"training_iteration": 5}, ckpt=None, t=0.0)
-        store.flush()
-        store.retire_checkpoint(second, 0)
-        store.flush()
-        assert (store.root / second).exists()
-    finally:
-        store.close()
-    assert not (store.root / second).exists()
-
-    monkeypatch.setenv("HPCTUNE_FSYNC_INTERVAL", "0")
-    store = make_controller(tmp_path / "every", "fifo").store
-    try:
-        ref = _checkpoint(store, 1, 1)
-        store.record(RecordKind.RESULT, trial=1, row={"training_iteration": 2}, ckpt=None, t=0.0)
-        store.flush()
-        store.retire_checkpoint(ref, 1)
-        assert not (store.root / ref).exists()
-    finally:
-        store.close()
 
 
 @pytest.mark.mpi

@@ -241,3 +241,18 @@ def test_plot_out_that_cannot_be_written_is_one_line(finished_experiment, run_cl
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines() == [f"hpctune: error: --out: {message.format(tmp=tmp_path)}"]
     assert _listing(tmp_path) == before
+
+
+def test_replay_of_a_simulated_experiment_is_one_line(run_cli, tmp_path):
+    (tmp_path / "curves.py").write_text("def curve(config, iteration):\n    return {'loss': config['x'] / iteration}, 1.0\n")
+    spec = tmp_path / "sim.yaml"
+    spec.write_text("name: sim\ntrainable: nowhere:train\nmetric: loss\nnum_samples: 2\nspace: {x: {uniform: [0, 1]}}\n"
+                    f"stop: {{training_iteration: 2}}\nstorage: {tmp_path / 'runs'}\n")
+    assert run_cli("run", str(spec), "--backend", "sim", "--surrogate", "curves:curve", "--workers", "2",
+                   cwd=tmp_path).returncode == 0
+    folder = tmp_path / "runs" / "sim"
+    done = run_cli("replay", str(folder), "0", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [f"hpctune: error: {folder}: is a simulation (hpctune run --backend sim): its "
+                                        "trials trained no model, so there is none to train again"]
+    assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == ["sim"]

@@ -17,6 +17,7 @@ from hpctune.store import load_experiment
 
 from conftest import NEEDS_TORCH
 from sim_driver import SimDriver, make_controller
+from simulated import default_metric, iterations_of, simulated
 
 EVERY_DOMAIN = {
     "lr": {"loguniform": [1e-4, 1.0]},
@@ -226,17 +227,15 @@ def test_without_optuna_installed_the_error_says_how_to_get_it(monkeypatch):
 def test_under_asha_every_rung_result_reaches_the_model_with_its_budget(tmp_path):
     """tpe + asha (rungs at 1, 3 and 9 iterations): each trial's value at each rung it reached is
     an observation at that budget; a trial stopped at rung 1 is not told as if it had finished."""
-    from sim_driver import default_metric
-
-    controller = make_controller(tmp_path, ASHA, searcher={"type": "tpe", "n_startup_trials": 4}, space=SPACE,
-                                 num_samples=30)
-    driver = SimDriver(controller, workers=3).start()
-    assert driver.run()
+    simulation = simulated(tmp_path, ASHA, searcher={"type": "tpe", "n_startup_trials": 4}, space=SPACE,
+                           num_samples=30, workers=3)
+    assert simulation.outcome.status == "finished"
+    controller = simulation.controller
     rungs = controller.searcher._rungs
     assert rungs is not None and rungs.attr == "training_iteration" and rungs.levels == [1, 3, 9]
     for level in (1, 3, 9):
         expected = {tid: default_metric(trial.config, level) for tid, trial in controller.trials.items()
-                    if level in driver.iterations()[tid]}
+                    if level in iterations_of(simulation)[tid]}
         assert rungs.values[level] == pytest.approx(expected)
     assert len(rungs.values[1]) == 30 > len(rungs.values[3]) > len(rungs.values[9]) >= 1
     assert rungs.min_points == 4  # max(2 dimensions + 2, n_startup_trials)
@@ -295,10 +294,10 @@ def test_for_tpe_the_trials_stopped_below_the_fitted_rung_rank_after_every_trial
 def test_multi_fidelity_false_tells_each_trial_s_last_value_when_it_ends(tmp_path):
     """The way of a widely used peer: asha's stop variant ends trials at low rungs, and each is told
     with its last value as if it had run to the end."""
-    controller = make_controller(tmp_path, {**ASHA, "stop_variant": True}, space=SPACE, num_samples=12,
-                                 searcher={"type": "tpe", "multi_fidelity": False})
-    assert SimDriver(controller, workers=3).start().run()
-    searcher = controller.searcher
+    simulation = simulated(tmp_path, {**ASHA, "stop_variant": True}, space=SPACE, num_samples=12,
+                           searcher={"type": "tpe", "multi_fidelity": False}, workers=3)
+    assert simulation.outcome.status == "finished"
+    searcher = simulation.controller.searcher
     assert searcher._rungs is None
     told = [t for t in searcher._study.trials if t.state.name == "COMPLETE"]
     assert len(told) == 12  # every trial, stopped at a low rung or not, as if it had finished

@@ -1,5 +1,5 @@
-"""Resume of a finished experiment or of no experiment; readers work while an experiment runs (what a
-resumed experiment may change: tests/test_resume_changes.py)."""
+"""Readers work while an experiment runs: ``hpctune status`` and Analysis from another process, and a
+reader in a loop that sees a consistent prefix while snapshots, part files and the journal rotate."""
 from __future__ import annotations
 
 import subprocess
@@ -11,28 +11,6 @@ import pytest
 import hpctune
 
 from conftest import BIN, REPO, _env
-from trainable_fixtures import quick
-
-
-def _run(tmp_path, **changes):
-    kwargs = dict(space={"x": hpctune.uniform(0, 1), "epochs": 2}, metric="loss", num_samples=2,
-                  storage=str(tmp_path), name="r", backend="local", verbose=0)
-    kwargs.update(changes)
-    return hpctune.run(quick, **kwargs)
-
-
-def test_resume_of_a_finished_experiment_keeps_it_and_adds_nothing(tmp_path):
-    first = _run(tmp_path)
-    again = _run(tmp_path, resume=True)
-    assert len(again.trials) == 2 and len(again.results) == len(first.results) == 4
-    assert list(again.trials.trial_id) == [0, 1]
-
-
-def test_resume_of_a_folder_that_is_no_experiment(run_cli, tmp_path):
-    (tmp_path / "notexp").mkdir()
-    done = run_cli("resume", str(tmp_path / "notexp"))
-    assert done.returncode == 2
-    assert done.stderr.strip() == f"hpctune: error: {tmp_path / 'notexp'}: is not an hpctune experiment (no experiment.h5)"
 
 
 @pytest.mark.mpi
