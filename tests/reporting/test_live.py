@@ -62,7 +62,8 @@ def test_the_console_writes_plain_lines_at_its_interval_into_a_log(tmp_path):
     times = [float(match["when"][:-1]) for match in summaries]
     gaps = [later - earlier for earlier, later in zip(times[:-2], times[1:-1])]  # the last one is forced at the end
     assert all(gap >= 0.95 for gap in gaps), times
-    assert all(int(match["busy"]) <= 2 for match in summaries)
+    # a line before the ranks joined has no busy count (under load the first interval can come first)
+    assert all(int(match["busy"]) <= 2 for match in summaries if match["busy"] is not None)
     last = summaries[-1]
     assert (last["done"], last["running"], last["busy"]) == ("6", "0", "0"), lines[-6:]
     analysis = hpctune.Analysis(tmp_path / "runs" / "log")
