@@ -5,6 +5,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -251,27 +252,70 @@ def _tensorboard_writers(spec: ExperimentSpec) -> int:
     return int(text)
 
 
+@dataclass
+class _Opened:
+    """An experiment opened on the coordinator, before anything runs."""
+
+    spec: ExperimentSpec
+    store: Any                # None: it is finished already, nothing is to be written
+    view: Any                 # the stored experiment being resumed (None: a new one)
+    created: bool             # its folder did not exist before
+    tensorboard_writers: int  # event files TensorBoard's writer keeps open (0: no TensorBoard)
+
+
 def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, must_exist: bool,
                 allocation: Allocation):
-    from .controller.housekeeping import Housekeeping
-    from .reporting.live.console import Console, plain_interval
-    from .controller.core import Controller, build_algorithms
+    """Rank 0's run: open the experiment, restore its controller, enter the allocation, serve the
+    backend's workers until the experiment ends, and say how it ended (see :func:`run`)."""
+    opened = _open(make_spec, backend, resume, must_exist, python_path)
+    if opened.store is None:
+        return _already_finished(opened.spec, backend, verbose)
+    controller, console = _restored_controller(opened, backend, verbose)
+    _enter_allocation(allocation, controller, console)
+    housekeeping = _housekeeping(opened, console, allocation)
+    status = _serve(backend, opened, controller, housekeeping, console)
+    return _outcome(opened.store, controller, housekeeping, allocation, status, backend.simulated, verbose)
+
+
+def _open(make_spec, backend, resume: bool, must_exist: bool, python_path) -> _Opened:
+    """Build the spec and open its folder, refusing bad input before anything is written (the
+    algorithms' options, the environment's settings); the backend's workers go if either fails."""
+    from .controller.core import build_algorithms
+    from .reporting.live.console import plain_interval
 
     try:
         spec = make_spec()
-        build_algorithms(spec)  # an unknown scheduler or searcher option is refused before anything is written
-        plain_interval()  # and a bad HPCTUNE_PROGRESS_INTERVAL
-        tensorboard_writers = 0 if backend.simulated else _tensorboard_writers(spec)  # a bad HPCTUNE_TENSORBOARD_WRITERS
+        build_algorithms(spec)
+        plain_interval()
+        tensorboard_writers = 0 if backend.simulated else _tensorboard_writers(spec)
         created = not spec.experiment_dir.exists()
         store, view = open_experiment(spec, resume, must_exist, python_path, **backend.store_options(spec))
     except BaseException:
         backend.release()
         raise
-    if store is None:  # finished already: nothing is started, nothing written
-        backend.release()
-        if verbose:
-            print(f"[hpctune {spec.name}] {spec.experiment_dir} is finished; nothing to resume", file=sys.stderr)
-        return _finished_analysis(spec.experiment_dir, verbose)
+    return _Opened(spec, store, view, created, tensorboard_writers)
+
+
+def _already_finished(spec: ExperimentSpec, backend, verbose: int):
+    """Nothing to resume: the workers go, nothing is started or written; the experiment's Analysis."""
+    from .reporting.analysis import Analysis
+
+    backend.release()
+    if verbose:
+        print(f"[hpctune {spec.name}] {spec.experiment_dir} is finished; nothing to resume", file=sys.stderr)
+    analysis = Analysis(spec.experiment_dir)
+    if verbose:
+        print(analysis.summary(), flush=True)
+    return analysis
+
+
+def _restored_controller(opened: _Opened, backend, verbose: int):
+    """``(controller, console)``: the controller on the backend's clock, restored if it resumes an
+    experiment; the console has said what the stored experiment warned of."""
+    from .controller.core import Controller
+    from .reporting.live.console import Console
+
+    spec, store, view = opened.spec, opened.store, opened.view
     controller = Controller(spec, store, python_path=store.python_path, clock=backend.clock or time.time)
     console = Console(spec.name, spec.metric, spec.mode, controller.searcher.total_trials(), verbose)
     console.virtual = backend.simulated
@@ -285,37 +329,62 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         store.close()
         backend.release()
         raise
+    return controller, console
+
+
+def _enter_allocation(allocation: Allocation, controller, console) -> None:
+    """In a Slurm job: the allocation recorded and announced, its end the controller's deadline."""
     if allocation.job is not None:
         from .slurm.allocation import record_allocation
 
-        record_allocation(store.folder, allocation.job)
+        record_allocation(controller.store.folder, allocation.job)
         console.message(allocation.describe())
         console.allocation_end = allocation.job.end_time if allocation.wrap_up_at is not None else None
     if allocation.wrap_up_at is not None and os.environ.get("HPCTUNE_WALLTIME_AWARE", "1") != "0":
         controller.set_deadline(allocation.wrap_up_at, allocation.window)  # no segment that cannot end in time
-    allocation.started(store, controller.trials)
+    allocation.started(controller.store, controller.trials)
+
+
+def _housekeeping(opened: _Opened, console, allocation: Allocation):
+    """Signals, the allocation's end, TensorBoard's writer (the rows restored and all to come, to ``tb/``)."""
+    from .controller.housekeeping import Housekeeping
+
     tensorboard = None
-    if tensorboard_writers:  # rows from here on (and those the journal restored) go to tb/, on the coordinator only
+    if opened.tensorboard_writers:
         from .reporting.tensorboard import TensorBoardWriter
 
-        tensorboard = TensorBoardWriter(store, console.message, tensorboard_writers)
-    housekeeping = Housekeeping(store, console, wrap_up_at=allocation.wrap_up_at, tensorboard=tensorboard)
+        tensorboard = TensorBoardWriter(opened.store, console.message, opened.tensorboard_writers)
+    return Housekeeping(opened.store, console, wrap_up_at=allocation.wrap_up_at, tensorboard=tensorboard)
+
+
+def _serve(backend, opened: _Opened, controller, housekeeping, console) -> str:
+    """A first snapshot, then the backend's workers until the experiment ends; returns its status.
+
+    Raises:
+        SpecError: bad input found while running (the metric was never reported, say): the store is
+            closed, and a new experiment leaves no folder behind.
+        StorageFailed: the journal could not be written: what it holds is all there is.
+    """
+    action = "resuming" if opened.view is not None else "starting"
     housekeeping.snapshot(controller, "running")
-    action = "resuming" if view is not None else "starting"
     try:
         try:
-            status = backend.serve(controller, housekeeping, console, action)
+            return backend.serve(controller, housekeeping, console, action)
         finally:  # every way out (finish and interrupted snapshots close it already): its rows written
             housekeeping.close_tensorboard(controller)
     except SpecError:
-        # e.g. the metric was never reported: bad input, and a new experiment leaves nothing behind
-        store.close()
-        if created and view is None:
-            shutil.rmtree(spec.experiment_dir, ignore_errors=True)
+        opened.store.close()
+        if opened.created and opened.view is None:
+            shutil.rmtree(opened.spec.experiment_dir, ignore_errors=True)
         raise
-    except StorageFailed:  # the journal could not be written: what it holds is all there is
-        store.close()
+    except StorageFailed:
+        opened.store.close()
         raise
+
+
+def _outcome(store, controller, housekeeping, allocation: Allocation, status: str, simulated: bool, verbose: int):
+    """The closing summary; then the Analysis if the experiment finished, else the error that says why
+    not (:class:`StorageFailed`, interrupted, or this allocation's end: requeued or why not)."""
     from .reporting.analysis import Analysis, closing_summary
 
     if verbose:  # from the trials the coordinator holds: nothing is read back
@@ -326,19 +395,10 @@ def _coordinate(make_spec, backend, resume: bool, verbose: int, python_path, mus
         raise StorageFailed(store.folder, controller.storage_full)
     if status != "finished":
         at_the_end = housekeeping.time_limit or controller.stopped_for_deadline
-        if backend.simulated:
+        if simulated:
             raise SimulationInterrupted(store.folder)
         if not at_the_end:
             raise ExperimentInterrupted(store.folder)
         idle = allocation.made_no_progress(store, controller.trials, controller.stopped_for_deadline)
         raise allocation.requeue(store.folder, announce=verbose > 0, no_progress=idle)
-    return analysis
-
-
-def _finished_analysis(folder: Path, verbose: int):
-    from .reporting.analysis import Analysis
-
-    analysis = Analysis(folder)
-    if verbose:
-        print(analysis.summary(), flush=True)
     return analysis

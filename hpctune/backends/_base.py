@@ -61,6 +61,7 @@ class Backend:
             action: ``"starting"`` or ``"resuming"``, for the console's first line.
 
         Returns:
-            The status :meth:`Housekeeping.finish` gave (``"finished"`` or ``"interrupted"``).
+            The status :meth:`~hpctune.controller.step.CoordinatorStep.finish` gave (``"finished"`` or
+            ``"interrupted"``).
         """
         raise NotImplementedError

@@ -1,7 +1,8 @@
 """What every backend's coordinator does besides the controller's events.
 
 Durable flushes, checkpoint clean-up, periodic HDF5 snapshots, console progress,
-signal handling and the rows for TensorBoard, shared by the MPI and in-process backends.
+signal handling and the rows for TensorBoard, shared by every backend; the coordinator step
+(:mod:`hpctune.controller.step`) calls them in its order.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class Housekeeping:
             result, nothing new starts, and the coordinator stops (:attr:`time_limit` then True).
         tensorboard: hands the accepted result rows to TensorBoard's writer (None: off); given
             the rows at every tick (at most once a second) and before every part file, and closed
-            by :meth:`finish`, by a snapshot that ends the run, or by :meth:`close_tensorboard`.
+            by :meth:`close`, by a snapshot that ends the run, or by :meth:`close_tensorboard`.
     """
 
     def __init__(self, store: ExperimentStore, console: Console, handle_signals: bool = True,
@@ -95,9 +96,9 @@ class Housekeeping:
                                  f"{controller.num_running} running trial(s) at their next result, then stopping")
             controller.request_stop()
 
-    def flush(self, controller: Controller) -> None:
-        """Make the events so far durable, then retire the checkpoints nothing refers to any more
-        (the store deletes each once the records that made it obsolete are fsynced).
+    def make_durable(self) -> None:
+        """Make the events journaled so far survive a crash (the coordinator step calls it, then
+        retires the checkpoints they made obsolete: :meth:`retire_checkpoint`).
 
         Raises:
             StorageFailed: the journal cannot be written: nothing more can be accepted, so the
@@ -107,13 +108,14 @@ class Housekeeping:
             self.store.flush()
         except OSError as exc:
             raise StorageFailed(self.store.folder, describe_os_error(exc)) from None
-        for trial_id, checkpoint in controller.take_obsolete_checkpoints():
-            try:
-                self.store.retire_checkpoint(checkpoint, trial_id)
-            except SpecError as refused:
-                self.console.message(f"warning: {refused}")
-        for notice in controller.take_notices():
-            self.console.message(notice)
+
+    def retire_checkpoint(self, trial_id: int, checkpoint: str) -> None:
+        """Hand the store a checkpoint no trial can resume from any more (it deletes it once the records
+        that made it obsolete are fsynced); one it refuses to touch is only warned of."""
+        try:
+            self.store.retire_checkpoint(checkpoint, trial_id)
+        except SpecError as refused:
+            self.console.message(f"warning: {refused}")
 
     def tick(self, controller: Controller) -> None:
         """Periodic work: a progress line, rows for TensorBoard, and a part file or a snapshot when one is due."""
@@ -163,10 +165,10 @@ class Housekeeping:
             trial = controller.trials[trial_id]
             self.console.trial_error(trial_id, error or "", retrying=trial.state != TrialState.ERROR)
 
-    def finish(self, controller: Controller) -> str:
-        """Close the experiment: final status and snapshot; returns the status."""
-        status = controller.finalize()
-        self.flush(controller)
+    def close(self, controller: Controller, status: str) -> None:
+        """Close the experiment once its final status is journaled and flushed
+        (:meth:`~hpctune.controller.step.CoordinatorStep.finish`): the final snapshot, TensorBoard's
+        last rows, the store closed, the signal handlers given back, the console's last line."""
         if controller.storage_full is None:
             self.snapshot(controller, status)
         self.close_tensorboard(controller)
@@ -174,5 +176,3 @@ class Housekeeping:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self.console.final(controller, status)
-        return status
-

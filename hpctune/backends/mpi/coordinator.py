@@ -19,12 +19,13 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from ...enums import Tag
+from ...enums import Decision, Tag
 from ...errors import ExperimentError
 from .polling import Backoff
 
 if TYPE_CHECKING:  # a worker rank never loads the coordinator's side
-    from ...controller.core import Controller
+    from ...controller.controls import ControlMessage
+    from ...controller.core import Controller, Launch
     from ...controller.housekeeping import Housekeeping
     from .workers import MPIWorkers
 
@@ -109,11 +110,13 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     """
     from mpi4py import MPI
 
+    from ...controller.step import CoordinatorStep
+
     comm = workers.comm
     status = MPI.Status()
     backoff = Backoff()
     watchdog = _Watchdog(worker_timeout)
-    replies: list = []
+    step = CoordinatorStep(controller, _RankMessages(workers, watchdog), housekeeping)
     housekeeping.defer_second_signal = True  # acted on here, between two events, never mid-write
     controller.suggest_in_background()  # a model fit never holds up the answer to a result
     next_tick = 0.0
@@ -124,39 +127,36 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
                 backoff.wait()
             else:
                 backoff.reset()
-                _serve_messages(controller, workers, housekeeping, watchdog, comm, status, replies)
+                step.after_event(_receive_messages(controller, workers, housekeeping, watchdog, comm, status))
             if controller.suggestion_ready:
                 controller.on_suggestion()
-                _start_launches(controller, workers, housekeeping, watchdog, [])
+                step.after_event()
             now = time.monotonic()
             watchdog.polled(now)
             if now >= next_tick:  # the rest at most every TICK_S: each call costs on every message
                 next_tick = now + TICK_S
                 if housekeeping.second_signal is not None:
                     raise StoppedAtOnce(housekeeping.second_signal)
-                housekeeping.check_signals(controller)
-                controls = controller.take_controls()  # e.g. SIGUSR1: every running trial checkpoints
-                if controls:
-                    housekeeping.flush(controller)
-                    _send_controls(workers, controls)
                 if idle:  # only with every pending message read; a group's other ranks wait silently
                     watchdog.check(workers.pool.leaders())
-                housekeeping.tick(controller)
+                step.tick()  # e.g. SIGUSR1: every running trial is told to checkpoint
     except (WorkerLost, StoppedAtOnce, TrainableMissing):
-        housekeeping.flush(controller)
+        step.flush()
         housekeeping.snapshot(controller, "interrupted")
         housekeeping.store.close()
         raise
     finally:
         workers.shutdown()
-    return housekeeping.finish(controller)
+    return step.finish()
 
 
-def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping, watchdog: _Watchdog,
-                    comm, status, replies: list) -> None:
-    """Take every message waiting, make their records durable, then answer and launch."""
+def _receive_messages(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping,
+                      watchdog: _Watchdog, comm, status) -> list[tuple[int, Decision]]:
+    """Take every message waiting and tell the controller; returns the replies owed, ``(worker id,
+    decision)`` for each result (the coordinator step sends them once the journal has the events)."""
     from mpi4py import MPI
 
+    replies = []
     while True:
         source, tag = status.Get_source(), status.Get_tag()
         message = comm.recv(source=source, tag=tag)
@@ -178,33 +178,30 @@ def _serve_messages(controller: Controller, workers: MPIWorkers, housekeeping: H
                 raise TrainableMissing(worker_id, workers.hostnames[worker_id], controller.spec.trainable, message)
             workers.join(controller, worker_id)
         if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
-            break
-    _start_launches(controller, workers, housekeeping, watchdog, replies)
+            return replies
 
 
-def _start_launches(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping, watchdog: _Watchdog,
-                    replies: list) -> None:
-    """Place the controller's launches, make every record durable, then send the controls, the
-    ``replies`` (worker id, decision) and the trials to run."""
-    launches = []
-    for launch in controller.take_launches():
-        launches.append((workers.place(launch), launch.task))
-        controller.placed(launch.trial_id, workers.pool.ranks_of(launch.trial_id))
-    housekeeping.flush(controller)  # durable before anyone hears of it
-    # controls first: a trial given a new config with its decision (a scheduler's payload) has it
-    # when its report returns, as messages from one rank arrive in the order they were sent
-    _send_controls(workers, controller.take_controls())
-    for worker_id, decision in replies:
-        workers.send(worker_id, Tag.DECISION, decision)
-    replies.clear()
-    for worker_id, task in launches:
-        workers.send(worker_id, Tag.RUN, task)
-        watchdog.heard(worker_id)
+class _RankMessages:
+    """The worker ranks as the coordinator step sees them (:class:`~hpctune.controller.step.Workers`):
+    MPI messages to the rank that leads each trial; the watchdog listens to a rank from its run on."""
 
+    def __init__(self, workers: MPIWorkers, watchdog: _Watchdog):
+        self.workers = workers
+        self.watchdog = watchdog
 
-def _send_controls(workers: MPIWorkers, controls: list) -> None:
-    """Send control messages (journaled and flushed already) to the ranks that lead their trials."""
-    for message in controls:
-        ranks = workers.pool.ranks_of(message.trial_id)
-        if ranks:  # a trial that ended meanwhile needs nothing more
-            workers.send(ranks[0], Tag.CONTROL, (message.trial_id, message.control, message.payload))
+    def place(self, launch: Launch) -> list[int]:
+        return self.workers.place(launch)
+
+    def send_controls(self, controls: list[ControlMessage]) -> None:
+        pool, send = self.workers.pool, self.workers.send
+        for message in controls:
+            ranks = pool.ranks_of(message.trial_id)
+            if ranks:  # a trial that ended meanwhile needs nothing more
+                send(ranks[0], Tag.CONTROL, (message.trial_id, message.control, message.payload))
+
+    def send_decision(self, worker_id: int, decision: Decision) -> None:
+        self.workers.send(worker_id, Tag.DECISION, decision)
+
+    def send_run(self, launch: Launch, ranks: list[int]) -> None:
+        self.workers.send(ranks[0], Tag.RUN, launch.task)
+        self.watchdog.heard(ranks[0])

@@ -68,21 +68,22 @@ class MPIWorkers:
                 self.pool.join(joined, self._first_contact[joined]["node"], devices)
             controller.on_workers_joined(len(self.ids))
 
-    def place(self, launch: Launch) -> int:
-        """Give ``launch`` its ranks (and their GPUs); returns the worker rank that leads it.
+    def place(self, launch: Launch) -> list[int]:
+        """Give ``launch`` its ranks (and their GPUs); returns them, the worker rank that leads it first.
 
         A multi-rank trial's task lists its members (:func:`~hpctune.backends.mpi.trial_group.group_members`),
-        in the order of their ranks in the trial's communicator; :meth:`RankPool.ranks_of` then has
-        that order too."""
+        in the order of their ranks in the trial's communicator; the ranks returned and
+        :meth:`RankPool.ranks_of` then have that order too."""
         task, resources = launch.task, launch.resources
         ranks = self.pool.place(launch.trial_id, resources.ranks_per_trial)
         gpus = self.pool.gpus if resources.gpus_per_rank else None
         if len(ranks) > 1:
             task.group = group_members(ranks, self.hostnames, gpus)
             self.pool.reorder(launch.trial_id, [member["rank"] for member in task.group])
+            ranks = self.pool.ranks_of(launch.trial_id)
         if gpus is not None:
             task.gpus = gpus[ranks[0]]
-        return ranks[0]
+        return ranks
 
     def send(self, worker_id: int, tag: Tag, payload) -> None:
         self.comm.send(payload, dest=worker_id - self.offset, tag=tag)

@@ -22,7 +22,6 @@ import os
 import shutil
 import traceback
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,8 @@ from .._base import BACKENDS, Backend
 
 if TYPE_CHECKING:
     from ...reporting.live.console import Console
-    from ...controller.core import Controller
+    from ...controller.controls import ControlMessage
+    from ...controller.core import Controller, Launch
     from ...spec import ExperimentSpec
     from .surrogates import Surrogate
     from ...controller.housekeeping import Housekeeping
@@ -145,9 +145,13 @@ class VirtualCluster:
         self._start = clock.now
 
     def run(self, housekeeping: Housekeeping | None = None) -> SimOutcome:
-        """Process every event; ``housekeeping`` (a run with a folder and a console) flushes, snapshots
-        and hears signals after each, as on real ranks. Returns what was measured (not finalized)."""
+        """Process every event, then finish the experiment; ``housekeeping`` (a run with a folder and
+        a console) flushes, snapshots and hears signals after each, as on real ranks. Returns what
+        was measured, with the final status."""
+        from ...controller.step import CoordinatorStep
+
         self._housekeeping = housekeeping
+        step = CoordinatorStep(self.controller, self, housekeeping)
         joins: dict[float, list[int]] = {}
         for rank in range(1, self.workers + 1):
             joins.setdefault(self.surrogate.join_s(rank), []).append(rank)
@@ -158,51 +162,54 @@ class VirtualCluster:
             time, _, kind, subject = pop(queue)
             self.clock.now = time
             self.events += 1
+            replies = []
             if kind == _RESULT:
-                self._result(subject)
+                replies = self._result(subject)
             elif kind == _END:
                 self._end(subject, SegmentEnd.ERROR if subject in self._errors else self._running[subject][3])
             else:
                 self._idle.extend(subject)
                 self.controller.on_workers_joined(len(subject), t=time)
-            self._after_event(housekeeping)
-        return SimOutcome(makespan_s=self.clock.now - self._start, busy_rank_s=self.busy_rank_s,
-                          workers=self.workers, results=self.results, segments=self.segments, events=self.events)
+            step.after_event(replies)
+            step.tick()
+        outcome = SimOutcome(makespan_s=self.clock.now - self._start, busy_rank_s=self.busy_rank_s,
+                             workers=self.workers, results=self.results, segments=self.segments, events=self.events)
+        outcome.status = step.finish()
+        return outcome
 
-    # -- events ----------------------------------------------------------------------
-    def _after_event(self, housekeeping: Housekeeping | None) -> None:
-        controller = self.controller
-        if housekeeping is not None:
-            housekeeping.check_signals(controller)
-            housekeeping.flush(controller)
-            housekeeping.tick(controller)
-        else:
-            controller.take_obsolete_checkpoints()
-            controller.take_notices()
-        self._apply_controls()
-        for launch in controller.take_launches():
-            self._place(launch.task, launch.resources.ranks_per_trial)
+    # -- the coordinator step's workers (hpctune.controller.step.Workers) ----------------
+    def place(self, launch: Launch) -> list[int]:
+        """The ranks idle the longest; the segment is computed when it is sent (:meth:`send_run`)."""
+        task = launch.task
+        ranks = [self._idle.popleft() for _ in range(launch.resources.ranks_per_trial)]
+        self._running[task.trial_id] = [ranks, task.config, task.start_iteration, None, 0.0, task.time_total_s,
+                                        self.clock.now]
+        return ranks
 
-    def _apply_controls(self) -> None:
+    def send_controls(self, controls: list[ControlMessage]) -> None:
         """A new config (a live policy, PBT's explore) reaches its running trial at once: the trial's
         next iteration, not yet computed, trains with it (CHECKPOINT and PAUSE need nothing: every
         result carries a checkpoint, and the controller answers PAUSE itself)."""
-        for message in self.controller.take_controls():
+        for message in controls:
             if message.control == Control.CONFIG and message.trial_id in self._running:
                 self._running[message.trial_id][1] = message.payload
 
-    def _place(self, task, ranks_per_trial: int) -> None:
+    def send_decision(self, trial_id: int, decision: Decision) -> None:
+        """The trial goes on (only CONTINUE is sent): its next iteration is computed now, after the
+        controls, so that a config its result changed is in force for it."""
+        self._next(trial_id, self._running[trial_id], self.clock.now)
+
+    def send_run(self, launch: Launch, ranks: list[int]) -> None:
+        """Start the segment: a rank's first run pays its warm-up, every run the start-up."""
         now = self.clock.now
-        ranks = [self._idle.popleft() for _ in range(ranks_per_trial)]
+        task = launch.task
+        trial_id = task.trial_id
         cold = [rank for rank in ranks if rank not in self._warm]
         self._warm.update(cold)
-        trial_id = task.trial_id
-        self.controller.placed(trial_id, ranks, t=now)
         run = self._runs_of.get(trial_id, 0)
         self._runs_of[trial_id] = run + 1
         self.segments += 1
-        state = [ranks, task.config, task.start_iteration, None, 0.0, task.time_total_s, now]
-        self._running[trial_id] = state
+        state = self._running[trial_id]
         try:
             warm_up = max(self.surrogate.warm_up_s(rank) for rank in cold) if cold else 0.0
             start_up = self.surrogate.start_up_s(trial_id, task.config, run)
@@ -215,6 +222,7 @@ class VirtualCluster:
             return
         self._next(trial_id, state, now + warm_up + start_up)
 
+    # -- events ----------------------------------------------------------------------
     def _next(self, trial_id: int, state: list, start: float) -> None:
         """Compute the trial's next iteration and queue its report (or its failure)."""
         iteration = state[2] + 1
@@ -240,7 +248,8 @@ class VirtualCluster:
         self._errors[trial_id] = error
         self._push(at, _END, trial_id)
 
-    def _result(self, trial_id: int) -> None:
+    def _result(self, trial_id: int) -> list[tuple[int, Decision]]:
+        """The controller hears the result; returns the reply owed (a trial that goes on), or none."""
         now = self.clock.now
         state = self._running[trial_id]
         ranks, _, iteration, row, seconds, total, _ = state
@@ -258,9 +267,7 @@ class VirtualCluster:
         if self.log is not None:
             self.log.append((now, trial_id, iteration, action.name))
         if action == Decision.CONTINUE and iteration < self.limit:
-            self._apply_controls()  # a config the answer to this result changed is in force for the next
-            self._next(trial_id, state, now)
-            return
+            return [(trial_id, action)]  # its next iteration: when the step sends the answer (send_decision)
         how = _HOW.get(action, SegmentEnd.COMPLETED)
         delay = self.surrogate.end_delay_s(trial_id, state[1], self._runs_of[trial_id] - 1) if action != Decision.CONTINUE else 0.0
         if delay > 0:
@@ -268,6 +275,7 @@ class VirtualCluster:
             self._push(now + delay, _END, trial_id)
         else:
             self._end(trial_id, how)
+        return []
 
     def _end(self, trial_id: int, how: SegmentEnd) -> None:
         now = self.clock.now
@@ -305,7 +313,7 @@ class SimBackend(Backend):
                                        f"{launched}): run it without mpiexec/srun, with --workers for the virtual ones")
         super().__init__(workers, trainable)
         self.surrogate = surrogate
-        self.clock: Callable[[], float] = VirtualClock()
+        self.clock: VirtualClock = VirtualClock()
         self.outcome: SimOutcome | None = None
 
     @property
@@ -346,7 +354,6 @@ class SimBackend(Backend):
         cluster = VirtualCluster(controller, surrogate, self.num_workers, self.clock)
         try:
             self.outcome = cluster.run(housekeeping)
-            status = housekeeping.finish(controller)
         except SpecError:
             raise  # bad input: hpctune.api closes the store and removes the new folder
         except BaseException:
@@ -356,7 +363,7 @@ class SimBackend(Backend):
             shutil.rmtree(controller.store.folder, ignore_errors=True)
             console.message(f"the simulation did not end: {controller.store.folder} removed (run it again)")
             raise
-        self.outcome.status = status
+        status = self.outcome.status
         console.message(f"simulated {_duration(self.outcome.makespan_s)} of {self.num_workers} workers "
                         f"({self.outcome.utilization:.0%} busy) in {self.outcome.events} events")
         return status

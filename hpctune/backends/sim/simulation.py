@@ -46,6 +46,4 @@ def simulate(spec: ExperimentSpec, surrogate: Surrogate, workers: int, *, seed: 
     store = MemoryStore(spec.experiment_dir, spec.to_json(), keep_records=keep_records)
     controller = Controller(spec, store, clock=clock)
     cluster = VirtualCluster(controller, surrogate, workers, clock, log=log)
-    outcome = cluster.run()
-    outcome.status = controller.finalize()
-    return Simulation(outcome, controller, store, cluster.log)
+    return Simulation(cluster.run(), controller, store, cluster.log)
