@@ -242,11 +242,12 @@ def test_a_partition_sbatch_refuses_is_one_line_and_leaves_nothing(tmp_path, slu
 
 @pytest.mark.slurm
 def test_an_allocation_that_makes_no_progress_is_not_requeued(tmp_path, slurm):
-    """A stop point 59 s into a 1-minute allocation: the coordinator starts after it, stops at once with
-    nothing run and requeued the job (up to --max-requeues times, 200 by default). Now the job ends
+    """A stop point 0.1 s into a 1-minute allocation (59.9 s before its end; Slurm's times are whole
+    seconds, and 59 s once left the coordinator time to start a trial under it): the coordinator starts
+    after it, stops at once with nothing run and requeued the job (up to --max-requeues times, 200 by default). Now the job ends
     after that one allocation, and its log says why and how to go on."""
     spec = slow_counter_spec(tmp_path, "idle", num_samples=2, epochs=3, sleep=0.5)
-    job_id = _submit(tmp_path, spec, "--time", "1", "--stop-before", "59", "--max-requeues", "1")
+    job_id = _submit(tmp_path, spec, "--time", "1", "--stop-before", "59.9", "--max-requeues", "1")
     wait_until_ended(job_id, timeout=300)
     folder = tmp_path / "runs" / "idle"
     log = _log(folder, job_id)
