@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import hpctune
 
 from conftest import BIN, REPO, _env, assert_finished, slow_counter_spec
+from hpctune.slurm.job import job_state
 from slurm_jobs import wait_until_ended
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -73,3 +75,42 @@ def test_the_cpu_template_submitted_again_continues_the_experiment(tmp_path, slu
     log = (tmp_path / "job.out").read_text()
     assert f"[hpctune again] resuming {folder}: 2 worker ranks (mpiexec)" in log, log[-3000:]
     assert_finished(folder, trials=4, epochs=40)
+
+
+def _sbatch_with(tmp_path: Path, spec: Path, env: dict) -> str:
+    """The CPU template submitted from ``tmp_path`` (which has no .venv) with exactly ``env``."""
+    done = subprocess.run([shutil.which("sbatch"), "--parsable", "--ntasks-per-node=3", "--time=5",
+                           f"--output={tmp_path / 'job.out'}", str(REPO / "slurm" / "cpu.sbatch"), spec.name],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip().split(";")[0]
+
+
+def test_the_cpu_template_runs_the_hpctune_on_the_submitting_path_without_a_venv_beside_it(tmp_path, slurm):
+    """No HPCTUNE_VENV and no .venv in the submit folder: the job uses the hpctune on the PATH that
+    sbatch exported (before, it stopped at 'source .venv/bin/activate: No such file or directory')."""
+    env = _env({"HPCTUNE_PROGRESS_INTERVAL": "5"})
+    env.pop("HPCTUNE_VENV", None)
+    env.pop("VIRTUAL_ENV", None)
+    assert not (tmp_path / ".venv").exists()
+    job_id = _sbatch_with(tmp_path, slow_counter_spec(tmp_path, "onpath", num_samples=2, epochs=2, sleep=0), env)
+    wait_until_ended(job_id, timeout=180)
+    assert job_state(job_id) == "COMPLETED", (tmp_path / "job.out").read_text()[-3000:]
+    assert_finished(tmp_path / "runs" / "onpath", trials=2, epochs=2)
+
+
+@pytest.mark.parametrize("venv", [None, "missing"])
+def test_the_cpu_template_without_hpctune_says_so_in_one_line(tmp_path, slurm, venv):
+    """hpctune on no PATH and in no venv, or HPCTUNE_VENV naming a folder that is not one: the job's
+    log is one line saying what to do, the job fails (exit 2), and nothing is written."""
+    env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "HPCTUNE_VENV", "PYTHONPATH")}
+    env["PATH"] = "/usr/bin:/bin"
+    expected = ("hpctune: error: no hpctune on PATH: submit from a shell where it is, or set HPCTUNE_VENV to the "
+                "virtual environment it is installed in")
+    if venv is not None:
+        env["HPCTUNE_VENV"] = str(tmp_path / venv)
+        expected = f"hpctune: error: HPCTUNE_VENV={tmp_path / venv} is not a virtual environment (no bin/activate)"
+    job_id = _sbatch_with(tmp_path, slow_counter_spec(tmp_path, "nohpctune", num_samples=1, epochs=1, sleep=0), env)
+    wait_until_ended(job_id, timeout=120)
+    assert (tmp_path / "job.out").read_text().splitlines() == [expected]
+    assert job_state(job_id) == "FAILED"
+    assert not (tmp_path / "runs").exists()
