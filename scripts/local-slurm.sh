@@ -56,12 +56,14 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSu
 PartitionName=urgent Nodes=localhost MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
 CONF
 # urgent: a higher tier whose jobs preempt (requeue) the debug partition's, after 30 s of grace
-if ! cmp -s "$CONF_FILE" "$DIR/slurm.conf.before" && pgrep -x slurmctld >/dev/null; then
-    pkill -x slurmctld; pkill -x slurmd   # a changed configuration: start again with it
-    while pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; do sleep 0.2; done
+# this cluster's daemons by their pid files (scripts/virtual-cluster.sh runs others beside them)
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+if ! cmp -s "$CONF_FILE" "$DIR/slurm.conf.before" && alive "$DIR/slurmctld.pid"; then
+    kill "$(cat "$DIR/slurmctld.pid")"; alive "$DIR/slurmd.pid" && kill "$(cat "$DIR/slurmd.pid")"   # a changed configuration: start again with it
+    while alive "$DIR/slurmctld.pid" || alive "$DIR/slurmd.pid"; do sleep 0.2; done
 fi
-pgrep -x slurmctld >/dev/null || slurmctld
-pgrep -x slurmd >/dev/null || slurmd
+alive "$DIR/slurmctld.pid" || slurmctld
+alive "$DIR/slurmd.pid" || slurmd
 for _ in $(seq 60); do
     if sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
         echo "local Slurm is up: $(sinfo -h -o '%P %D %T %c')"

@@ -40,6 +40,28 @@ def slurm():
         pytest.skip("no Slurm here (scripts/local-slurm.sh starts one, as root)")
 
 
+CLUSTER_CONF = Path(os.environ.get("HPCTUNE_CLUSTER_DIR", "/var/lib/hpctune-cluster")) / "slurm.conf"
+
+
+@pytest.fixture
+def cluster(monkeypatch):
+    """The multi-node Slurm cluster of ``scripts/virtual-cluster.sh`` (node1..node3), every node idle;
+    Slurm's commands, here and in what the test starts, reach it (``SLURM_CONF``). In CI
+    (HPCTUNE_CI=1, where .ci/run starts it) a cluster that is not up fails."""
+    states = []
+    if shutil.which("sinfo") is not None and CLUSTER_CONF.exists():
+        states = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True,
+                                env=dict(os.environ, SLURM_CONF=str(CLUSTER_CONF))).stdout.split("\n")
+    nodes = dict(line.split() for line in states if line.strip())
+    if not nodes or set(nodes.values()) != {"idle"}:
+        if os.environ.get("HPCTUNE_CI"):
+            pytest.fail(f"the virtual cluster is not up and idle ({nodes or 'no answer'}): "
+                        "scripts/virtual-cluster.sh up")
+        pytest.skip("no virtual cluster here (scripts/virtual-cluster.sh up starts one, as root)")
+    monkeypatch.setenv("SLURM_CONF", str(CLUSTER_CONF))
+    return sorted(nodes)
+
+
 @pytest.fixture
 def run_cli(tmp_path):
     """Run ``hpctune ARGS`` (optionally under ``mpiexec -n N``) in the repository root."""

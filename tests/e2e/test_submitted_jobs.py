@@ -59,9 +59,15 @@ def test_a_submitted_experiment_requeues_itself_across_allocations_until_it_is_d
     assert [allocation["restart"] for allocation in allocations] == list(range(len(allocations)))
     for restart in range(len(allocations)):
         assert f"[hpctune week] Slurm job {job_id}, allocation {restart + 1}: ends at " in log
-    for restart in range(1, len(allocations)):
-        assert f"this allocation ends: Slurm job {job_id} requeued (restart {restart})" in log, log[-4000:]
-        assert f"[hpctune week] resuming {folder}: 2 worker ranks (srun)" in log, log[-4000:]
+    # each allocation's end requeued the job once: hpctune at its stop point, or submitit's handler of
+    # Slurm's warning signal, which Slurm sends at that same stop point (under load it came first once,
+    # 2 s after the coordinator stopped its trials); either way the next allocation resumes
+    ours = rf"this allocation ends: Slurm job {job_id} requeued \(restart (\d+)\)"
+    by_hpctune = [int(n) for n in re.findall(ours, log)]
+    by_submitit = re.findall(rf"Requeued job {job_id} \(", log)
+    assert len(by_hpctune) + len(by_submitit) == len(allocations) - 1, log[-4000:]
+    assert by_hpctune == sorted(set(by_hpctune)) and set(by_hpctune) <= set(range(1, len(allocations)))
+    assert log.count(f"[hpctune week] resuming {folder}: 2 worker ranks (srun)") == len(allocations) - 1, log[-4000:]
     assert log.count("left by a killed earlier allocation") >= 1  # the stale segment, removed
     analysis = assert_finished(folder, trials=6, epochs=60)
     assert (analysis.results.started_from > 0).any()  # a trial paused at an allocation's end went on from it

@@ -1,0 +1,170 @@
+"""hpctune on a multi-node Slurm cluster: the three nodes of ``scripts/virtual-cluster.sh`` (network
+namespaces node1..node3 on one machine, each with its own hostname, address and slurmd, two GPUs
+each as Slurm gres on placeholder devices), submitted to from this host as from a login node."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import hpctune
+from hpctune.slurm.job import job_state
+
+from conftest import BIN, REPO, _env
+from slurm_jobs import wait_until_ended
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(400)]
+
+
+def _submit(tmp_path: Path, spec: Path, *options: str) -> str:
+    """``hpctune submit SPEC OPTIONS`` from ``tmp_path``: the job id it printed."""
+    done = subprocess.run([str(BIN / "hpctune"), "submit", str(spec), "--time", "5", *options], cwd=tmp_path,
+                          env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = re.fullmatch(r"submitted job (\d+): (.+)\n", done.stdout)
+    assert printed, done.stdout
+    return printed.group(1)
+
+
+def _status(folder: Path) -> list[str]:
+    done = subprocess.run([str(BIN / "hpctune"), "status", str(folder)], env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_ranks_on_every_node_each_bound_to_its_own_nodes_gpu_and_status_from_the_login_node(tmp_path, cluster):
+    """``submit --nodes 3 --tasks-per-node 2 --gpus-per-node 2``, one GPU a trial: the results come
+    from the three hostnames; each worker rank has one of its node's two GPUs (the ones Slurm gave the
+    job there), the two ranks of a node different ones, so concurrent trials never share a device on a
+    node; ``hpctune status`` on this host sees the job run on the nodes, then end."""
+    assert cluster == ["node1", "node2", "node3"]
+    spec = tmp_path / "spread.yaml"
+    spec.write_text("name: spread\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 10\n"
+                    "space: {x: {uniform: [0, 1]}, epochs: 4, sleep: 0.5}\nresources: {gpus_per_rank: 1}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    job_id = _submit(tmp_path, spec, "--nodes", "3", "--tasks-per-node", "2", "--gpus-per-node", "2")
+    folder = tmp_path / "runs" / "spread"
+    seen_running = None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and seen_running is None:
+        if (folder / "experiment.h5").exists():
+            lines = _status(folder)
+            if lines[0].startswith("spread: running") and f"Slurm job {job_id}: RUNNING" in "\n".join(lines):
+                seen_running = lines
+        time.sleep(0.5)
+    assert seen_running is not None, "hpctune status never saw the job running"
+    wait_until_ended(job_id, timeout=240)
+    assert job_state(job_id) == "COMPLETED"
+    analysis = hpctune.Analysis(folder)
+    assert analysis.status == "finished" and len(analysis.trials) == 10
+    results = analysis.results
+    ranks = results[["rank", "hostname", "gpus"]].drop_duplicates()
+    assert sorted(ranks.hostname.unique()) == ["node1", "node2", "node3"]
+    assert ranks["rank"].is_unique  # one GPU for good per worker rank
+    by_node = ranks.groupby("hostname").gpus.apply(sorted).to_dict()
+    # rank 0 coordinates on node1 beside one worker; two workers on each other node, on GPUs 0 and 1
+    assert by_node == {"node1": ["0"], "node2": ["0", "1"], "node3": ["0", "1"]}, by_node
+    assert f"Slurm job {job_id}: not in the queue, 1 allocation(s) so far" in _status(folder)
+
+
+def test_more_ranks_on_a_node_than_its_gpus_is_refused_before_submitting(tmp_path, cluster):
+    """Three worker ranks on a node of two GPUs, one GPU a rank: refused in one line, nothing queued."""
+    spec = tmp_path / "crowded.yaml"
+    spec.write_text("name: crowded\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 1\n"
+                    "space: {x: 0.5, epochs: 1, sleep: 0}\nresources: {gpus_per_rank: 1}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    done = subprocess.run([str(BIN / "hpctune"), "submit", str(spec), "--time", "5", "--nodes", "3",
+                           "--tasks-per-node", "3", "--gpus-per-node", "2"],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["hpctune: error: --gpus-per-node: 2 GPU(s) a node, but 3 worker rank(s) on a "
+                                        "node x resources.gpus_per_rank 1 need 3"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_trial_of_four_ranks_spans_nodes_and_its_allreduce_sums_over_exactly_its_ranks(tmp_path, cluster):
+    """``ranks_per_trial: 4`` with 3 ranks a node on 3 nodes (8 worker ranks: node1 has 2 beside the
+    coordinator): each group needs two nodes; its ranks are started through Slurm (the nodes run no
+    ssh server), and the allreduce of ``1000 * trial_id + rank`` over the trial's communicator is
+    exactly the sum over its 4 ranks."""
+    spec = tmp_path / "span.yaml"
+    spec.write_text("name: span\ntrainable: trainable_fixtures:group_sum\nmetric: loss\nnum_samples: 4\n"
+                    "space: {x: {uniform: [0, 1]}, epochs: 2, sleep: 0.2}\nresources: {ranks_per_trial: 4}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    job_id = _submit(tmp_path, spec, "--nodes", "3", "--tasks-per-node", "3")
+    wait_until_ended(job_id, timeout=300)
+    folder = tmp_path / "runs" / "span"
+    log = (folder / "slurm" / f"{job_id}_0_log.out").read_text()
+    assert job_state(job_id) == "COMPLETED", log[-3000:]
+    analysis = hpctune.Analysis(folder)
+    assert analysis.status == "finished" and len(analysis.trials) == 4
+    results = analysis.results
+    for row in results.itertuples():
+        assert row.size == 4
+        assert row.sum == 4 * 1000 * row.trial_id + (0 + 1 + 2 + 3)
+    for trial_id, rows in results.groupby("trial_id"):
+        seen = [re.fullmatch(r"(\d+)/(\d+)/(\d+)@([^:]+):(\d+)#.*", item) for item in rows.seen.iloc[0].split()]
+        assert all(seen), rows.seen.iloc[0]
+        assert sorted(int(m.group(1)) for m in seen) == [0, 1, 2, 3] and {m.group(2) for m in seen} == {"4"}
+        addresses = {m.group(4) for m in seen}  # every rank meets at the leader's node, not at localhost
+        assert len(addresses) == 1 and re.fullmatch(r"node[1-3]|10\.78\.0\.[1-3]", addresses.pop()), rows.seen.iloc[0]
+    # srun places 3 ranks a node, in blocks (ranks 0-2 on node1, 3-5 on node2, 6-8 on node3): a group of
+    # 4 distinct ranks spans two nodes or three
+    segments = analysis.segments
+    groups = [[int(rank) for rank in str(ranks).split(",")] for ranks in segments.ranks]
+    assert len(groups) == 4 and all(len(set(group)) == 4 and 0 not in group for group in groups), segments
+    assert all(len({rank // 3 for rank in group}) >= 2 for group in groups), segments
+
+
+def test_torch_ddp_over_gloo_across_two_nodes(tmp_path, cluster):
+    """``examples/ddp.py --torch`` with one rank a node on 3 nodes: the coordinator on node1, the two
+    worker ranks on node2 and node3, so each trial's DistributedDataParallel group (gloo, set up from
+    the MASTER_ADDR/PORT hpctune gives) spans two nodes."""
+    if not os.environ.get("HPCTUNE_CI"):  # CI installs PyTorch's CPU build: there it must run
+        pytest.importorskip("torch")
+    done = subprocess.run(["sbatch", "--parsable", "--nodes=3", "--ntasks-per-node=1", "--time=5",
+                           f"--output={tmp_path / 'ddp.out'}", "--wrap",
+                           f"srun --mpi=pmi2 python {REPO / 'examples' / 'ddp.py'} --torch --samples 2 "
+                           f"--storage {tmp_path / 'runs'}"],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, check=True)
+    job_id = done.stdout.strip().split(";")[0]
+    wait_until_ended(job_id, timeout=300)
+    log = (tmp_path / "ddp.out").read_text()
+    assert job_state(job_id) == "COMPLETED", log[-3000:]
+    analysis = hpctune.Analysis(tmp_path / "runs" / "ddp-torch")
+    assert analysis.status == "finished" and len(analysis.trials) == 2
+    assert set(analysis.segments.ranks) <= {"1,2", "2,1"}, analysis.segments
+    leaders = analysis.results[["rank", "hostname"]].drop_duplicates()
+    assert set(map(tuple, leaders.values)) <= {(1, "node2"), (2, "node3")}, leaders
+    assert analysis.results.val_loss.notna().all() and (analysis.results.val_loss < 3).all()
+
+
+def test_the_gpu_template_on_two_nodes_binds_each_worker_rank_to_its_nodes_gpu(tmp_path, cluster):
+    """``sbatch slurm/gpu.sbatch`` (2 nodes; here 2 GPUs a node, 5 tasks, at most 3 a node: the
+    coordinator and 2 worker ranks on node1, 2 on node2; without the cap 4 ranks ran on node1), submitted from a folder without a .venv with hpctune on the
+    PATH: every worker rank trains on one GPU of its own node, the two of a node on different ones."""
+    spec = tmp_path / "gpus.yaml"
+    spec.write_text("name: gpus\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 6\n"
+                    "space: {x: {uniform: [0, 1]}, epochs: 3, sleep: 0.3}\nresources: {gpus_per_rank: 1}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    env = _env()
+    env.pop("HPCTUNE_VENV", None)
+    done = subprocess.run(["sbatch", "--parsable", "--gpus-per-node=2", "--ntasks=5", "--ntasks-per-node=3",
+                           "--cpus-per-task=1",
+                           "--time=5", f"--output={tmp_path / 'gpu.out'}", str(REPO / "slurm" / "gpu.sbatch"),
+                           spec.name], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    job_id = done.stdout.strip().split(";")[0]
+    wait_until_ended(job_id, timeout=300)
+    log = (tmp_path / "gpu.out").read_text()
+    assert job_state(job_id) == "COMPLETED", log[-3000:]
+    assert "hpctune: allocation 1 of job" in log and "node[1-2]" in log, log[-3000:]
+    analysis = hpctune.Analysis(tmp_path / "runs" / "gpus")
+    assert analysis.status == "finished" and len(analysis.trials) == 6
+    ranks = analysis.results[["rank", "hostname", "gpus"]].drop_duplicates()
+    assert ranks["rank"].is_unique, ranks
+    assert ranks.groupby("hostname").gpus.apply(sorted).to_dict() == {"node1": ["0", "1"], "node2": ["0", "1"]}, ranks
+
