@@ -39,7 +39,10 @@ down() {
         ip netns del "$ns"
     done
     ip link del "$BRIDGE" 2>/dev/null || true
-    sed -i "/$HOSTS_TAG\$/d" /etc/hosts
+    # rewritten in place, not replaced (sed -i would fail where /etc/hosts is a mount)
+    local kept
+    kept=$(grep -v "$HOSTS_TAG\$" /etc/hosts || true)
+    printf '%s\n' "$kept" > /etc/hosts
 }
 
 up() {
