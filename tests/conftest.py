@@ -48,11 +48,15 @@ def cluster(monkeypatch):
     """The multi-node Slurm cluster of ``scripts/virtual-cluster.sh`` (node1..node3), every node idle;
     Slurm's commands, here and in what the test starts, reach it (``SLURM_CONF``). In CI
     (HPCTUNE_CI=1, where .ci/run starts it) a cluster that is not up fails."""
-    states = []
-    if shutil.which("sinfo") is not None and CLUSTER_CONF.exists():
+    nodes: dict[str, str] = {}
+    deadline = time.monotonic() + 30  # a node may still be completing the previous test's job
+    while shutil.which("sinfo") is not None and CLUSTER_CONF.exists():
         states = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True,
                                 env=dict(os.environ, SLURM_CONF=str(CLUSTER_CONF))).stdout.split("\n")
-    nodes = dict(line.split() for line in states if line.strip())
+        nodes = dict(line.split() for line in states if line.strip())
+        if not nodes or set(nodes.values()) == {"idle"} or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     if not nodes or set(nodes.values()) != {"idle"}:
         if os.environ.get("HPCTUNE_CI"):
             pytest.fail(f"the virtual cluster is not up and idle ({nodes or 'no answer'}): "
