@@ -163,13 +163,14 @@ def reports_devices(config):
 def group_sum(config):
     """A multi-rank trial: each iteration, every rank adds ``1000 * trial_id + its rank in the trial``
     with an allreduce over ``hpctune.get_comm()``; the leader reports the sum, the size and the worker
-    ranks, PyTorch variables and CUDA_VISIBLE_DEVICES each rank saw
-    (``RANK/WORLD_SIZE/LOCAL_RANK@MASTER_ADDR:MASTER_PORT#DEVICES``). Checkpoints (the leader's) carry the iteration; with
+    ranks, PyTorch variables, CUDA_VISIBLE_DEVICES and host each rank saw
+    (``RANK/WORLD_SIZE/LOCAL_RANK@MASTER_ADDR:MASTER_PORT#DEVICES%HOSTNAME``, in the order of their ranks). Checkpoints (the leader's) carry the iteration; with
     ``config["kill_rank"]`` that rank of the trial SIGKILLs itself at iteration 2 of the first attempt
     (with ``config["raise_rank"]`` it raises there).
     """
     import os
     import signal
+    import socket
     import time
 
     comm = hpctune.get_comm()
@@ -177,7 +178,7 @@ def group_sum(config):
     start = 0 if state is None else int(state["iteration"])
     seen = comm.gather(f"{os.environ['RANK']}/{os.environ['WORLD_SIZE']}/{os.environ['LOCAL_RANK']}"
                        f"@{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
-                       f"#{os.environ.get('CUDA_VISIBLE_DEVICES', '')}", root=0)
+                       f"#{os.environ.get('CUDA_VISIBLE_DEVICES', '')}%{socket.gethostname()}", root=0)
     for i in range(start + 1, config["epochs"] + 1):
         if i == 2 and state is None and comm.Get_rank() == config.get("kill_rank", -1):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -107,7 +107,7 @@ def test_a_trial_of_four_ranks_spans_nodes_and_its_allreduce_sums_over_exactly_i
         assert row.size == 4
         assert row.sum == 4 * 1000 * row.trial_id + (0 + 1 + 2 + 3)
     for trial_id, rows in results.groupby("trial_id"):
-        seen = [re.fullmatch(r"(\d+)/(\d+)/(\d+)@([^:]+):(\d+)#.*", item) for item in rows.seen.iloc[0].split()]
+        seen = [re.fullmatch(r"(\d+)/(\d+)/(\d+)@([^:]+):(\d+)#[^%]*%(.+)", item) for item in rows.seen.iloc[0].split()]
         assert all(seen), rows.seen.iloc[0]
         assert sorted(int(m.group(1)) for m in seen) == [0, 1, 2, 3] and {m.group(2) for m in seen} == {"4"}
         addresses = {m.group(4) for m in seen}  # every rank meets at the leader's node, not at localhost
@@ -118,6 +118,10 @@ def test_a_trial_of_four_ranks_spans_nodes_and_its_allreduce_sums_over_exactly_i
     groups = [[int(rank) for rank in str(ranks).split(",")] for ranks in segments.ranks]
     assert len(groups) == 4 and all(len(set(group)) == 4 and 0 not in group for group in groups), segments
     assert all(len({rank // 3 for rank in group}) >= 2 for group in groups), segments
+    # each process of a group runs on its member's node, whatever order srun started them in
+    for trial_id, group in zip(segments.trial_id, groups):
+        hosts = [item.rsplit("%", 1)[1] for item in results[results.trial_id == trial_id].seen.iloc[0].split()]
+        assert hosts == [f"node{rank // 3 + 1}" for rank in group], (group, hosts)
 
 
 def test_torch_ddp_over_gloo_across_two_nodes(tmp_path, cluster):

@@ -1,10 +1,15 @@
-"""The processes of a multi-rank trial: ``mpiexec -n k python -m hpctune.backends.mpi.group_main ADDRESS``.
+"""The processes of a multi-rank trial: ``mpiexec -n k python -m hpctune.backends.mpi.group_main ADDRESS HOST...``.
 
-Started by the leading worker for one segment (:mod:`~hpctune.backends.mpi.trial_group`). Rank 0
-connects to ADDRESS, gets the segment's task and passes it on; every rank then binds its own
-GPUs, sets the variables ``torch.distributed`` reads (``MASTER_ADDR``, ``MASTER_PORT``,
-``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``) and runs the trainable with
-``hpctune.get_comm()`` = this job's COMM_WORLD. Rank 0's results go to the worker; at each
+Started by the leading worker for one segment (:mod:`~hpctune.backends.mpi.trial_group`), with the
+host of each of the trial's members in order. Each process first finds which member it is, by
+the host it runs on (:func:`member_assignment`): launchers do not keep the order of ``-hosts``
+(under Slurm, ``srun`` places its tasks in the allocation's node order, so COMM_WORLD's rank 0
+may run on the second member's node). The trial's communicator is COMM_WORLD reordered so its
+rank r is member r. Rank 0, on the leading worker's node, connects to ADDRESS, gets the segment's
+task and passes it on; every rank then binds its member's GPUs, sets the variables
+``torch.distributed`` reads (``MASTER_ADDR`` = member 0's host, ``MASTER_PORT``, ``WORLD_SIZE``,
+``RANK``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``) and runs the trainable with
+``hpctune.get_comm()`` = that communicator. Rank 0's results go to the worker; at each
 ``report`` the other ranks wait for the decision rank 0 got, so all of them continue, pause or
 stop together. hpctune's own messages travel on a duplicate of COMM_WORLD, never mixed with the
 trainable's.
@@ -26,7 +31,7 @@ from ...enums import SegmentEnd
 from .trial_group import member_error_path
 from .trial_process import COORDINATOR_SIGNALS, PipeChannel
 
-__all__ = ["main", "torch_environment"]
+__all__ = ["main", "member_assignment", "torch_environment"]
 
 _TASK, _DECISION = 1, 2
 """Tags of hpctune's messages from rank 0 to the others."""
@@ -81,18 +86,39 @@ def torch_environment(members: list[dict], group_rank: int, port: int) -> dict[s
             "LOCAL_WORLD_SIZE": str(len(same_host))}
 
 
+def member_assignment(rank_hosts: list[str], member_hosts: list[str]) -> list[int]:
+    """Which member each process of the group is: ``result[r]`` for the process of COMM_WORLD rank r.
+
+    Each process takes the first member not yet taken on the host it runs on (``rank_hosts[r]``),
+    so the members of a host are taken in their order by the host's processes in rank order. A
+    process whose host names no member left (a launcher that placed it elsewhere) takes the first
+    members left, in order.
+    """
+    taken = [False] * len(member_hosts)
+    assignment: list[int | None] = [None] * len(rank_hosts)
+    for rank, host in enumerate(rank_hosts):
+        index = next((i for i, member in enumerate(member_hosts) if member == host and not taken[i]), None)
+        if index is not None:
+            taken[index] = True
+            assignment[rank] = index
+    left = iter(i for i, was_taken in enumerate(taken) if not was_taken)
+    return [index if index is not None else next(left) for index in assignment]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("", 0))
         return probe.getsockname()[1]
 
 
-def main(address: str) -> None:
+def main(address: str, member_hosts: list[str]) -> None:
     for signum in COORDINATOR_SIGNALS:  # the coordinator decides how to stop, and when to checkpoint
         signal.signal(signum, signal.SIG_IGN)
     from mpi4py import MPI
 
-    world = MPI.COMM_WORLD
+    launched = MPI.COMM_WORLD
+    member = member_assignment(launched.allgather(socket.gethostname()), member_hosts)[launched.Get_rank()]
+    world = launched.Split(0, member)  # rank r is member r: rank 0 on the leading worker's node
     comm = world.Dup()  # hpctune's messages, apart from the trainable's own
     group_rank = world.Get_rank()
     conn = None
@@ -137,4 +163,4 @@ def _run(task, port: int, group_rank: int, conn, comm, world):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

@@ -3,8 +3,9 @@
 ``resources.ranks_per_trial: k`` gives a trial k worker ranks (the coordinator's
 :class:`~hpctune.backends.mpi.placement.RankPool` picks them, on one node when it can). The first
 of them leads it: for each segment its worker starts ``mpiexec -n k -hosts <the ranks' hosts>
-python -m hpctune.backends.mpi.group_main ADDRESS`` (the MPI library's own launcher, in a session of
-its own), whose COMM_WORLD is the trial's communicator (:func:`hpctune.get_comm`). The other
+python -m hpctune.backends.mpi.group_main ADDRESS HOST...`` (the MPI library's own launcher, in a
+session of its own), whose COMM_WORLD, reordered so its rank r runs on member r's host, is the
+trial's communicator (:func:`hpctune.get_comm`). The other
 ranks' workers stay idle while it runs: their rank slots and GPUs are the group's. Rank 0 of the
 small job connects back to the leading worker over a Unix socket and speaks the protocol of a
 one-rank trial process (:mod:`~hpctune.backends.mpi.trial_process`), so results, decisions and
@@ -123,7 +124,8 @@ class GroupTrialProcess(TrialProcess):
                 # the CPUs the job's ranks hold, or it waits for them for ever
                 env.setdefault("HYDRA_LAUNCHER_EXTRA_ARGS", "--overlap")
             command = mpiexec_command() + ["-n", str(len(self.members)), "-hosts", hosts_argument(self.members),
-                                           sys.executable, "-m", "hpctune.backends.mpi.group_main", address]
+                                           sys.executable, "-m", "hpctune.backends.mpi.group_main", address,
+                                           *(member["host"] for member in self.members)]
             # a session of its own: a Ctrl-C in the terminal is the coordinator's to act on, not mpiexec's;
             # and it goes when this worker goes (its proxies then kill the ranks): no orphans on a node
             self._proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True,

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import hpctune
+from hpctune.backends.mpi.group_main import member_assignment
 
 from conftest import REPO, kill_run, resume_to_the_end, run_pids, start_run, wait_for_results
 
@@ -62,6 +63,18 @@ def test_two_rank_trials_allreduce_over_exactly_their_own_ranks(tmp_path, run_cl
     assert 0 < analysis.utilization() <= 1
 
 
+def test_each_process_of_a_group_is_the_member_on_its_own_host_whatever_order_the_launcher_used():
+    """``srun`` starts a group's processes in the allocation's node order, not in ``-hosts``' order:
+    a process takes the first member left on its host, so the communicator's rank 0 (which connects
+    to the leading worker's Unix socket, and is ``MASTER_ADDR``) runs on the leader's node."""
+    # members: the leader and one more on node3, one on node2; srun put node2's process first
+    assert member_assignment(["node2", "node3", "node3"], ["node3", "node3", "node2"]) == [2, 0, 1]
+    assert member_assignment(["a", "a", "b", "b"], ["a", "a", "b", "b"]) == [0, 1, 2, 3]
+    assert member_assignment(["b", "a"], ["a", "b"]) == [1, 0]
+    # a process on a host no member names (another spelling of it) takes the first member left
+    assert member_assignment(["x.cluster", "a"], ["a", "x"]) == [1, 0]
+
+
 def test_each_rank_of_a_group_sees_only_its_own_gpus(tmp_path, run_cli):
     spec = _spec(tmp_path, "gpus", extra="", space="").read_text().replace(
         "resources: {ranks_per_trial: 2}", "resources: {ranks_per_trial: 2, gpus_per_rank: 1}")
@@ -74,7 +87,7 @@ def test_each_rank_of_a_group_sees_only_its_own_gpus(tmp_path, run_cli):
         expected = [device_of_rank[rank] for rank in segment.ranks.split(",")]
         rows = analysis.results[analysis.results.trial_id == segment.trial_id]
         assert set(rows.gpus) == {";".join(expected)}
-        assert [text.split("#")[1] for text in rows.seen.iloc[0].split()] == expected
+        assert [text.split("#")[1].split("%")[0] for text in rows.seen.iloc[0].split()] == expected
 
 
 def test_a_group_takes_its_ranks_from_one_node_when_one_has_room(tmp_path, run_cli):
