@@ -18,6 +18,7 @@ retried from its leader's checkpoint, and the experiment goes on.
 """
 from __future__ import annotations
 
+import functools
 import os
 import select
 import shlex
@@ -34,8 +35,8 @@ from pathlib import Path
 
 from .trial_process import TICK_S, TrialProcess, describe_exit, trial_environment
 
-__all__ = ["GroupTrialProcess", "group_members", "hosts_argument", "mpiexec_command", "member_error_path",
-           "GROUP_START_TIMEOUT_S"]
+__all__ = ["GroupTrialProcess", "allocation_nodes", "group_members", "hosts_argument", "mpiexec_command",
+           "member_error_path", "GROUP_START_TIMEOUT_S"]
 
 GROUP_START_TIMEOUT_S = 120.0
 """Seconds a trial's group may take to start and connect (``HPCTUNE_GROUP_START_TIMEOUT``)."""
@@ -50,12 +51,34 @@ def group_members(ranks: list[int], hostnames: dict[int, str], gpus: dict[int, l
     return [{"rank": rank, "host": hostnames[rank], "gpus": (gpus or {}).get(rank)} for rank in ordered]
 
 
-def hosts_argument(members: list[dict]) -> str:
-    """``mpiexec -hosts`` for ``members``: ``"nodeA:2,nodeB:1"``."""
+def hosts_argument(members: list[dict], node_order: list[str] | None = None) -> str:
+    """``mpiexec -hosts`` for ``members``: ``"nodeA:2,nodeB:1"``, the hosts in ``node_order`` (those it
+    does not name last, in the members' order).
+
+    Under Slurm, MPICH's mpiexec starts one proxy a host with ``srun --nodelist``, and srun places
+    them in the allocation's node order, not in the order asked: proxy i must be asked for the
+    allocation's i-th host of the group, or a host gets another host's count of processes.
+    """
     counts: dict[str, int] = {}
     for member in members:
         counts[member["host"]] = counts.get(member["host"], 0) + 1
-    return ",".join(f"{host}:{count}" for host, count in counts.items())
+    order = {host: index for index, host in enumerate(node_order or [])}
+    hosts = sorted(counts, key=lambda host: order.get(host, order.get(host.split(".")[0], len(order))))
+    return ",".join(f"{host}:{counts[host]}" for host in hosts)
+
+
+@functools.lru_cache(maxsize=1)
+def allocation_nodes() -> list[str]:
+    """The Slurm allocation's nodes in Slurm's order (``SLURM_JOB_NODELIST`` expanded); [] outside Slurm."""
+    nodelist = os.environ.get("SLURM_JOB_NODELIST")
+    if not nodelist:
+        return []
+    try:
+        shown = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                               timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return shown.stdout.split() if shown.returncode == 0 else []
 
 
 def mpiexec_command() -> list[str]:
@@ -123,7 +146,8 @@ class GroupTrialProcess(TrialProcess):
                 # under Slurm, MPICH's mpiexec starts its proxies with srun: a step that must share
                 # the CPUs the job's ranks hold, or it waits for them for ever
                 env.setdefault("HYDRA_LAUNCHER_EXTRA_ARGS", "--overlap")
-            command = mpiexec_command() + ["-n", str(len(self.members)), "-hosts", hosts_argument(self.members),
+            command = mpiexec_command() + ["-n", str(len(self.members)), "-hosts",
+                                           hosts_argument(self.members, allocation_nodes()),
                                            sys.executable, "-m", "hpctune.backends.mpi.group_main", address,
                                            *(member["host"] for member in self.members)]
             # a session of its own: a Ctrl-C in the terminal is the coordinator's to act on, not mpiexec's;

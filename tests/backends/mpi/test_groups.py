@@ -13,6 +13,7 @@ import pytest
 
 import hpctune
 from hpctune.backends.mpi.group_main import member_assignment
+from hpctune.backends.mpi.trial_group import hosts_argument
 
 from conftest import REPO, kill_run, resume_to_the_end, run_pids, start_run, wait_for_results
 
@@ -73,6 +74,17 @@ def test_each_process_of_a_group_is_the_member_on_its_own_host_whatever_order_th
     assert member_assignment(["b", "a"], ["a", "b"]) == [1, 0]
     # a process on a host no member names (another spelling of it) takes the first member left
     assert member_assignment(["x.cluster", "a"], ["a", "x"]) == [1, 0]
+
+
+def test_a_groups_hosts_are_asked_of_mpiexec_in_the_allocations_node_order():
+    """srun starts mpiexec's proxy i on the allocation's i-th node of the group, so ``-hosts`` names
+    them in that order (else node2 would get node3's count of processes); hosts the allocation does
+    not name come last, and outside Slurm the members' order is kept."""
+    members = [{"host": host} for host in ("node3", "node3", "node3", "node2")]
+    assert hosts_argument(members, ["node1", "node2", "node3"]) == "node2:1,node3:3"
+    assert hosts_argument(members, []) == "node3:3,node2:1"
+    assert hosts_argument(members + [{"host": "login"}], ["node2", "node3"]) == "node2:1,node3:3,login:1"
+    assert hosts_argument([{"host": "n2.cluster"}, {"host": "n1.cluster"}], ["n1", "n2"]) == "n1.cluster:1,n2.cluster:1"
 
 
 def test_each_rank_of_a_group_sees_only_its_own_gpus(tmp_path, run_cli):
