@@ -138,10 +138,12 @@ CONF
     return 1
 }
 
-# a node lost as a crash loses it: its slurmd and every process in it killed at once
+# a node lost as a crash loses it: its slurmd and every process in it killed at once (all stopped
+# first, so that none of them acts on another one's death, as none could on a node that went down)
 crash() {
-    local i=${1#node}
-    ip netns pids "hpcn$i" | xargs -r kill -9
+    local i=${1#node} pids
+    pids=$(ip netns pids "hpcn$i" | tr '\n' ' ')
+    if [ -n "$pids" ]; then kill -STOP $pids; kill -9 $pids; fi
     rm -f "$DIR/slurmd-node$i.pid"
 }
 

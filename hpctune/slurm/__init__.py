@@ -1,2 +1,3 @@
 """Slurm: asking it about a job (:mod:`.job`), the allocation an experiment runs in with its end,
-requeue and record (:mod:`.allocation`), and ``hpctune submit``'s batch job through submitit (:mod:`.submit`)."""
+requeue and record (:mod:`.allocation`), ``hpctune submit``'s batch job through submitit (:mod:`.submit`),
+and what that job does when a node of its allocation is lost (:mod:`.node_loss`)."""

@@ -12,7 +12,9 @@ that rank; rank 0 coordinates and the others serve, as under ``mpiexec``. The ti
   (:class:`ExperimentJob` is checkpointable: the next allocation runs the same call).
 
 Each allocation starts the same call again, which resumes the experiment, until it is finished or
-was requeued ``max_requeues`` times. Submitit's files (the batch script, the pickled call, one log
+was requeued ``max_requeues`` times. The job asks ``--no-kill``: a node lost mid-allocation ends
+the ranks' step, which the batch script starts again on the nodes left (or, if the batch
+script's own node went, a guard on another node requeues the job: :mod:`hpctune.slurm.node_loss`). Submitit's files (the batch script, the pickled call, one log
 per rank) live in ``<experiment>/slurm/``; the jobs and allocations in ``<experiment>/slurm.json``.
 """
 from __future__ import annotations
@@ -290,10 +292,37 @@ _CLEAR_STALE_SEGMENTS = ("srun --nodes=$SLURM_JOB_NUM_NODES --ntasks=$SLURM_JOB_
 allocation of this job left (it would hang the ranks' ``MPI_Init``; :func:`hpctune.slurm.job.stale_mpich_segments`)."""
 
 
+_RANKS_OF_THIS_ALLOCATION = ("export SLURM_NTASKS=$((SLURM_JOB_NUM_NODES * SLURM_NTASKS_PER_NODE)) "
+                             "SLURM_NPROCS=$((SLURM_JOB_NUM_NODES * SLURM_NTASKS_PER_NODE))")
+"""A job requeued onto fewer nodes keeps its first allocation's task count in the batch script's
+environment: the ranks' step takes as many ranks a node as before on the nodes it got."""
+
+
+def _ranks_step(logs: Path, srun_args: list[str]) -> list[str]:
+    """The batch script's step of the ranks, as submitit writes it."""
+    return ["srun", "--unbuffered", "--output", str(submitit.core.utils.JobPaths(folder=logs).stdout), *srun_args,
+            sys.executable, "-u", "-m", "submitit.core._submit", str(logs)]
+
+
+def _guard_nodes(logs: Path) -> str:
+    """A guard on each node but the batch script's, which requeues the job if that node is lost
+    (:mod:`hpctune.slurm.node_loss`)."""
+    return (f"{shlex.quote(sys.executable)} -m hpctune.slurm.node_loss start-guards "
+            f"{shlex.quote(str(logs / '%j_guard_%N.out'))}")
+
+
+def _relaunch_on_node_loss(logs: Path, srun_args: list[str]) -> str:
+    """The batch script's line after the ranks' step (whose exit status is ``$?``): the same step,
+    started again on the nodes left while a node of the allocation is lost (:mod:`hpctune.slurm.node_loss`)."""
+    return (f"{shlex.quote(sys.executable)} -m hpctune.slurm.node_loss relaunch $? -- "
+            f"{shlex.join(_ranks_step(logs, srun_args))}")
+
+
 def _parameters(options: SlurmOptions, name: str, srun_args: list[str], margin: float,
-                call: ExperimentJob) -> dict[str, Any]:
-    """submitit's ``update_parameters`` for these options (``call``: what each rank runs, said in a comment)."""
-    extra: dict[str, Any] = {"time": options.time, "requeue": True}
+                call: ExperimentJob, logs: Path) -> dict[str, Any]:
+    """submitit's ``update_parameters`` for these options (``call``: what each rank runs, said in a comment;
+    ``logs``: submitit's folder)."""
+    extra: dict[str, Any] = {"time": options.time, "requeue": True, "no-kill": True}
     for argument in options.sbatch_args:
         key, sep, value = argument[2:].partition("=")
         extra[key] = value if sep else True
@@ -303,7 +332,8 @@ def _parameters(options: SlurmOptions, name: str, srun_args: list[str], margin: 
         signal_delay_s=max(1, round(margin)), stderr_to_stdout=True, srun_args=srun_args, wckey=None,
         additional_parameters=extra,
         setup=[f"# each rank runs (submitit calls it): {shlex.join(['hpctune', *call.arguments()])}",
-               *options.setup, _CLEAR_STALE_SEGMENTS])
+               *options.setup, _RANKS_OF_THIS_ALLOCATION, _CLEAR_STALE_SEGMENTS, _guard_nodes(logs)],
+        teardown=[_relaunch_on_node_loss(logs, srun_args)])
     for key in ("cpus_per_task", "gpus_per_node", "partition", "account", "qos"):
         if getattr(options, key) is not None:
             parameters[key] = getattr(options, key)
@@ -336,7 +366,8 @@ def prepare(spec_file: str, options: SlurmOptions, overrides: dict[str, str], sp
         srun_args = [f"--mpi={plugin}"] if plugin else []
     folder = spec.experiment_dir.absolute()
     call = ExperimentJob(run, str(Path(spec_file).absolute()), os.getcwd(), overrides, options.max_requeues, margin)
-    return Submission(folder, call, _parameters(options, spec.name, srun_args, margin, call), options)
+    return Submission(folder, call, _parameters(options, spec.name, srun_args, margin, call, folder / LOGS_FOLDER),
+                      options)
 
 
 def batch_script(submission: Submission) -> str:

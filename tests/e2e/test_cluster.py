@@ -172,3 +172,135 @@ def test_the_gpu_template_on_two_nodes_binds_each_worker_rank_to_its_nodes_gpu(t
     assert ranks["rank"].is_unique, ranks
     assert ranks.groupby("hostname").gpus.apply(sorted).to_dict() == {"node1": ["0", "1"], "node2": ["0", "1"]}, ranks
 
+
+
+def _cluster_script(*arguments: str) -> None:
+    done = subprocess.run([str(REPO / "scripts" / "virtual-cluster.sh"), *arguments], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def _wait_for_results(folder: Path, hostname: str, timeout: float) -> None:
+    """Until a result from ``hostname`` is in the experiment's journal (read as ``hpctune status`` reads it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (folder / "experiment.h5").exists():
+            try:
+                results = hpctune.Analysis(folder).results
+            except Exception:  # the file is being written: try again
+                results = None
+            if results is not None and hostname in set(results.get("hostname", [])):
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"no result from {hostname} within {timeout:.0f} s")
+
+
+def _counters_on_three_nodes(tmp_path: Path, name: str, trials: int) -> tuple[str, Path]:
+    """Submit ``trials`` trials of 30 half-second iterations (a checkpoint each) on 3 nodes x 2 ranks;
+    returns the job id and the experiment folder once a result came from node3."""
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(f"name: {name}\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: {trials}\n"
+                    "space: {x: {uniform: [0, 1]}, epochs: 30, sleep: 0.5}\n"
+                    f"storage: {tmp_path / 'runs'}\n")
+    job_id = _submit(tmp_path, spec, "--nodes", "3", "--tasks-per-node", "2")
+    folder = tmp_path / "runs" / name
+    _wait_for_results(folder, "node3", timeout=120)
+    return job_id, folder
+
+
+def _crash_mid_run(tmp_path: Path, name: str, node: str) -> tuple[str, Path, float]:
+    """8 trials on 3 nodes; ``node`` crashed 2 s after node3's first result (trials on every node,
+    with checkpoints). Returns the job id, the experiment folder and when the crash came."""
+    job_id, folder = _counters_on_three_nodes(tmp_path, name, 8)
+    time.sleep(2)
+    crashed = time.time()
+    _cluster_script("crash", node)
+    return job_id, folder, crashed
+
+
+def _wait_until_pending(job_id: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not (job_state(job_id) or "").startswith("PENDING") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert (job_state(job_id) or "").startswith("PENDING"), job_state(job_id)
+
+
+def _each_iteration_once(analysis, trials: int) -> None:
+    """The experiment finished; every trial reported each of its 30 iterations exactly once."""
+    assert analysis.status == "finished" and len(analysis.trials) == trials
+    for trial_id, rows in analysis.results.groupby("trial_id"):
+        assert sorted(rows.training_iteration) == list(range(1, 31)), (trial_id, sorted(rows.training_iteration))
+
+
+def test_a_worker_node_lost_mid_run_the_ranks_start_again_on_the_nodes_left_and_nothing_is_lost(tmp_path, cluster):
+    """``submit --nodes 3 --tasks-per-node 2``; node3 crashes (its slurmd and every process on it killed)
+    while its two ranks run trials. The allocation stays (``--no-kill``); the ranks' step ends, and the
+    batch script starts 4 ranks again on node1 and node2 within a minute of the crash: the experiment
+    resumes from its journal, the trials that ran on node3 from their last checkpoints. Every trial
+    reports each of its iterations exactly once (nothing accepted lost, nothing repeated)."""
+    try:
+        job_id, folder, crashed = _crash_mid_run(tmp_path, "lose", "node3")
+        wait_until_ended(job_id, timeout=300)
+    finally:
+        _cluster_script("revive", "node3")
+    log = (folder / "slurm" / f"{job_id}_0_log.out").read_text()
+    assert job_state(job_id) == "COMPLETED", log[-3000:]
+    assert re.search(r"hpctune: [0-9:]+ node3 lost \(the ranks' step ended with \d+\); starting 4 ranks again on "
+                     r"node1, node2", log), log[-3000:]
+    analysis = hpctune.Analysis(folder)
+    _each_iteration_once(analysis, 8)
+    results = analysis.results
+    after = results[results.timestamp > crashed + 1]
+    assert set(after.hostname) == {"node1", "node2"}
+    # the trials node3 ran went on from their checkpoints, on the nodes left
+    on_node3 = set(results[results.hostname == "node3"].trial_id)
+    resumed = after[after.trial_id.isin(on_node3) & (after.started_from > 0)]
+    assert set(resumed.trial_id) == on_node3 - set(results[(results.hostname == "node3")
+                                                           & (results.training_iteration == 30)].trial_id)
+    # only the restarted step's trials start from a checkpoint: its first result is the recovery
+    recovered_in = results[results.started_from > 0].timestamp.min() - crashed
+    print(f"worker node lost: trials ran again {recovered_in:.1f} s after the crash")
+    assert recovered_in < 60, f"trials ran again {recovered_in:.0f} s after the crash"
+
+
+def test_the_coordinators_node_lost_the_job_is_requeued_and_the_next_allocation_resumes_with_nothing_lost(
+        tmp_path, cluster):
+    """node1 crashes: the batch script, the coordinator and a worker rank go with it. Slurm keeps the
+    job (``--no-kill``) without its first node; the guard on node2 requeues it, and the next
+    allocation (once node1 is back, as a rebooted node comes back) resumes the experiment from its
+    journal: every trial reports each of its iterations exactly once."""
+    try:
+        job_id, folder, crashed = _crash_mid_run(tmp_path, "head", "node1")
+        _wait_until_pending(job_id, timeout=90)
+        print(f"first node lost: the job was back in the queue {time.time() - crashed:.1f} s after the crash")
+    finally:
+        _cluster_script("revive", "node1")
+    wait_until_ended(job_id, timeout=300)
+    guard_log = (folder / "slurm" / f"{job_id}_guard_node2.out").read_text()
+    assert (f"node1, the first node of job {job_id} (its batch script and coordinator), lost; requeueing the job"
+            in guard_log), guard_log
+    log = (folder / "slurm" / f"{job_id}_0_log.out").read_text()
+    assert job_state(job_id) == "COMPLETED", log[-3000:]
+    analysis = hpctune.Analysis(folder)
+    _each_iteration_once(analysis, 8)
+    assert analysis.results.started_from.max() > 0  # trials went on from their checkpoints
+
+
+def test_a_job_requeued_onto_fewer_nodes_goes_on_with_as_many_ranks_a_node_on_what_it_got(tmp_path, cluster):
+    """A 3-node job is requeued and, while it waits, given 2 nodes (``scontrol update NumNodes=2
+    NumTasks=4``, as an administrator or a shrinking partition would): the next allocation starts
+    2 ranks a node on its 2 nodes (Slurm keeps the first allocation's task count in the batch
+    script's environment; the batch script takes it from the nodes it got) and resumes the
+    experiment: nothing lost, nothing repeated."""
+    job_id, folder = _counters_on_three_nodes(tmp_path, "shrink", 6)
+    subprocess.run(["scontrol", "requeue", job_id], check=True)
+    _wait_until_pending(job_id, timeout=60)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "NumNodes=2", "NumTasks=4"], check=True)
+    wait_until_ended(job_id, timeout=300)
+    log = (folder / "slurm" / f"{job_id}_0_log.out").read_text()
+    assert job_state(job_id) == "COMPLETED", log[-3000:]
+    assert re.search(r"allocation 2: .*\n.*resuming .*: 3 worker ranks \(srun\)", log), log[-3000:]
+    analysis = hpctune.Analysis(folder)
+    _each_iteration_once(analysis, 6)
+    resumed = analysis.results[analysis.results.started_from > 0]
+    assert len(resumed) and len(set(resumed.hostname)) == 2  # the two nodes it got
