@@ -40,11 +40,12 @@ def test_ranks_on_every_node_each_bound_to_its_own_nodes_gpu_and_status_from_the
     """``submit --nodes 3 --tasks-per-node 2 --gpus-per-node 2``, one GPU a trial: the results come
     from the three hostnames; each worker rank has one of its node's two GPUs (the ones Slurm gave the
     job there), the two ranks of a node different ones, so concurrent trials never share a device on a
-    node; ``hpctune status`` on this host sees the job run on the nodes, then end."""
+    node; ``hpctune status`` on this host sees the job run on the nodes, then end, and ``status
+    --watch`` follows it there until the experiment is finished."""
     assert cluster == ["node1", "node2", "node3"]
     spec = tmp_path / "spread.yaml"
     spec.write_text("name: spread\ntrainable: trainable_fixtures:slow_counter\nmetric: loss\nnum_samples: 10\n"
-                    "space: {x: {uniform: [0, 1]}, epochs: 4, sleep: 0.5}\nresources: {gpus_per_rank: 1}\n"
+                    "space: {x: {uniform: [0, 1]}, epochs: 8, sleep: 0.5}\nresources: {gpus_per_rank: 1}\n"
                     f"storage: {tmp_path / 'runs'}\n")
     job_id = _submit(tmp_path, spec, "--nodes", "3", "--tasks-per-node", "2", "--gpus-per-node", "2")
     folder = tmp_path / "runs" / "spread"
@@ -57,6 +58,13 @@ def test_ranks_on_every_node_each_bound_to_its_own_nodes_gpu_and_status_from_the
                 seen_running = lines
         time.sleep(0.5)
     assert seen_running is not None, "hpctune status never saw the job running"
+    watch = subprocess.run([str(BIN / "hpctune"), "status", str(folder), "--watch", "--interval", "1"], env=_env(),
+                           capture_output=True, text=True, timeout=240)
+    assert watch.returncode == 0, watch.stderr
+    watched = watch.stdout.splitlines()
+    running = r"running: trial \d+ \(iteration \d+, loss=[\d.]+, rank [1-5], gpu [01], \d+s\)"
+    assert any(re.search(running, line) for line in watched), watched
+    assert any("| 10/10 finished |" in line for line in watched), watched[-3:]
     wait_until_ended(job_id, timeout=240)
     assert job_state(job_id) == "COMPLETED"
     analysis = hpctune.Analysis(folder)
