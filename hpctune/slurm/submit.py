@@ -14,8 +14,9 @@ that rank; rank 0 coordinates and the others serve, as under ``mpiexec``. The ti
 Each allocation starts the same call again, which resumes the experiment, until it is finished or
 was requeued ``max_requeues`` times. The job asks ``--no-kill``: a node lost mid-allocation ends
 the ranks' step, which the batch script starts again on the nodes left (or, if the batch
-script's own node went, a guard on another node requeues the job: :mod:`hpctune.slurm.node_loss`). Submitit's files (the batch script, the pickled call, one log
-per rank) live in ``<experiment>/slurm/``; the jobs and allocations in ``<experiment>/slurm.json``.
+script's own node went, a guard on another node requeues the job: :mod:`hpctune.slurm.node_loss`).
+Submitit's files (the batch script, the pickled call, one log per rank) live in
+``<experiment>/slurm/``; the jobs and allocations in ``<experiment>/slurm.json``.
 """
 from __future__ import annotations
 
