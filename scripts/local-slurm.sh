@@ -57,12 +57,15 @@ PartitionName=urgent Nodes=localhost MaxTime=INFINITE State=UP PriorityTier=10 P
 CONF
 # urgent: a higher tier whose jobs preempt (requeue) the debug partition's, after 30 s of grace
 # this cluster's daemons by their pid files (scripts/virtual-cluster.sh runs others beside them)
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# (a pid file a copied or rebooted machine kept may name another process: its name is checked too)
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && grep -qx 'slurm[a-z]*' "/proc/$(cat "$1")/comm"; }
 if ! cmp -s "$CONF_FILE" "$DIR/slurm.conf.before" && alive "$DIR/slurmctld.pid"; then
     kill "$(cat "$DIR/slurmctld.pid")"; alive "$DIR/slurmd.pid" && kill "$(cat "$DIR/slurmd.pid")"   # a changed configuration: start again with it
     while alive "$DIR/slurmctld.pid" || alive "$DIR/slurmd.pid"; do sleep 0.2; done
 fi
-alive "$DIR/slurmctld.pid" || slurmctld
+# started with no state (-c): a job an earlier start left queued (its test's folder long gone) would
+# run beside the tests' own
+alive "$DIR/slurmctld.pid" || slurmctld -c
 alive "$DIR/slurmd.pid" || slurmd
 for _ in $(seq 60); do
     if sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then

@@ -6,6 +6,10 @@
 #   scripts/virtual-cluster.sh env     print the line that points Slurm's commands at this cluster
 #   scripts/virtual-cluster.sh crash node3    lose a node: its slurmd and every process on it killed
 #   scripts/virtual-cluster.sh revive node3   start its slurmd again and wait until it is idle
+#   scripts/virtual-cluster.sh cut node3      cut a node off the network (its link down; it runs on)
+#   scripts/virtual-cluster.sh reconnect node3    its link up again; wait until Slurm has it back
+#   scripts/virtual-cluster.sh slow node3 SECONDS  for SECONDS, a node's job processes (all but its
+#                                    slurmd and slurmstepd) run 1 s of every 4: stopped 3 s, let run 1 s
 #
 # Each node is a network namespace (hpcn1, hpcn2, ...) with its own hostname (node1, ...) and address
 # (10.78.0.1, ...) on a bridge (hpcbr0, 10.78.0.254 on the host side), and its own slurmd; one
@@ -26,7 +30,8 @@ BRIDGE=hpcbr0
 HOSTS_TAG="# hpctune virtual cluster"
 export SLURM_CONF=$DIR/slurm.conf
 
-pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# (a pid file a copied or rebooted machine kept may name another process: its name is checked too)
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && grep -qx 'slurm[a-z]*' "/proc/$(cat "$1")/comm"; }
 
 down() {
     for pidfile in "$DIR"/slurmd-node*.pid "$DIR/slurmctld.pid"; do
@@ -121,7 +126,9 @@ CONF
     else
         : > "$DIR/gres.conf"
     fi
-    slurmctld -f "$SLURM_CONF"
+    # no state kept (-c): a job an earlier 'up' left queued would come back, take the nodes' GPUs and
+    # run beside (or ahead of) the tests' own
+    slurmctld -c -f "$SLURM_CONF"
     for i in $(seq "$NODES"); do
         # nsenter, not 'ip netns exec', which remounts /sys and so hides the cgroup mounts slurmd needs
         nsenter --net="/var/run/netns/hpcn$i" unshare --uts sh -c "hostname node$i; exec slurmd -f '$SLURM_CONF' -N node$i"
@@ -151,13 +158,47 @@ crash() {
 revive() {
     local i=${1#node}
     nsenter --net="/var/run/netns/hpcn$i" unshare --uts sh -c "hostname node$i; exec slurmd -f '$SLURM_CONF' -N node$i"
+    back "node$i" idle
+}
+
+# wait until Slurm has the node ($1) back in a state that matches $2 (an extended regex), up to 60 s
+back() {
     for _ in $(seq 60); do
-        scontrol update nodename="node$i" state=resume >/dev/null 2>&1 || true
-        [ "$(sinfo -h -n "node$i" -N -o '%T')" = idle ] && return 0
+        scontrol update nodename="$1" state=resume >/dev/null 2>&1 || true
+        sinfo -h -n "$1" -N -o '%T' | grep -qxE "$2" && return 0
         sleep 1
     done
-    echo "node$i did not come back; see $DIR/slurmd-node$i.log" >&2
+    echo "$1 did not come back; see $DIR/slurmd-$1.log" >&2
     return 1
+}
+
+# a node cut off: the host's end of its link down (the node runs on, unreachable, and reaches nothing)
+cut() { ip link set "hpcv${1#node}" down; }
+# the link up again; waits until Slurm has the node back (a node that was DOWN, idle once more)
+reconnect() {
+    ip link set "hpcv${1#node}" up
+    back "$1" "idle|mixed|allocated"
+}
+
+# a slow node: its job's processes (not Slurm's own, which go on answering) throttled to a quarter
+# of their speed for SECONDS, by stopping them 3 s of every 4; each process is let run again at the end
+slow() {
+    local i=${1#node} until=$((SECONDS + $2)) pids
+    job_pids() {
+        for pid in $(ip netns pids "hpcn$i"); do
+            case "$(cat "/proc/$pid/comm" 2>/dev/null)" in slurmd|slurmstepd|"") ;; *) echo "$pid" ;; esac
+        done
+    }
+    while [ "$SECONDS" -lt "$until" ]; do
+        pids=$(job_pids | tr '\n' ' ')
+        [ -z "$pids" ] || kill -STOP $pids 2>/dev/null || true
+        sleep 3
+        [ -z "$pids" ] || kill -CONT $pids 2>/dev/null || true
+        sleep 1
+    done
+    pids=$(job_pids | tr '\n' ' ')
+    [ -z "$pids" ] || kill -CONT $pids 2>/dev/null || true
+    return 0
 }
 
 case "${1:-}" in
@@ -166,5 +207,9 @@ case "${1:-}" in
     env) echo "export SLURM_CONF=$SLURM_CONF" ;;
     crash) crash "${2:?usage: $0 crash nodeN}" ;;
     revive) revive "${2:?usage: $0 revive nodeN}" ;;
-    *) echo "usage: $0 up|down|env|crash nodeN|revive nodeN" >&2; exit 2 ;;
+    cut) cut "${2:?usage: $0 cut nodeN}" ;;
+    reconnect) reconnect "${2:?usage: $0 reconnect nodeN}" ;;
+    slow) slow "${2:?usage: $0 slow nodeN SECONDS}" "${3:?usage: $0 slow nodeN SECONDS}" ;;
+    *) echo "usage: $0 up|down|env|crash nodeN|revive nodeN|cut nodeN|reconnect nodeN|slow nodeN SECONDS" >&2
+       exit 2 ;;
 esac

@@ -10,7 +10,13 @@ The ranks' job step cannot go on without the ranks it lost, so Slurm ends it. Tw
   a task (:func:`nodes_answering`), the ranks' step starts again on the nodes that do, as many
   ranks a node as before. Rank 0 coordinates on the first node again, ``hpctune run --resume``
   goes on from the journal (every accepted result kept), the trials from their last checkpoints.
-  A failure with every node answering is the experiment's own, and ends the job as before.
+- **A failed start**: the step failed within :data:`START_WINDOW_S` of its start, every node
+  answering (on the test cluster a rank sometimes fails in ``MPI_Init``, PMI2's exchange garbled).
+  The same line starts it again, up to :data:`START_RETRIES` times; if that was on the nodes left
+  after a node loss, the job is then requeued (a cut-off node's ranks still run, and there the
+  restarted step failed in ``MPI_Init`` every time; a new allocation starts). (The step is started with
+  ``srun --kill-on-bad-exit=1``: the ranks left do not wait on a failed one until the time limit.)
+  A later failure with every node answering is the experiment's own, and ends the job as before.
 - **The first node** (the batch script's and the coordinator's). Nothing there is left to start
   the step again, and Slurm 22.05 keeps the job RUNNING on the other nodes, idle, until its time
   limit. So each other node runs a guard (``python -m hpctune.slurm.node_loss guard``, a one-task
@@ -32,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .job import parse_show_job
 
 __all__ = ["nodes_answering", "relaunch_command", "guard_step", "relaunch", "requeue_job", "ENDED_BY_HPCTUNE",
-           "PROBE_TIMEOUT_S", "GUARD_POLL_S"]
+           "PROBE_TIMEOUT_S", "GUARD_POLL_S", "START_WINDOW_S", "START_RETRIES"]
 
 ENDED_BY_HPCTUNE = (0, 2, 3)
 """Exit statuses of the ranks' step that are hpctune's own end: finished, bad input, requeued."""
@@ -42,6 +48,12 @@ PROBE_TIMEOUT_S = 30.0
 
 GUARD_POLL_S = 3.0
 """How often a guard asks Slurm whether the job still has its first node."""
+
+START_WINDOW_S = 60.0
+"""A ranks' step that failed this soon after its start, every node answering, failed to start."""
+
+START_RETRIES = 2
+"""How many times a step that failed to start is started again (then the job ends with its status)."""
 
 _STEP_VARIABLES = ("SLURM_STEP", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NNODES", "SLURM_NODELIST",
                    "SLURM_TASKS_PER_NODE", "SLURM_SRUN_COMM", "SLURM_OVERLAP", "SLURM_MPI_TYPE", "SLURM_DISTRIBUTION",
@@ -120,21 +132,38 @@ def _run_step(step: list[str], nodes: list[str], tasks_per_node: int) -> int:
     return subprocess.run(relaunch_command(step, nodes, tasks_per_node), stdin=subprocess.DEVNULL, env=env).returncode
 
 
-def relaunch(status: int, step: list[str], nodes: list[str] | None = None) -> int:
-    """Run ``step`` again on the nodes left while it failed and a node of it (of ``nodes``, default the
-    job's) was lost; returns its last exit status."""
+def relaunch(status: int, step: list[str], nodes: list[str] | None = None, started: float | None = None) -> int:
+    """Run ``step`` again while it failed and either a node of it (of ``nodes``, default the job's) was
+    lost (on the nodes left), or it failed within :data:`START_WINDOW_S` of its start (``started``, a
+    ``time.time()``) with every node answering (a failed start: up to :data:`START_RETRIES` times);
+    returns its last exit status."""
     if status in ENDED_BY_HPCTUNE:
         return status
     nodes = nodes if nodes is not None else _hostnames(os.environ.get("SLURM_JOB_NODELIST", ""))
     tasks_per_node = _tasks_per_node()
-    while status not in ENDED_BY_HPCTUNE and len(nodes) > 1:
-        started = time.monotonic()
-        left = nodes_answering(nodes)
+    retries, node_lost = 0, False
+    while status not in ENDED_BY_HPCTUNE and nodes:
+        ran_for = time.time() - started if started is not None else float("inf")
+        probed = time.monotonic()
+        left = nodes_answering(nodes) if len(nodes) > 1 else nodes
         lost = [node for node in nodes if node not in left]
-        if not lost or not left or left[0] != nodes[0]:
-            break  # every node answers: the failure is the experiment's own (or the first node is gone)
-        _say(f"{', '.join(lost)} lost (the ranks' step ended with {status}); starting {len(left) * tasks_per_node} "
-             f"ranks again on {', '.join(left)} (nodes checked in {time.monotonic() - started:.1f} s)")
+        if not left or left[0] != nodes[0]:
+            break  # the first node is gone: its guards requeue the job
+        if lost:
+            node_lost = True
+            _say(f"{', '.join(lost)} lost (the ranks' step ended with {status}); starting {len(left) * tasks_per_node} "
+                 f"ranks again on {', '.join(left)} (nodes checked in {time.monotonic() - probed:.1f} s)")
+        elif ran_for < START_WINDOW_S and retries < START_RETRIES:
+            retries += 1
+            _say(f"the ranks' step failed {ran_for:.0f} s after its start (exit {status}) with every node answering; "
+                 f"starting it again (retry {retries} of {START_RETRIES})")
+        elif ran_for < START_WINDOW_S and node_lost:
+            requeue_job(os.environ.get("SLURM_JOB_ID", ""), f"the ranks' step did not start again on {', '.join(nodes)} "
+                                                             f"after a node was lost ({1 + START_RETRIES} tries)")
+            return 3
+        else:
+            break  # every node answers: the failure is the experiment's own
+        started = time.time()
         status = _run_step(step, left, tasks_per_node)
         nodes = left
     return status
@@ -151,10 +180,10 @@ def start_guards(log_pattern: str) -> int:
     return 0
 
 
-def requeue_job(job_id: str, lost: str) -> int:
-    """The batch script's node ``lost``: put the job back in the queue (as Slurm does without
-    ``--no-kill``); the next allocation resumes the experiment."""
-    _say(f"{lost}, the first node of job {job_id} (its batch script and coordinator), lost; requeueing the job")
+def requeue_job(job_id: str, why: str) -> int:
+    """Put the job back in the queue (as Slurm does on a node failure without ``--no-kill``), saying
+    ``why``; the next allocation resumes the experiment."""
+    _say(f"{why}; requeueing the job")
     done = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         _say(f"could not requeue job {job_id}: {done.stderr.strip() or done.returncode}; cancelling it")
@@ -184,7 +213,8 @@ def guard(log: str, poll: float = GUARD_POLL_S) -> int:
             continue
         lost_since = lost_since if lost_since is not None else time.monotonic()
         if time.monotonic() - lost_since >= nodes.index(here) * 2 * poll:
-            return requeue_job(job_id, first[0])
+            return requeue_job(job_id, f"{first[0]}, the first node of job {job_id} (its batch script and "
+                                       "coordinator), lost")
     return 0
 
 
@@ -195,7 +225,8 @@ _USAGE = ("usage: python -m hpctune.slurm.node_loss relaunch STATUS -- srun OPTI
 
 def main(argv: list[str]) -> int:
     if len(argv) >= 4 and argv[0] == "relaunch" and argv[2] == "--" and argv[1].lstrip("-").isdigit():
-        return relaunch(int(argv[1]), argv[3:])
+        started = os.environ.get("HPCTUNE_RANKS_STARTED", "")
+        return relaunch(int(argv[1]), argv[3:], started=float(started) if started.isdigit() else None)
     if len(argv) == 2 and argv[0] == "start-guards":
         return start_guards(argv[1])
     if len(argv) == 2 and argv[0] == "guard" and os.environ.get("SLURM_JOB_ID"):

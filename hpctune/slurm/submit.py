@@ -299,6 +299,15 @@ _RANKS_OF_THIS_ALLOCATION = ("export SLURM_NTASKS=$((SLURM_JOB_NUM_NODES * SLURM
 environment: the ranks' step takes as many ranks a node as before on the nodes it got."""
 
 
+_RANKS_STEP_START = "export HPCTUNE_RANKS_STARTED=$(date +%s)"
+"""The batch script's last line before the ranks' step: when it started, for the line after it
+(a step that failed soon after its start is started again: :func:`hpctune.slurm.node_loss.relaunch`)."""
+
+_KILL_ON_BAD_EXIT = "--kill-on-bad-exit=1"
+"""The ranks' step ends as soon as one rank fails (one failed in ``MPI_Init``, say) instead of
+leaving the others waiting on it until the time limit."""
+
+
 def _ranks_step(logs: Path, srun_args: list[str]) -> list[str]:
     """The batch script's step of the ranks, as submitit writes it."""
     return ["srun", "--unbuffered", "--output", str(submitit.core.utils.JobPaths(folder=logs).stdout), *srun_args,
@@ -324,6 +333,7 @@ def _parameters(options: SlurmOptions, name: str, srun_args: list[str], margin: 
     """submitit's ``update_parameters`` for these options (``call``: what each rank runs, said in a comment;
     ``logs``: submitit's folder)."""
     extra: dict[str, Any] = {"time": options.time, "requeue": True, "no-kill": True}
+    srun_args = [_KILL_ON_BAD_EXIT, *srun_args]
     for argument in options.sbatch_args:
         key, sep, value = argument[2:].partition("=")
         extra[key] = value if sep else True
@@ -333,7 +343,8 @@ def _parameters(options: SlurmOptions, name: str, srun_args: list[str], margin: 
         signal_delay_s=max(1, round(margin)), stderr_to_stdout=True, srun_args=srun_args, wckey=None,
         additional_parameters=extra,
         setup=[f"# each rank runs (submitit calls it): {shlex.join(['hpctune', *call.arguments()])}",
-               *options.setup, _RANKS_OF_THIS_ALLOCATION, _CLEAR_STALE_SEGMENTS, _guard_nodes(logs)],
+               *options.setup, _RANKS_OF_THIS_ALLOCATION, _CLEAR_STALE_SEGMENTS, _guard_nodes(logs),
+               _RANKS_STEP_START],
         teardown=[_relaunch_on_node_loss(logs, srun_args)])
     for key in ("cpus_per_task", "gpus_per_node", "partition", "account", "qos"):
         if getattr(options, key) is not None:

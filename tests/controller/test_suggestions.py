@@ -25,14 +25,16 @@ ASHA = {"type": "asha", "max_t": 9, "grace_period": 1, "reduction_factor": 3}
 def slow_model():
     """A searcher class whose suggestions take ``fit_s`` seconds and come from the operating
     system's entropy (never reproducible from its state), logging what it hears; registered for
-    one test only (the registry's coverage test sees hpctune's own)."""
+    one test only (the registry's coverage test sees hpctune's own). With ``epochs_step``, trial k
+    runs ``epochs_step * k`` more epochs than the space says, so that no two trials end together."""
 
     class SlowModel(Searcher):
         name = "test-slow-model"
         fits_model = True
 
-        def __init__(self, *, fit_s: float = 0.2, background: bool = True):
+        def __init__(self, *, fit_s: float = 0.2, background: bool = True, epochs_step: int = 0):
             self.fit_s = fit_s
+            self.epochs_step = epochs_step
             self.fits_model = background
             self.heard: list = []
 
@@ -43,6 +45,8 @@ def slow_model():
             self.heard.append(("suggest", trial_id))
             x, y = (int.from_bytes(os.urandom(4), "little") / 2 ** 32 for _ in range(2))
             constants = {key: value for key, value in self.space.items() if isinstance(value, (int, float))}
+            if self.epochs_step:
+                constants["epochs"] += self.epochs_step * trial_id
             return {**constants, "x": x, "y": y}
 
         def replay_suggestion(self, trial_id, config):
@@ -153,14 +157,16 @@ def test_a_run_with_background_suggestions_resumes_with_every_recorded_config_in
 def test_on_mpi_ranks_no_result_waits_on_a_model_fit(tmp_path, slow_model, background):
     """Two trials on two worker ranks while the searcher takes 1.5 s per suggestion: computed in
     the background, a trial's report is answered in well under that; asked inline (the contrast,
-    what the background thread prevents), some report waits through a whole fit."""
+    what the background thread prevents), some report waits through a whole fit. The trials run
+    14, 21 and 28 epochs: when trial 0 ends, trial 1 is still reporting while the third is suggested
+    (trials that ended together would leave no report to wait, inline or not)."""
     from trainable_fixtures import reports_waits
 
     analysis = hpctune.run(reports_waits, space={"x": hpctune.uniform(0, 1), "epochs": 14, "sleep": 0.1},
-                           metric="loss", num_samples=3, searcher=slow_model(fit_s=1.5, background=background),
+                           metric="loss", num_samples=3, searcher=slow_model(fit_s=1.5, background=background, epochs_step=7),
                            storage=str(tmp_path), name="waits", backend="mpi", workers=2, verbose=0)
     assert analysis.status == "finished" and list(analysis.trials.state) == ["TERMINATED"] * 3
-    assert sorted(analysis.results.groupby("trial_id").training_iteration.max()) == [14, 14, 14]
+    assert sorted(analysis.results.groupby("trial_id").training_iteration.max()) == [14, 21, 28]
     longest = analysis.results.waited.max()
     if background:
         assert longest < 0.5, f"a report waited {longest:.2f} s"

@@ -14,7 +14,7 @@ import pytest
 import hpctune
 from hpctune.slurm.job import job_state
 
-from conftest import BIN, REPO, _env
+from conftest import BIN, REPO, _env, cluster_queue
 from slurm_jobs import wait_until_ended
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(400)]
@@ -49,7 +49,7 @@ def test_ranks_on_every_node_each_bound_to_its_own_nodes_gpu_and_status_from_the
                     f"storage: {tmp_path / 'runs'}\n")
     job_id = _submit(tmp_path, spec, "--nodes", "3", "--tasks-per-node", "2", "--gpus-per-node", "2")
     folder = tmp_path / "runs" / "spread"
-    seen_running = None
+    seen_running, lines = None, []
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and seen_running is None:
         if (folder / "experiment.h5").exists():
@@ -57,7 +57,7 @@ def test_ranks_on_every_node_each_bound_to_its_own_nodes_gpu_and_status_from_the
             if lines[0].startswith("spread: running") and f"Slurm job {job_id}: RUNNING" in "\n".join(lines):
                 seen_running = lines
         time.sleep(0.5)
-    assert seen_running is not None, "hpctune status never saw the job running"
+    assert seen_running is not None, f"hpctune status never saw the job running: {lines}\n{cluster_queue()}"
     watch = subprocess.run([str(BIN / "hpctune"), "status", str(folder), "--watch", "--interval", "1"], env=_env(),
                            capture_output=True, text=True, timeout=240)
     assert watch.returncode == 0, watch.stderr
@@ -200,7 +200,7 @@ def _wait_for_results(folder: Path, hostname: str, timeout: float) -> None:
             if results is not None and hostname in set(results.get("hostname", [])):
                 return
         time.sleep(0.5)
-    raise AssertionError(f"no result from {hostname} within {timeout:.0f} s")
+    raise AssertionError(f"no result from {hostname} within {timeout:.0f} s\n{cluster_queue()}")
 
 
 def _counters_on_three_nodes(tmp_path: Path, name: str, trials: int) -> tuple[str, Path]:
@@ -240,6 +240,18 @@ def _each_iteration_once(analysis, trials: int) -> None:
         assert sorted(rows.training_iteration) == list(range(1, 31)), (trial_id, sorted(rows.training_iteration))
 
 
+def _finished_without_node3(job_id: str, folder: Path, trials: int):
+    """The job COMPLETED after its ranks' step started again on node1 and node2, and the experiment
+    finished with every iteration reported once; its log and results."""
+    log = (folder / "slurm" / f"{job_id}_0_log.out").read_text()
+    assert job_state(job_id) == "COMPLETED", log[-3000:]
+    assert re.search(r"hpctune: [0-9:]+ node3 lost \(the ranks' step ended with \d+\); starting 4 ranks again on "
+                     r"node1, node2", log), log[-3000:]
+    analysis = hpctune.Analysis(folder)
+    _each_iteration_once(analysis, trials)
+    return log, analysis.results
+
+
 def test_a_worker_node_lost_mid_run_the_ranks_start_again_on_the_nodes_left_and_nothing_is_lost(tmp_path, cluster):
     """``submit --nodes 3 --tasks-per-node 2``; node3 crashes (its slurmd and every process on it killed)
     while its two ranks run trials. The allocation stays (``--no-kill``); the ranks' step ends, and the
@@ -251,13 +263,7 @@ def test_a_worker_node_lost_mid_run_the_ranks_start_again_on_the_nodes_left_and_
         wait_until_ended(job_id, timeout=300)
     finally:
         _cluster_script("revive", "node3")
-    log = (folder / "slurm" / f"{job_id}_0_log.out").read_text()
-    assert job_state(job_id) == "COMPLETED", log[-3000:]
-    assert re.search(r"hpctune: [0-9:]+ node3 lost \(the ranks' step ended with \d+\); starting 4 ranks again on "
-                     r"node1, node2", log), log[-3000:]
-    analysis = hpctune.Analysis(folder)
-    _each_iteration_once(analysis, 8)
-    results = analysis.results
+    _, results = _finished_without_node3(job_id, folder, 8)
     after = results[results.timestamp > crashed + 1]
     assert set(after.hostname) == {"node1", "node2"}
     # the trials node3 ran went on from their checkpoints, on the nodes left
@@ -312,3 +318,67 @@ def test_a_job_requeued_onto_fewer_nodes_goes_on_with_as_many_ranks_a_node_on_wh
     _each_iteration_once(analysis, 6)
     resumed = analysis.results[analysis.results.started_from > 0]
     assert len(resumed) and len(set(resumed.hostname)) == 2  # the two nodes it got
+
+
+def _only_slurm_runs_on(node: str) -> list[str]:
+    """The processes still running in ``node``'s namespace that are not its slurmd."""
+    pids = subprocess.run(["ip", "netns", "pids", f"hpcn{node.removeprefix('node')}"], capture_output=True,
+                          text=True).stdout.split()
+    names = []
+    for pid in pids:
+        try:
+            names.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+        except OSError:
+            continue
+    return [name for name in names if name and not name.startswith("slurmd")]
+
+
+def test_a_node_cut_off_for_60_s_the_experiment_goes_on_without_it_and_nothing_is_lost(tmp_path, cluster):
+    """node3's link goes down for 60 s while its ranks run trials: they run on, cut off. Slurm takes the
+    node out of the job once its slurmd is silent (``SlurmdTimeout``), the ranks' step ends, and the
+    batch script starts it again on node1 and node2 within a minute of the cut, as for a crash: nothing
+    waits on the cut-off ranks. When the link is back, Slurm ends what the job left on node3. The
+    experiment finishes: every trial reports each of its iterations exactly once."""
+    job_id, folder = _counters_on_three_nodes(tmp_path, "cut", 12)
+    time.sleep(2)
+    cut_at = time.time()
+    _cluster_script("cut", "node3")
+    try:
+        time.sleep(60)
+    finally:
+        _cluster_script("reconnect", "node3")
+    wait_until_ended(job_id, timeout=300)
+    log, results = _finished_without_node3(job_id, folder, 12)
+    recovered_in = results[(results.timestamp > cut_at) & (results.started_from > 0)].timestamp.min() - cut_at
+    print(f"node cut off: trials ran again {recovered_in:.1f} s after the cut")
+    assert "requeueing the job" not in log and recovered_in < 60, log[-3000:]
+    assert "node3" not in set(results[(results.timestamp > cut_at + 1) & (results.timestamp < cut_at + 60)].hostname)
+    deadline = time.monotonic() + 60  # what the job left on node3 is ended once Slurm hears from the node
+    while _only_slurm_runs_on("node3") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _only_slurm_runs_on("node3") == []
+
+
+def test_a_slow_node_is_not_taken_for_lost_and_its_trials_finish(tmp_path, cluster):
+    """node3's job processes run 1 s of every 4 (stopped 3 s, let run 1 s) for 40 s, while its ranks run
+    trials: its ranks stay silent up to a few seconds at a time, below the watchdog's 20 s. Nothing is
+    taken for lost (no restarted step, no "stopped answering"), node3's trials go on at a quarter of
+    the speed, and the experiment finishes with every iteration reported exactly once."""
+    job_id, folder = _counters_on_three_nodes(tmp_path, "slow", 8)
+    slowed_at = time.time()
+    slow = subprocess.run([str(REPO / "scripts" / "virtual-cluster.sh"), "slow", "node3", "40"],
+                          capture_output=True, text=True, timeout=120)
+    assert slow.returncode == 0, slow.stderr
+    wait_until_ended(job_id, timeout=300)
+    log = (folder / "slurm" / f"{job_id}_0_log.out").read_text()
+    assert job_state(job_id) == "COMPLETED", log[-3000:]
+    assert " lost " not in log and "stopped answering" not in log, log[-3000:]
+    analysis = hpctune.Analysis(folder)
+    _each_iteration_once(analysis, 8)
+    results = analysis.results
+    assert analysis.results.started_from.max() == 0  # one step from start to end: nothing restarted
+    slowed = results[(results.timestamp > slowed_at + 4) & (results.timestamp < slowed_at + 40)]
+    pace = {host: (rows.groupby("trial_id").timestamp.agg(lambda t: (t.max() - t.min()) / max(1, len(t) - 1))).mean()
+            for host, rows in slowed.groupby("hostname")}
+    print(f"slow node: mean seconds a trial's iteration took while slowed, by node: {pace}")
+    assert pace["node3"] > 1.5 * max(pace["node1"], pace["node2"]), pace  # 0.5 s an iteration elsewhere

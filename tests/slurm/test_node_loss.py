@@ -2,10 +2,19 @@
 loses a node: tests/e2e/test_cluster.py)."""
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
-from hpctune.slurm.node_loss import guard_step, relaunch_command
+import pytest
+
+from hpctune.slurm.job import job_state
+from hpctune.slurm.node_loss import START_RETRIES, guard_step, relaunch_command
+
+from conftest import _env
+from slurm_jobs import wait_until_ended
 
 
 def test_the_step_starts_again_on_exactly_the_nodes_left_with_as_many_ranks_a_node():
@@ -39,3 +48,47 @@ def test_a_wrong_call_says_how_to_call_it():
         assert done.returncode == 2
         assert done.stderr.splitlines()[0] == ("usage: python -m hpctune.slurm.node_loss relaunch STATUS -- srun "
                                                "OPTIONS... COMMAND")
+
+
+def _batch_job(tmp_path: Path, fails: int, started_ago: int) -> tuple[str, str, int]:
+    """A batch job on the loopback Slurm whose step fails its first ``fails`` runs, each at once, then
+    succeeds; the line after it is the batch script's relaunch line, told the step started
+    ``started_ago`` seconds before it ended. Returns the job's final state, its log and how many times
+    the step ran."""
+    runs = tmp_path / "runs"
+    step = ["srun", "--kill-on-bad-exit=1", "bash", "-c", f"echo run >> {runs}; [ $(wc -l < {runs}) -gt {fails} ]"]
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n"
+                      f"export HPCTUNE_RANKS_STARTED=$(( $(date +%s) - {started_ago} ))\n"
+                      f"{shlex.join(step)}\n"
+                      f"{shlex.quote(sys.executable)} -m hpctune.slurm.node_loss relaunch $? -- {shlex.join(step)}\n")
+    submitted = subprocess.run(["sbatch", "--parsable", "--ntasks-per-node=1", f"--output={tmp_path / 'log'}",
+                                str(script)], capture_output=True, text=True, env=_env(), cwd=tmp_path, check=True)
+    job_id = submitted.stdout.strip().split(";")[0]
+    wait_until_ended(job_id, timeout=120)
+    return job_state(job_id) or "", (tmp_path / "log").read_text(), len(runs.read_text().splitlines())
+
+
+@pytest.mark.slurm
+def test_a_step_that_failed_at_its_start_is_started_again_and_the_job_goes_on(tmp_path, slurm):
+    """A rank failed in MPI_Init, say: the step ended with 1 a second after its start, the node
+    answering. It is started again, twice if need be, and the job ends with the run that worked."""
+    state, log, runs = _batch_job(tmp_path, fails=2, started_ago=0)
+    assert (state, runs) == ("COMPLETED", 3), log
+    said = re.findall(r"hpctune: [0-9:]+ the ranks' step failed \d+ s after its start \(exit 1\) with every node "
+                      r"answering; starting it again \(retry (\d) of 2\)", log)
+    assert said == ["1", "2"], log
+
+
+@pytest.mark.slurm
+def test_a_step_that_keeps_failing_at_its_start_ends_the_job_after_its_retries(tmp_path, slurm):
+    state, log, runs = _batch_job(tmp_path, fails=10, started_ago=0)
+    assert (state, runs) == ("FAILED", 1 + START_RETRIES), log
+
+
+@pytest.mark.slurm
+def test_a_step_that_failed_after_its_first_minute_is_the_experiments_own_failure(tmp_path, slurm):
+    """Every node answers and the step ran for two minutes: nothing is started again."""
+    state, log, runs = _batch_job(tmp_path, fails=1, started_ago=120)
+    assert (state, runs) == ("FAILED", 1), log
+    assert "starting" not in log

@@ -24,11 +24,12 @@ module load cuda/12.4
 export SLURM_NTASKS=$((SLURM_JOB_NUM_NODES * SLURM_NTASKS_PER_NODE)) SLURM_NPROCS=$((SLURM_JOB_NUM_NODES * SLURM_NTASKS_PER_NODE))
 srun --nodes=$SLURM_JOB_NUM_NODES --ntasks=$SLURM_JOB_NUM_NODES --ntasks-per-node=1 --mpi=none <python> -m hpctune.slurm.job clear-mpich-shm
 <python> -m hpctune.slurm.node_loss start-guards <tmp>/runs/tune/slurm/%j_guard_%N.out
+export HPCTUNE_RANKS_STARTED=$(date +%s)
 
 # command
 export SUBMITIT_EXECUTOR=slurm
-srun --unbuffered --output <tmp>/runs/tune/slurm/%j_%t_log.out --mpi=pmi2 <python> -u -m submitit.core._submit <tmp>/runs/tune/slurm
+srun --unbuffered --output <tmp>/runs/tune/slurm/%j_%t_log.out --kill-on-bad-exit=1 --mpi=pmi2 <python> -u -m submitit.core._submit <tmp>/runs/tune/slurm
 
 
 # teardown
-<python> -m hpctune.slurm.node_loss relaunch $? -- srun --unbuffered --output <tmp>/runs/tune/slurm/%j_%t_log.out --mpi=pmi2 <python> -u -m submitit.core._submit <tmp>/runs/tune/slurm
+<python> -m hpctune.slurm.node_loss relaunch $? -- srun --unbuffered --output <tmp>/runs/tune/slurm/%j_%t_log.out --kill-on-bad-exit=1 --mpi=pmi2 <python> -u -m submitit.core._submit <tmp>/runs/tune/slurm
