@@ -13,8 +13,10 @@ The ranks' job step cannot go on without the ranks it lost, so Slurm ends it. Tw
 - **A failed start**: the step failed within :data:`START_WINDOW_S` of its start, every node
   answering (on the test cluster a rank sometimes fails in ``MPI_Init``, PMI2's exchange garbled).
   The same line starts it again, up to :data:`START_RETRIES` times; if that was on the nodes left
-  after a node loss, the job is then requeued (a cut-off node's ranks still run, and there the
-  restarted step failed in ``MPI_Init`` every time; a new allocation starts). (The step is started with
+  after a node loss, the job is then requeued, and a new allocation starts (with MPICH over UCX,
+  a step restarted beside a cut-off node's still-running ranks failed in ``MPI_Init`` every time).
+  An error of the experiment's own in its first minute (a trainable that cannot be imported, say)
+  is retried too, and ends the job after its retries. (The step is started with
   ``srun --kill-on-bad-exit=1``: the ranks left do not wait on a failed one until the time limit.)
   A later failure with every node answering is the experiment's own, and ends the job as before.
 - **The first node** (the batch script's and the coordinator's). Nothing there is left to start
