@@ -10,15 +10,15 @@ The ranks' job step cannot go on without the ranks it lost, so Slurm ends it. Tw
   a task (:func:`nodes_answering`), the ranks' step starts again on the nodes that do, as many
   ranks a node as before. Rank 0 coordinates on the first node again, ``hpctune run --resume``
   goes on from the journal (every accepted result kept), the trials from their last checkpoints.
-- **A failed start**: the step failed within :data:`START_WINDOW_S` of its start, every node
-  answering (on the test cluster a rank sometimes fails in ``MPI_Init``, PMI2's exchange garbled).
-  The same line starts it again, up to :data:`START_RETRIES` times; if that was on the nodes left
-  after a node loss, the job is then requeued, and a new allocation starts (with MPICH over UCX,
-  a step restarted beside a cut-off node's still-running ranks failed in ``MPI_Init`` every time).
-  An error of the experiment's own in its first minute (a trainable that cannot be imported, say)
-  is retried too, and ends the job after its retries. (The step is started with
-  ``srun --kill-on-bad-exit=1``: the ranks left do not wait on a failed one until the time limit.)
-  A later failure with every node answering is the experiment's own, and ends the job as before.
+- **A failed start**: the step ended before its coordinator started the experiment (rank 0
+  records each allocation in the experiment's ``slurm.json``, ``HPCTUNE_RANKS_RECORD``; it was not
+  written since the step's start, ``HPCTUNE_RANKS_STARTED``), every node answering: on the test
+  cluster a rank sometimes fails in ``MPI_Init``, PMI2's exchange garbled. The same line starts it
+  again, up to :data:`START_RETRIES` times; if that was on the nodes left after a node loss, the
+  job is then requeued, and a new allocation starts (with MPICH over UCX, a step restarted beside
+  a cut-off node's still-running ranks failed in ``MPI_Init`` every time). (The step is started
+  with ``srun --kill-on-bad-exit=1``: the ranks left do not wait on a failed one until the time
+  limit.) A failure once the coordinator started is the experiment's own, and ends the job as before.
 - **The first node** (the batch script's and the coordinator's). Nothing there is left to start
   the step again, and Slurm 22.05 keeps the job RUNNING on the other nodes, idle, until its time
   limit. So each other node runs a guard (``python -m hpctune.slurm.node_loss guard``, a one-task
@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .job import parse_show_job
 
 __all__ = ["nodes_answering", "relaunch_command", "guard_step", "relaunch", "requeue_job", "ENDED_BY_HPCTUNE",
-           "PROBE_TIMEOUT_S", "GUARD_POLL_S", "START_WINDOW_S", "START_RETRIES"]
+           "PROBE_TIMEOUT_S", "GUARD_POLL_S", "START_RETRIES"]
 
 ENDED_BY_HPCTUNE = (0, 2, 3)
 """Exit statuses of the ranks' step that are hpctune's own end: finished, bad input, requeued."""
@@ -50,9 +50,6 @@ PROBE_TIMEOUT_S = 30.0
 
 GUARD_POLL_S = 3.0
 """How often a guard asks Slurm whether the job still has its first node."""
-
-START_WINDOW_S = 60.0
-"""A ranks' step that failed this soon after its start, every node answering, failed to start."""
 
 START_RETRIES = 2
 """How many times a step that failed to start is started again (then the job ends with its status)."""
@@ -134,18 +131,20 @@ def _run_step(step: list[str], nodes: list[str], tasks_per_node: int) -> int:
     return subprocess.run(relaunch_command(step, nodes, tasks_per_node), stdin=subprocess.DEVNULL, env=env).returncode
 
 
-def relaunch(status: int, step: list[str], nodes: list[str] | None = None, started: float | None = None) -> int:
+def relaunch(status: int, step: list[str], nodes: list[str] | None = None, started: float | None = None,
+             record: str | None = None) -> int:
     """Run ``step`` again while it failed and either a node of it (of ``nodes``, default the job's) was
-    lost (on the nodes left), or it failed within :data:`START_WINDOW_S` of its start (``started``, a
-    ``time.time()``) with every node answering (a failed start: up to :data:`START_RETRIES` times);
-    returns its last exit status."""
+    lost (on the nodes left), or it ended before its coordinator started, every node answering (a
+    failed start: up to :data:`START_RETRIES` times); returns its last exit status. ``record``: the
+    experiment's ``slurm.json``, written by the coordinator when it starts; ``started``: the
+    step's start (``time.time()``). Without them no failure counts as a failed start."""
     if status in ENDED_BY_HPCTUNE:
         return status
     nodes = nodes if nodes is not None else _hostnames(os.environ.get("SLURM_JOB_NODELIST", ""))
     tasks_per_node = _tasks_per_node()
     retries, node_lost = 0, False
     while status not in ENDED_BY_HPCTUNE and nodes:
-        ran_for = time.time() - started if started is not None else float("inf")
+        failed_start = not _coordinator_started(record, started)
         probed = time.monotonic()
         left = nodes_answering(nodes) if len(nodes) > 1 else nodes
         lost = [node for node in nodes if node not in left]
@@ -155,11 +154,11 @@ def relaunch(status: int, step: list[str], nodes: list[str] | None = None, start
             node_lost = True
             _say(f"{', '.join(lost)} lost (the ranks' step ended with {status}); starting {len(left) * tasks_per_node} "
                  f"ranks again on {', '.join(left)} (nodes checked in {time.monotonic() - probed:.1f} s)")
-        elif ran_for < START_WINDOW_S and retries < START_RETRIES:
+        elif failed_start and retries < START_RETRIES:
             retries += 1
-            _say(f"the ranks' step failed {ran_for:.0f} s after its start (exit {status}) with every node answering; "
+            _say(f"the ranks' step ended with {status} before its coordinator started, every node answering; "
                  f"starting it again (retry {retries} of {START_RETRIES})")
-        elif ran_for < START_WINDOW_S and node_lost:
+        elif failed_start and node_lost:
             requeue_job(os.environ.get("SLURM_JOB_ID", ""), f"the ranks' step did not start again on {', '.join(nodes)} "
                                                              f"after a node was lost ({1 + START_RETRIES} tries)")
             return 3
@@ -169,6 +168,17 @@ def relaunch(status: int, step: list[str], nodes: list[str] | None = None, start
         status = _run_step(step, left, tasks_per_node)
         nodes = left
     return status
+
+
+def _coordinator_started(record: str | None, since: float | None) -> bool:
+    """Whether the coordinator wrote ``record`` (the experiment's ``slurm.json``) at ``since`` or later;
+    True when either is unknown (nothing then counts as a failed start)."""
+    if record is None or since is None:
+        return True
+    try:
+        return os.stat(record).st_mtime >= since
+    except OSError:
+        return False
 
 
 def start_guards(log_pattern: str) -> int:
@@ -228,7 +238,8 @@ _USAGE = ("usage: python -m hpctune.slurm.node_loss relaunch STATUS -- srun OPTI
 def main(argv: list[str]) -> int:
     if len(argv) >= 4 and argv[0] == "relaunch" and argv[2] == "--" and argv[1].lstrip("-").isdigit():
         started = os.environ.get("HPCTUNE_RANKS_STARTED", "")
-        return relaunch(int(argv[1]), argv[3:], started=float(started) if started.isdigit() else None)
+        return relaunch(int(argv[1]), argv[3:], started=float(started) if started.isdigit() else None,
+                        record=os.environ.get("HPCTUNE_RANKS_RECORD"))
     if len(argv) == 2 and argv[0] == "start-guards":
         return start_guards(argv[1])
     if len(argv) == 2 and argv[0] == "guard" and os.environ.get("SLURM_JOB_ID"):

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import submitit
 
 from ..errors import SpecError
-from .allocation import record_submission, submitted_jobs
+from .allocation import JOBS_FILE, record_submission, submitted_jobs
 from .job import (DEFAULT_MAX_REQUEUES, FINAL_STATES, MAX_SIGNAL_DELAY_S, check_stop_before, job_state,
                   parse_time_limit, partition_nodes, stop_margin)
 
@@ -299,9 +299,12 @@ _RANKS_OF_THIS_ALLOCATION = ("export SLURM_NTASKS=$((SLURM_JOB_NUM_NODES * SLURM
 environment: the ranks' step takes as many ranks a node as before on the nodes it got."""
 
 
-_RANKS_STEP_START = "export HPCTUNE_RANKS_STARTED=$(date +%s)"
-"""The batch script's last line before the ranks' step: when it started, for the line after it
-(a step that failed soon after its start is started again: :func:`hpctune.slurm.node_loss.relaunch`)."""
+def _ranks_step_start(folder: Path) -> str:
+    """The batch script's last line before the ranks' step: when it started, and the experiment's
+    ``slurm.json`` (its coordinator records each allocation there), for the line after it: a step
+    that ended before its coordinator started is started again (:func:`hpctune.slurm.node_loss.relaunch`)."""
+    return f"export HPCTUNE_RANKS_STARTED=$(date +%s) HPCTUNE_RANKS_RECORD={shlex.quote(str(folder / JOBS_FILE))}"
+
 
 _KILL_ON_BAD_EXIT = "--kill-on-bad-exit=1"
 """The ranks' step ends as soon as one rank fails (one failed in ``MPI_Init``, say) instead of
@@ -344,7 +347,7 @@ def _parameters(options: SlurmOptions, name: str, srun_args: list[str], margin: 
         additional_parameters=extra,
         setup=[f"# each rank runs (submitit calls it): {shlex.join(['hpctune', *call.arguments()])}",
                *options.setup, _RANKS_OF_THIS_ALLOCATION, _CLEAR_STALE_SEGMENTS, _guard_nodes(logs),
-               _RANKS_STEP_START],
+               _ranks_step_start(logs.parent)],
         teardown=[_relaunch_on_node_loss(logs, srun_args)])
     for key in ("cpus_per_task", "gpus_per_node", "partition", "account", "qos"):
         if getattr(options, key) is not None:

@@ -50,16 +50,18 @@ def test_a_wrong_call_says_how_to_call_it():
                                                "OPTIONS... COMMAND")
 
 
-def _batch_job(tmp_path: Path, fails: int, started_ago: int) -> tuple[str, str, int]:
+def _batch_job(tmp_path: Path, fails: int, coordinator_starts: bool) -> tuple[str, str, int]:
     """A batch job on the loopback Slurm whose step fails its first ``fails`` runs, each at once, then
-    succeeds; the line after it is the batch script's relaunch line, told the step started
-    ``started_ago`` seconds before it ended. Returns the job's final state, its log and how many times
-    the step ran."""
-    runs = tmp_path / "runs"
-    step = ["srun", "--kill-on-bad-exit=1", "bash", "-c", f"echo run >> {runs}; [ $(wc -l < {runs}) -gt {fails} ]"]
+    succeeds; with ``coordinator_starts`` each run first writes the experiment's record, as a
+    coordinator that started does. The line after it is the batch script's relaunch line. Returns
+    the job's final state, its log and how many times the step ran."""
+    runs, record = tmp_path / "runs", tmp_path / "slurm.json"
+    starts = f"touch {record}; " if coordinator_starts else ""
+    step = ["srun", "--kill-on-bad-exit=1", "bash", "-c",
+            f"{starts}echo run >> {runs}; [ $(wc -l < {runs}) -gt {fails} ]"]
     script = tmp_path / "job.sh"
     script.write_text("#!/bin/bash\n"
-                      f"export HPCTUNE_RANKS_STARTED=$(( $(date +%s) - {started_ago} ))\n"
+                      f"export HPCTUNE_RANKS_STARTED=$(date +%s) HPCTUNE_RANKS_RECORD={record}\n"
                       f"{shlex.join(step)}\n"
                       f"{shlex.quote(sys.executable)} -m hpctune.slurm.node_loss relaunch $? -- {shlex.join(step)}\n")
     submitted = subprocess.run(["sbatch", "--parsable", "--ntasks-per-node=1", f"--output={tmp_path / 'log'}",
@@ -70,25 +72,26 @@ def _batch_job(tmp_path: Path, fails: int, started_ago: int) -> tuple[str, str, 
 
 
 @pytest.mark.slurm
-def test_a_step_that_failed_at_its_start_is_started_again_and_the_job_goes_on(tmp_path, slurm):
-    """A rank failed in MPI_Init, say: the step ended with 1 a second after its start, the node
-    answering. It is started again, twice if need be, and the job ends with the run that worked."""
-    state, log, runs = _batch_job(tmp_path, fails=2, started_ago=0)
+def test_a_step_that_ended_before_its_coordinator_started_is_started_again_and_the_job_goes_on(tmp_path, slurm):
+    """A rank failed in MPI_Init, say: the step ended with 1 before the coordinator recorded its
+    allocation, the node answering. It is started again, twice if need be, and the job ends with the
+    run that worked."""
+    state, log, runs = _batch_job(tmp_path, fails=2, coordinator_starts=False)
     assert (state, runs) == ("COMPLETED", 3), log
-    said = re.findall(r"hpctune: [0-9:]+ the ranks' step failed \d+ s after its start \(exit 1\) with every node "
+    said = re.findall(r"hpctune: [0-9:]+ the ranks' step ended with 1 before its coordinator started, every node "
                       r"answering; starting it again \(retry (\d) of 2\)", log)
     assert said == ["1", "2"], log
 
 
 @pytest.mark.slurm
-def test_a_step_that_keeps_failing_at_its_start_ends_the_job_after_its_retries(tmp_path, slurm):
-    state, log, runs = _batch_job(tmp_path, fails=10, started_ago=0)
+def test_a_step_that_never_starts_ends_the_job_after_its_retries(tmp_path, slurm):
+    state, log, runs = _batch_job(tmp_path, fails=10, coordinator_starts=False)
     assert (state, runs) == ("FAILED", 1 + START_RETRIES), log
 
 
 @pytest.mark.slurm
-def test_a_step_that_failed_after_its_first_minute_is_the_experiments_own_failure(tmp_path, slurm):
-    """Every node answers and the step ran for two minutes: nothing is started again."""
-    state, log, runs = _batch_job(tmp_path, fails=1, started_ago=120)
+def test_a_step_that_failed_once_its_coordinator_started_is_the_experiments_own_failure(tmp_path, slurm):
+    """Every node answers and the coordinator had recorded its allocation: nothing is started again."""
+    state, log, runs = _batch_job(tmp_path, fails=1, coordinator_starts=True)
     assert (state, runs) == ("FAILED", 1), log
     assert "starting" not in log

@@ -24,7 +24,7 @@ module load cuda/12.4
 export SLURM_NTASKS=$((SLURM_JOB_NUM_NODES * SLURM_NTASKS_PER_NODE)) SLURM_NPROCS=$((SLURM_JOB_NUM_NODES * SLURM_NTASKS_PER_NODE))
 srun --nodes=$SLURM_JOB_NUM_NODES --ntasks=$SLURM_JOB_NUM_NODES --ntasks-per-node=1 --mpi=none <python> -m hpctune.slurm.job clear-mpich-shm
 <python> -m hpctune.slurm.node_loss start-guards <tmp>/runs/tune/slurm/%j_guard_%N.out
-export HPCTUNE_RANKS_STARTED=$(date +%s)
+export HPCTUNE_RANKS_STARTED=$(date +%s) HPCTUNE_RANKS_RECORD=<tmp>/runs/tune/slurm.json
 
 # command
 export SUBMITIT_EXECUTOR=slurm
