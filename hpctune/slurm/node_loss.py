@@ -26,7 +26,8 @@ The ranks' job step cannot go on without the ranks it lost, so Slurm ends it. Tw
   of the job, the guard on the first node left requeues the job (:func:`requeue_job`), as Slurm
   does without ``--no-kill``, and the next allocation resumes the experiment. (Starting the ranks'
   step from the guard instead, in the same allocation, was tried: its ranks failed in ``MPI_Init``,
-  PMI2's exchange garbled, on Slurm 22.05 with MPICH 4; the cause is not known.)
+  PMI2's exchange garbled, on Slurm 22.05 with MPICH over UCX: the failed start above; not tried
+  since with libfabric.)
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ GUARD_POLL_S = 3.0
 """How often a guard asks Slurm whether the job still has its first node."""
 
 START_RETRIES = 2
-"""How many times a step that failed to start is started again (then the job ends with its status)."""
+"""How many times a step that failed to start is started again (then the job ends with its status,
+or, after a node loss, is requeued)."""
 
 _STEP_VARIABLES = ("SLURM_STEP", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NNODES", "SLURM_NODELIST",
                    "SLURM_TASKS_PER_NODE", "SLURM_SRUN_COMM", "SLURM_OVERLAP", "SLURM_MPI_TYPE", "SLURM_DISTRIBUTION",
