@@ -11,7 +11,8 @@ coordinator merges parts in tiers (:func:`plan_merge`): whenever the newest
 ``FANOUT`` parts are of the same size class, they become one part. Each row is
 rewritten about ``log(MAX_MERGED_ROWS / TIER_BASE_ROWS, FANOUT)`` times in all,
 and no merge handles more than ``MAX_MERGED_ROWS`` rows, which bounds the
-coordinator's pause and memory (a part is built in memory, see :mod:`.files`). Which parts make up the experiment is listed in the
+coordinator's pause and memory (a part's file is built in memory, see :mod:`.files`; a merge
+reads and writes one column at a time). Which parts make up the experiment is listed in the
 snapshot (``experiment.h5``); a merged part's inputs are deleted only once no
 kept snapshot lists them.
 """
@@ -20,14 +21,17 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from .files import fsync_path, write_hdf5
 from .history import TABLES
-from .tables import Columns, concat_columns, read_table, rows_to_columns, write_table
+from .tables import Columns, concat_columns, read_column, read_table, rows_to_columns, unescape_name, write_columns
 
 __all__ = ["PART_DIR", "PartInfo", "Kinds", "write_part", "read_part", "part_kinds", "merge_parts", "plan_merge",
            "fsync_path", "FANOUT", "TIER_BASE_ROWS", "MAX_MERGED_ROWS"]
@@ -41,6 +45,8 @@ _NAME = re.compile(r"^(\d{12})-(\d{12})\.h5$")
 
 Kinds = dict[str, dict[str, str]]
 """table -> column name -> numpy dtype kind of its dataset (``i``, ``f``, ``b`` or ``O`` for strings)."""
+Table = tuple[int, Iterable[tuple[str, np.ndarray]]]
+"""A table to write: its length, and its columns as (name, array), possibly made one by one."""
 
 
 @dataclass(frozen=True)
@@ -71,21 +77,26 @@ def is_part_file(name: str) -> bool:
     return _NAME.match(name) is not None
 
 
-def _write(folder: Path, first_seq: int, last_seq: int, tables: dict[str, Columns]) -> tuple[PartInfo, Kinds]:
+def _write(folder: Path, first_seq: int, last_seq: int, tables: dict[str, Table]) -> tuple[PartInfo, Kinds]:
     relative = part_file(first_seq, last_seq)
     path = folder / relative
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    lengths = {}
+    kinds: Kinds = {name: {} for name in TABLES}
+
+    def noted(table: str, columns: Iterable[tuple[str, np.ndarray]]) -> Iterator[tuple[str, np.ndarray]]:
+        for column, array in columns:
+            kinds[table][column] = array.dtype.kind
+            yield column, array
 
     def build(f: h5py.File) -> None:
         f.attrs.update({"format": FORMAT, "format_version": 2, "first_seq": first_seq, "last_seq": last_seq})
         for name in TABLES:
-            lengths[name] = int(write_table(f, name, columns=tables.get(name) or {}).attrs["length"])
+            length, columns = tables.get(name) or (0, ())
+            write_columns(f, name, length, noted(name, columns))
 
     write_hdf5(tmp, build)
     os.replace(tmp, path)
-    kinds = {name: {column: array.dtype.kind for column, array in (tables.get(name) or {}).items()}
-             for name in TABLES}
+    lengths = {name: (tables.get(name) or (0, ()))[0] for name in TABLES}
     return PartInfo(relative, first_seq, last_seq, **lengths), kinds
 
 
@@ -93,7 +104,30 @@ def write_part(folder: Path, first_seq: int, last_seq: int, rows: dict[str, list
     """Write the rows of records ``first_seq..last_seq`` as a new part (durable when it returns,
     but for the folder entry: the caller syncs ``parts/`` once for all its new files)."""
     (folder / PART_DIR).mkdir(exist_ok=True)
-    return _write(folder, first_seq, last_seq, {name: rows_to_columns(rows.get(name, [])) for name in TABLES})
+    tables = {}
+    for name in TABLES:
+        table_rows = rows.get(name, [])
+        tables[name] = (len(table_rows), rows_to_columns(table_rows).items())
+    return _write(folder, first_seq, last_seq, tables)
+
+
+def _open_part(folder: Path, relative: str) -> h5py.File:
+    """A part file, open for reading.
+
+    Raises:
+        FileNotFoundError: the part is gone (merged, and its inputs deleted).
+        OSError: the file is damaged.
+    """
+    try:
+        f = h5py.File(folder / relative, "r", locking=False)
+    except OSError:
+        if not (folder / relative).exists():  # deleted while HDF5 opened it (a merge): as if never there
+            raise FileNotFoundError(f"{relative} is gone (merged into a newer part)") from None
+        raise
+    if f.attrs.get("format") != FORMAT:
+        f.close()
+        raise OSError(f"{relative} is not an hpctune part file")
+    return f
 
 
 def read_part(folder: Path, part: PartInfo | str) -> dict[str, tuple[Columns, int]]:
@@ -103,16 +137,7 @@ def read_part(folder: Path, part: PartInfo | str) -> dict[str, tuple[Columns, in
         FileNotFoundError: the part is gone (merged, and its inputs deleted).
         OSError: the file is damaged.
     """
-    relative = part.file if isinstance(part, PartInfo) else part
-    try:
-        f = h5py.File(folder / relative, "r", locking=False)
-    except OSError:
-        if not (folder / relative).exists():  # deleted while HDF5 opened it (a merge): as if never there
-            raise FileNotFoundError(f"{relative} is gone (merged into a newer part)") from None
-        raise
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise OSError(f"{relative} is not an hpctune part file")
+    with _open_part(folder, part.file if isinstance(part, PartInfo) else part) as f:
         return {name: read_table(f[name]) if name in f else ({}, 0) for name in TABLES}
 
 
@@ -124,10 +149,34 @@ def part_kinds(folder: Path, part: PartInfo) -> Kinds:
 
 
 def merge_parts(folder: Path, parts: list[PartInfo]) -> tuple[PartInfo, Kinds]:
-    """One part holding the rows of ``parts`` (consecutive, oldest first), in order."""
-    blocks = [read_part(folder, part) for part in parts]
-    tables = {name: concat_columns([block[name] for block in blocks]) for name in TABLES}
-    return _write(folder, parts[0].first_seq, parts[-1].last_seq, tables)
+    """One part holding the rows of ``parts`` (consecutive, oldest first), in order.
+
+    Read and written one column at a time: the coordinator holds one merged column (and the new
+    file's image), not every table of its inputs. The columns and their types are those
+    :func:`~hpctune.store.tables.concat_columns` gives the whole tables.
+    """
+    with ExitStack() as stack:
+        files = [stack.enter_context(_open_part(folder, part.file)) for part in parts]
+        tables = {name: _merged_table([f[name] if name in f else None for f in files]) for name in TABLES}
+        return _write(folder, parts[0].first_seq, parts[-1].last_seq, tables)
+
+
+def _merged_table(groups: list[h5py.Group | None]) -> Table:
+    """The concatenation of one table's groups (None: a part without it), its columns made one by one."""
+    blocks = [(group, int(group.attrs.get("length", 0)) if group is not None else 0) for group in groups]
+    links: dict[str, str] = {}  # column -> dataset name, in the order concat_columns keeps
+    for group, _ in [block for block in blocks if block[1]] or blocks[:1]:
+        for link, dataset in (group.items() if group is not None else ()):
+            if isinstance(dataset, h5py.Dataset):
+                links.setdefault(unescape_name(link), link)
+
+    def columns() -> Iterator[tuple[str, np.ndarray]]:
+        for column, link in links.items():
+            pieces = [({column: read_column(group[link])} if group is not None and link in group else {}, length)
+                      for group, length in blocks]
+            yield column, concat_columns(pieces)[column]
+
+    return sum(length for _, length in blocks), columns()
 
 
 def _tier(rows: int) -> int:

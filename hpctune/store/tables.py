@@ -21,8 +21,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-__all__ = ["utf8_text", "escape_name", "unescape_name", "column_array", "write_table", "read_table", "Columns",
-           "concat_columns", "STRING"]
+__all__ = ["utf8_text", "escape_name", "unescape_name", "column_array", "write_table", "write_columns",
+           "read_table", "read_column", "Columns", "concat_columns", "STRING"]
 
 STRING = h5py.string_dtype()
 Columns = dict[str, np.ndarray]
@@ -92,10 +92,20 @@ def write_table(parent: h5py.Group, key: str, rows: Iterable[dict] | None = None
     """Write a table under ``parent[key]`` from row dicts or from ready columns."""
     if columns is None:
         columns = rows_to_columns(list(rows or ()))
-    group = parent.create_group(key, track_order=True)
     length = len(next(iter(columns.values()))) if columns else 0
+    return write_columns(parent, key, length, columns.items())
+
+
+def write_columns(parent: h5py.Group, key: str, length: int,
+                  columns: Iterable[tuple[str, np.ndarray | list]]) -> h5py.Group:
+    """Write a table of ``length`` rows under ``parent[key]``, one ``(name, values)`` column at a time.
+
+    ``columns`` may be a generator: each column is written before the next is asked for, so a
+    caller that makes them one by one (a merge of part files) holds one column, not the table.
+    """
+    group = parent.create_group(key, track_order=True)
     group.attrs["length"] = length
-    for name, array in columns.items():
+    for name, array in columns:
         array = array if isinstance(array, np.ndarray) else column_array(list(array))
         if array.dtype == object:
             text = np.asarray(["" if v is None else v if type(v) is str else _as_text(v) for v in array], dtype=object)
@@ -118,17 +128,19 @@ def read_table(group: h5py.Group) -> tuple[Columns, int]:
     """A table group as columns (strings as Python ``str``, "" read back as None) and its length."""
     columns: Columns = {}
     for link, dataset in group.items():
-        if not isinstance(dataset, h5py.Dataset):
-            continue
-        name = unescape_name(link)  # the "name" attribute says the same, for plain-h5py readers
-        if h5py.check_string_dtype(dataset.dtype) is not None or dataset.dtype.kind == "O":
-            data = dataset.asstr()[()]
-            array = np.empty(len(data), dtype=object)
-            array[:] = [v or None for v in data]
-        else:
-            array = dataset[()]
-        columns[str(name)] = array
+        if isinstance(dataset, h5py.Dataset):
+            columns[unescape_name(link)] = read_column(dataset)  # its "name" attribute says the same
     return columns, int(group.attrs.get("length", 0))
+
+
+def read_column(dataset: h5py.Dataset) -> np.ndarray:
+    """One column's dataset as an array (strings as Python ``str``, "" read back as None)."""
+    if h5py.check_string_dtype(dataset.dtype) is not None or dataset.dtype.kind == "O":
+        data = dataset.asstr()[()]
+        array = np.empty(len(data), dtype=object)
+        array[:] = [v or None for v in data]
+        return array
+    return dataset[()]
 
 
 def _missing(kind_array: np.ndarray, length: int) -> np.ndarray:
