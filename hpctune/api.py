@@ -25,7 +25,8 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         resources: dict | None = None, max_failures: int = 0, seed: int = 0, storage: str = "runs",
         name: str | None = None, workers: int | None = None, resume: bool = False,
         backend: str = "auto", checkpoint_keep: int = 2, time_budget_s: float | None = None,
-        policy: Any = None, tensorboard: bool | str = "auto", verbose: int = 1, surrogate: Any = None):
+        policy: Any = None, tensorboard: bool | str = "auto", verbose: int = 1, surrogate: Any = None,
+        coordinator_s_per_message: float = 0.0):
     """Tune ``trainable`` over ``space``; the same script runs alone or under ``mpiexec``.
 
     Args:
@@ -49,6 +50,9 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         surrogate: for ``backend="sim"``: a function ``(config, iteration) -> (metrics, seconds)``,
             a :class:`hpctune.backends.sim.surrogates.Surrogate`, ``"module:function"`` or a recorded experiment's
             folder (see docs/simulator.md).
+        coordinator_s_per_message: for ``backend="sim"``: virtual seconds the coordinator takes per
+            message (a result, a segment end, a rank joining), handled one at a time in arrival order
+            (default 0: every answer instant; see docs/simulator.md).
 
     Returns:
         An :class:`hpctune.Analysis` on the coordinator; None on worker ranks.
@@ -76,12 +80,13 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         surrogate = FunctionSurrogate(surrogate, metric)
     return run_spec(lambda: spec_from_dict(raw, check_trainable=backend != "sim"), workers=workers, resume=resume,
                     backend=backend, trainable_object=trainable_object, verbose=verbose, python_path=python_path,
-                    surrogate=surrogate)
+                    surrogate=surrogate, coordinator_s_per_message=coordinator_s_per_message)
 
 
 def run_spec_file(spec_file: str | os.PathLike, *, name: str | None = None, storage: str | None = None,
                   workers: int | None = None, backend: str = "auto", resume: bool = False,
-                  max_requeues: int | None = None, stop_before: float | None = None, surrogate: Any = None):
+                  max_requeues: int | None = None, stop_before: float | None = None, surrogate: Any = None,
+                  coordinator_s_per_message: float = 0.0):
     """``hpctune run SPEC``: run (or with ``resume``, continue) the experiment a YAML spec file describes;
     ``name`` and ``storage`` override the spec's. The trainable is imported from the working folder
     or the spec's folder. Arguments as for :func:`run_spec`.
@@ -95,10 +100,13 @@ def run_spec_file(spec_file: str | os.PathLike, *, name: str | None = None, stor
     simulated = backend == "sim"
     if surrogate is not None and not simulated:
         raise SpecError("--surrogate", "needs --backend sim")
+    if coordinator_s_per_message and not simulated:
+        raise SpecError("--coordinator-s-per-message", "needs --backend sim")
     return run_spec(lambda: load_spec(spec_path, {"name": name, "storage": storage}, check_trainable=not simulated),
                     workers=workers, backend=backend, resume=resume,
                     python_path=[str(Path.cwd()), str(spec_path.resolve().parent)],
-                    max_requeues=max_requeues, stop_before=stop_before, surrogate=surrogate if simulated else None)
+                    max_requeues=max_requeues, stop_before=stop_before, surrogate=surrogate if simulated else None,
+                    coordinator_s_per_message=coordinator_s_per_message)
 
 
 def run_submitted(spec_file: str, overrides: dict[str, str], max_requeues: int, stop_before: float) -> int:
@@ -119,18 +127,19 @@ def run_submitted(spec_file: str, overrides: dict[str, str], max_requeues: int, 
 def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, backend: str = "auto",
              trainable_object: Any = None, verbose: int = 1, python_path: list[str] | None = None,
              must_exist: bool = False, max_requeues: int | None = None, stop_before: float | None = None,
-             surrogate: Any = None):
+             surrogate: Any = None, coordinator_s_per_message: float = 0.0):
     """Run (or resume) the experiment ``make_spec()`` builds, on the chosen backend.
 
     ``make_spec`` is called on the coordinator only, so that worker ranks under
     ``mpiexec`` never parse (or complain about) the spec themselves. In a Slurm batch job,
     ``stop_before`` seconds before the allocation ends the running trials checkpoint and pause,
     and the job is requeued if it was requeued fewer than ``max_requeues`` times
-    (see :mod:`hpctune.slurm.job`). ``surrogate``: the ``sim`` backend's (:mod:`hpctune.backends.sim.surrogates`).
+    (see :mod:`hpctune.slurm.job`). ``surrogate``, ``coordinator_s_per_message``: the ``sim`` backend's (docs/simulator.md).
     """
     from .backends import make_backend
 
-    chosen = make_backend(backend, workers, trainable_object, verbose, surrogate=surrogate)
+    chosen = make_backend(backend, workers, trainable_object, verbose, surrogate=surrogate,
+                          coordinator_s_per_message=coordinator_s_per_message)
     if chosen.is_worker:
         chosen.serve_worker()
         return None

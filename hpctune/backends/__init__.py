@@ -13,7 +13,7 @@ from ..errors import SpecError
 from ._base import BACKENDS, Backend
 from .local import LocalBackend
 from .mpi.backend import MPIBackend
-from .sim.cluster import SimBackend
+from .sim.backend import SimBackend
 
 __all__ = ["Backend", "BACKENDS", "BACKEND_NAMES", "LocalBackend", "MPIBackend", "SimBackend", "make_backend"]
 
@@ -22,15 +22,17 @@ BACKEND_NAMES = ("auto", "mpi", "local", "sim")
 
 
 def make_backend(name: str, workers: int | None = None, trainable: Any = None, verbose: int = 1,
-                 surrogate: Any = None) -> Backend:
+                 surrogate: Any = None, coordinator_s_per_message: float = 0.0) -> Backend:
     """The backend registered as ``name``, or the one ``auto`` picks (saying so if it is ``local``).
 
     Args:
         workers, trainable: see :class:`Backend`.
-        surrogate: the ``sim`` backend's (see :class:`SimBackend`); refused for the others.
+        surrogate, coordinator_s_per_message: the ``sim`` backend's (see :class:`SimBackend`); refused
+            for the others (the second unless 0).
 
     Raises:
-        SpecError: an unknown name, ``workers`` not a positive integer, or ``mpi`` without mpi4py.
+        SpecError: an unknown name, ``workers`` not a positive integer, ``mpi`` without mpi4py, or a
+            bad ``coordinator_s_per_message``.
     """
     from .mpi.launch import import_mpi  # not at import time: launch is the spawned ranks' __main__
 
@@ -41,8 +43,12 @@ def make_backend(name: str, workers: int | None = None, trainable: Any = None, v
         raise SpecError("workers", f"must be a positive integer, got {workers!r}")
     if surrogate is not None and name != "sim":
         raise SpecError("surrogate", f"only the sim backend runs a surrogate (backend is {name!r})")
+    if name != "sim" and coordinator_s_per_message != 0:
+        raise SpecError("coordinator_s_per_message", f"only the sim backend models the coordinator's time per "
+                                                     f"message (backend is {name!r})")
     if name == "sim":
-        return SimBackend(workers=workers, trainable=trainable, surrogate=surrogate)
+        return SimBackend(workers=workers, trainable=trainable, surrogate=surrogate,
+                          coordinator_s_per_message=coordinator_s_per_message)
     if name == "auto":
         name = "local" if import_mpi() is None else "mpi"
         if name == "local" and verbose:

@@ -105,6 +105,9 @@ def _parser() -> _Parser:
     run.add_argument("--surrogate", metavar="MODULE:FUNCTION|DIR",
                      help="with --backend sim: a function (config, iteration) -> (metrics, seconds), or an "
                           "experiment folder whose learning curves and iteration times to replay")
+    run.add_argument("--coordinator-s-per-message", type=_seconds, default=0.0, metavar="SECONDS",
+                     help="with --backend sim: virtual seconds the coordinator takes per message (a result, a "
+                          "segment end, a rank joining), one at a time in arrival order (default 0: instant)")
     run.add_argument("--resume", action="store_true", help="continue the experiment if it exists (a batch "
                                                             "script submitted again), else start it")
     resume = sub.add_parser("resume", help="continue a stopped experiment")
@@ -197,7 +200,7 @@ def _cmd_run(args) -> int:
 
     run_spec_file(args.spec, name=args.name, storage=args.storage, workers=args.workers, backend=args.backend,
                   resume=args.resume, max_requeues=args.max_requeues, stop_before=args.stop_before,
-                  surrogate=args.surrogate)
+                  surrogate=args.surrogate, coordinator_s_per_message=args.coordinator_s_per_message)
     return EXIT_OK
 
 

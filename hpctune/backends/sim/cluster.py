@@ -1,4 +1,4 @@
-"""The ``sim`` backend: the unchanged controller, schedulers and searchers on virtual workers.
+"""The ``sim`` backend's virtual cluster: the unchanged controller, schedulers and searchers on virtual workers.
 
 Time is a virtual clock that jumps from event to event; a trial is a surrogate
 (:mod:`hpctune.backends.sim.surrogates`) that says what each iteration reports and how many virtual
@@ -9,17 +9,24 @@ virtual time, and decides exactly as it would on MPI ranks: what a simulation sh
 scheduler is what the scheduler does.
 
 A surrogate that raises, or reports a metric that is no number, fails its trial (ERROR, with the
-error text; ``max_failures`` retries it), as a trainable does on real ranks. What the model leaves
-out: failures of nodes and lost workers, the coordinator's own time per message (each answer is
-instant), contention between trials on a node, and start-up costs that differ by node; see
-docs/simulator.md.
+error text; ``max_failures`` retries it), as a trainable does on real ranks.
+
+The coordinator's own time per message (``coordinator_s_per_message``, default 0: each answer is
+instant) is one FIFO server (:mod:`hpctune.backends.sim.coordinator_queue`): every message a worker
+sends rank 0 (a result, a segment end, each rank's join) occupies it that many virtual seconds; a
+message arriving at ``t`` is handled from ``max(t, when the coordinator is free)``, and the
+controller hears it, and its answer takes effect, at that start plus the service time: the trial's
+next iteration, the STOP or PAUSE (its end delay and its segment-end message follow), a rank's
+first or next launch. Time a rank spends waiting for an answer is not busy time. With 0 the events
+are exactly those of a simulation without the model (ranks that join together come as one event,
+and a segment with no end delay ends with its last result). What the model leaves out: failures of
+nodes and lost workers, heartbeats and the coordinator's own periodic work (snapshots, the journal),
+contention between trials on a node, and start-up costs that differ by node; see docs/simulator.md.
 """
 from __future__ import annotations
 
 import heapq
 import numbers
-import os
-import shutil
 import traceback
 from collections import deque
 from dataclasses import dataclass
@@ -27,17 +34,16 @@ from typing import TYPE_CHECKING
 
 from ...enums import Control, Decision, SegmentEnd
 from ...errors import SpecError
-from .._base import BACKENDS, Backend
+from .coordinator_queue import CoordinatorQueue
 
 if TYPE_CHECKING:
-    from ...reporting.live.console import Console
     from ...controller.controls import ControlMessage
     from ...controller.core import Controller, Launch
     from ...spec import ExperimentSpec
     from .surrogates import Surrogate
     from ...controller.housekeeping import Housekeeping
 
-__all__ = ["SimBackend", "VirtualClock", "VirtualCluster", "SimOutcome", "iteration_limit"]
+__all__ = ["VirtualClock", "VirtualCluster", "SimOutcome", "iteration_limit", "check_workers"]
 
 _RESULT, _END, _JOIN = 0, 1, 2
 _HOW = {Decision.PAUSE: SegmentEnd.PAUSED, Decision.STOP: SegmentEnd.STOPPED}
@@ -59,10 +65,19 @@ class SimOutcome:
 
     Attributes:
         makespan_s: from the workers' start to the last event.
-        busy_rank_s: rank-seconds spent in segments (start-ups and end delays included).
+        busy_rank_s: rank-seconds spent in segments (start-ups and end delays included), less the
+            time their ranks waited for the coordinator's answers (``waiting_rank_s``).
         workers: virtual worker ranks.
         results, segments, events: how many of each.
         status: ``finished`` or ``interrupted``.
+        coordinator_s_per_message: the coordinator's service time per message (0: instant answers,
+            and the coordinator's figures below are all 0).
+        messages: messages the coordinator handled (results, segment ends, joins).
+        coordinator_busy_s: virtual seconds it spent handling them.
+        wait_max_s, wait_mean_s: the longest and the mean wait of a message in its queue (arrival to
+            the start of its handling).
+        waiting_rank_s: rank-seconds that ranks running a segment spent waiting for its answers
+            (queue wait and service time).
     """
 
     makespan_s: float
@@ -72,12 +87,23 @@ class SimOutcome:
     segments: int
     events: int
     status: str = "finished"
+    coordinator_s_per_message: float = 0.0
+    messages: int = 0
+    coordinator_busy_s: float = 0.0
+    wait_max_s: float = 0.0
+    wait_mean_s: float = 0.0
+    waiting_rank_s: float = 0.0
 
     @property
     def utilization(self) -> float:
         """Busy rank-seconds over the ranks' whole time (0..1)."""
         held = self.workers * self.makespan_s
         return self.busy_rank_s / held if held > 0 else 0.0
+
+    @property
+    def coordinator_busy_fraction(self) -> float:
+        """The coordinator's busy virtual seconds over the makespan (0..1)."""
+        return self.coordinator_busy_s / self.makespan_s if self.makespan_s > 0 else 0.0
 
 
 def iteration_limit(spec: ExperimentSpec, surrogate: Surrogate, scheduler) -> int:
@@ -120,10 +146,15 @@ class VirtualCluster:
             a free rank is the one idle the longest.
         clock: the virtual clock (set to each event's time before the controller hears of it).
         log: keep :attr:`log`, one ``(time, trial, iteration, decision)`` per result (tests).
+        coordinator_s_per_message: the coordinator's virtual seconds per message (see the module docstring).
+
+    Raises:
+        SpecError: ``coordinator_s_per_message`` is no number >= 0 (and see :func:`iteration_limit`,
+            :func:`check_workers`).
     """
 
     def __init__(self, controller: Controller, surrogate: Surrogate, workers: int, clock: VirtualClock,
-                 log: bool = False):
+                 log: bool = False, coordinator_s_per_message: float = 0.0):
         self.controller = controller
         self.surrogate = surrogate
         self.workers = workers
@@ -137,7 +168,12 @@ class VirtualCluster:
         self._queue: list[tuple] = []
         self._seq = 0
         self._idle: deque[int] = deque()
-        self._running: dict[int, list] = {}   # trial -> [ranks, config, iteration, metrics, seconds, total, start]
+        self.coordinator = CoordinatorQueue(coordinator_s_per_message, clock.now)
+        self._queued = self.coordinator.s_per_message > 0  # else every answer is instant (no queue at all)
+        self.waiting_rank_s = 0.0
+        # trial -> [ranks, config, iteration, metrics, seconds, total, start, waited, last wait]: waited, the
+        # seconds its run waited for the coordinator so far; last wait, that of its last result's answer
+        self._running: dict[int, list] = {}
         self._errors: dict[int, str] = {}     # trial -> why it fails (its END event is queued)
         self._housekeeping: Housekeeping | None = None
         self._runs_of: dict[int, int] = {}    # trial -> segments started
@@ -155,25 +191,30 @@ class VirtualCluster:
         joins: dict[float, list[int]] = {}
         for rank in range(1, self.workers + 1):
             joins.setdefault(self.surrogate.join_s(rank), []).append(rank)
-        for delay, ranks in sorted(joins.items()):  # ranks that join together come as one event
-            self._push(self._start + delay, _JOIN, ranks)
-        queue, pop = self._queue, heapq.heappop
+        for delay, ranks in sorted(joins.items()):  # ranks that join together come as one event, unless
+            for group in ([rank] for rank in ranks) if self._queued else [ranks]:  # each rank's message counts
+                self._push(self._start + delay, _JOIN, group)
+        queue, pop, serve = self._queue, heapq.heappop, self.coordinator.serve
         while queue:
-            time, _, kind, subject = pop(queue)
-            self.clock.now = time
+            time, _, kind, subject = pop(queue)  # the arrival; the coordinator answers when it has served it
+            now = self.clock.now = serve(time) if self._queued else time
             self.events += 1
             replies = []
             if kind == _RESULT:
-                replies = self._result(subject)
+                replies = self._result(subject, time)
             elif kind == _END:
-                self._end(subject, SegmentEnd.ERROR if subject in self._errors else self._running[subject][3])
+                self._end(subject, SegmentEnd.ERROR if subject in self._errors else self._running[subject][3], time)
             else:
                 self._idle.extend(subject)
-                self.controller.on_workers_joined(len(subject), t=time)
+                self.controller.on_workers_joined(len(subject), t=now)
             step.after_event(replies)
             step.tick()
+        coordinator = self.coordinator
         outcome = SimOutcome(makespan_s=self.clock.now - self._start, busy_rank_s=self.busy_rank_s,
-                             workers=self.workers, results=self.results, segments=self.segments, events=self.events)
+                             workers=self.workers, results=self.results, segments=self.segments, events=self.events,
+                             coordinator_s_per_message=coordinator.s_per_message, messages=coordinator.messages,
+                             coordinator_busy_s=coordinator.busy_s, wait_max_s=coordinator.wait_max_s,
+                             wait_mean_s=coordinator.wait_mean_s, waiting_rank_s=self.waiting_rank_s)
         outcome.status = step.finish()
         return outcome
 
@@ -183,7 +224,7 @@ class VirtualCluster:
         task = launch.task
         ranks = [self._idle.popleft() for _ in range(launch.resources.ranks_per_trial)]
         self._running[task.trial_id] = [ranks, task.config, task.start_iteration, None, 0.0, task.time_total_s,
-                                        self.clock.now]
+                                        self.clock.now, 0.0, 0.0]
         return ranks
 
     def send_controls(self, controls: list[ControlMessage]) -> None:
@@ -248,18 +289,24 @@ class VirtualCluster:
         self._errors[trial_id] = error
         self._push(at, _END, trial_id)
 
-    def _result(self, trial_id: int) -> list[tuple[int, Decision]]:
-        """The controller hears the result; returns the reply owed (a trial that goes on), or none."""
+    def _result(self, trial_id: int, sent: float) -> list[tuple[int, Decision]]:
+        """The controller hears the result the trial sent at ``sent``; returns the reply owed (a trial
+        that goes on), or none. As on real ranks, the row's ``timestamp`` is when it was sent, and its
+        ``time_this_iter_s`` counts the wait for the previous result's answer."""
         now = self.clock.now
         state = self._running[trial_id]
-        ranks, _, iteration, row, seconds, total, _ = state
+        ranks, _, iteration, row, seconds, total, _, _, last_wait = state
+        if last_wait:  # (0: the row is exactly as without the coordinator's model)
+            seconds += last_wait
         total += seconds
         state[5] = total
+        wait = state[8] = now - sent
+        state[7] += wait
         row["trial_id"] = trial_id
         row["training_iteration"] = iteration
         row["time_this_iter_s"] = seconds
         row["time_total_s"] = total
-        row["timestamp"] = now
+        row["timestamp"] = sent
         row["rank"] = ranks[0]
         self.results += 1
         decision = self.controller.on_result(trial_id, row, f"trials/{trial_id:06d}/sim_{iteration:06d}", t=now)
@@ -270,17 +317,20 @@ class VirtualCluster:
             return [(trial_id, action)]  # its next iteration: when the step sends the answer (send_decision)
         how = _HOW.get(action, SegmentEnd.COMPLETED)
         delay = self.surrogate.end_delay_s(trial_id, state[1], self._runs_of[trial_id] - 1) if action != Decision.CONTINUE else 0.0
-        if delay > 0:
+        if delay > 0 or self._queued:  # the run ends, then its segment-end message queues for the coordinator
             state[3] = how
             self._push(now + delay, _END, trial_id)
         else:
-            self._end(trial_id, how)
+            self._end(trial_id, how, now)
         return []
 
-    def _end(self, trial_id: int, how: SegmentEnd) -> None:
+    def _end(self, trial_id: int, how: SegmentEnd, sent: float) -> None:
+        """The segment whose end was sent at ``sent`` ends: its ranks are free (now)."""
         now = self.clock.now
-        ranks, *_, start = self._running.pop(trial_id)
-        self.busy_rank_s += (now - start) * len(ranks)
+        ranks, *_, start, waited, _ = self._running.pop(trial_id)
+        waited += now - sent
+        self.busy_rank_s += (now - start - waited) * len(ranks)
+        self.waiting_rank_s += waited * len(ranks)
         self._idle.extend(ranks)
         error = self._errors.pop(trial_id, None)
         self.controller.on_segment_end(trial_id, how, error=error, t=now)
@@ -290,98 +340,3 @@ class VirtualCluster:
     def _push(self, time: float, kind: int, subject) -> None:
         self._seq += 1
         heapq.heappush(self._queue, (time, self._seq, kind, subject))
-
-
-@BACKENDS.register
-class SimBackend(Backend):
-    """Virtual workers and a virtual clock (see the module docstring).
-
-    Args:
-        workers: virtual worker ranks (default: this machine's cores, at least 2, as for ``mpi``).
-        surrogate: a :class:`~hpctune.backends.sim.surrogates.Surrogate`, or its text for
-            :func:`~hpctune.backends.sim.surrogates.load_surrogate` (``module:function`` or an experiment folder),
-            loaded once the spec is known.
-    """
-
-    name = "sim"
-    simulated = True
-
-    def __init__(self, workers: int | None = None, trainable=None, surrogate: Surrogate | str | None = None):
-        launched = launcher_ranks()
-        if launched > 1:
-            raise SpecError("backend", f"sim runs in one process, not on MPI ranks (this launcher started "
-                                       f"{launched}): run it without mpiexec/srun, with --workers for the virtual ones")
-        super().__init__(workers, trainable)
-        self.surrogate = surrogate
-        self.clock: VirtualClock = VirtualClock()
-        self.outcome: SimOutcome | None = None
-
-    @property
-    def num_workers(self) -> int:
-        return self.workers or max(os.cpu_count() or 2, 2)
-
-    def load_surrogate(self, spec: ExperimentSpec) -> Surrogate:
-        """The surrogate, loaded for ``spec`` if it was given as text (once).
-
-        Raises:
-            SpecError: none was given, or it cannot be loaded.
-        """
-        from .surrogates import load_surrogate
-
-        if self.surrogate is None:
-            raise SpecError("surrogate", "the sim backend needs a surrogate: --surrogate module:function or "
-                                         "--surrogate runs/PILOT (an experiment whose curves and times to replay)")
-        if isinstance(self.surrogate, str):
-            self.surrogate = load_surrogate(self.surrogate, spec.metric, spec.space)
-        return self.surrogate
-
-    def store_options(self, spec: ExperimentSpec) -> dict:
-        """The simulated store on the virtual clock; the surrogate is loaded and checked here, before
-        anything is written."""
-        from ...controller.core import build_algorithms
-        from .simulated_store import SimulatedStore
-
-        surrogate = self.load_surrogate(spec)
-        iteration_limit(spec, surrogate, build_algorithms(spec)[0])
-        check_workers(spec, self.num_workers)
-        return {"store_class": SimulatedStore, "clock": self.clock,
-                "simulation": {"surrogate": surrogate.describe(), "workers": self.num_workers}}
-
-    def serve(self, controller: Controller, housekeeping: Housekeeping, console: Console, action: str) -> str:
-        surrogate = self.load_surrogate(controller.spec)
-        console.message(f"{action} {controller.store.folder}: a simulation on {self.num_workers} virtual workers, "
-                        f"trials from {surrogate.describe()}")
-        cluster = VirtualCluster(controller, surrogate, self.num_workers, self.clock)
-        try:
-            self.outcome = cluster.run(housekeeping)
-        except SpecError:
-            raise  # bad input: hpctune.api closes the store and removes the new folder
-        except BaseException:
-            # A simulation is never resumed, so a folder it leaves unfinished could be neither resumed
-            # nor run again under its name: it goes (the simulation runs again in seconds).
-            controller.store.close()
-            shutil.rmtree(controller.store.folder, ignore_errors=True)
-            console.message(f"the simulation did not end: {controller.store.folder} removed (run it again)")
-            raise
-        status = self.outcome.status
-        console.message(f"simulated {_duration(self.outcome.makespan_s)} of {self.num_workers} workers "
-                        f"({self.outcome.utilization:.0%} busy) in {self.outcome.events} events")
-        return status
-
-
-def launcher_ranks() -> int:
-    """How many ranks an MPI launcher (MPICH's or Open MPI's mpiexec, Slurm's srun) started, from
-    its environment (1 when there is none)."""
-    for variable in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
-        text = os.environ.get(variable, "")
-        if text.isdigit():
-            return int(text)
-    return 1
-
-
-def _duration(seconds: float) -> str:
-    """``3h 25m 10s``-style virtual time."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return " ".join(f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v) or "0s"
