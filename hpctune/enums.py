@@ -64,6 +64,7 @@ class Tag(IntEnum):
     CONTROL = 9       # coordinator -> worker: (trial_id, Control, payload) for the trial it runs, at any time
     CHECK = 10        # coordinator -> worker, answering READY: (trainable, python_path) to import once
     CHECKED = 11      # worker -> coordinator: None (imported: the worker takes work) or the import error's text
+    OFF_NODE = 12     # worker on another node -> coordinator: (its tag, its payload) for any message (mpi/inbox.py)
 
 
 class RecordKind(IntEnum):

@@ -3,9 +3,11 @@ namespaces node1..node3 on one machine, each with its own hostname, address and 
 each as Slurm gres on placeholder devices), submitted to from this host as from a login node."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -153,6 +155,23 @@ def test_torch_ddp_over_gloo_across_two_nodes(tmp_path, cluster):
     leaders = analysis.results[["rank", "hostname"]].drop_duplicates()
     assert set(map(tuple, leaders.values)) <= {(1, "node2"), (2, "node3")}, leaders
     assert analysis.results.val_loss.notna().all() and (analysis.results.val_loss < 3).all()
+
+
+def test_a_worker_on_another_node_is_heard_while_a_worker_beside_the_coordinator_keeps_it_busy(cluster):
+    """MPICH's ``Iprobe(ANY_SOURCE)`` reads shared memory first: with a node-local rank sending
+    faster than rank 0 reads, a message from another node waited for all 20,000 of the local ones
+    (``plain``). Sent and read as hpctune's workers and coordinator do (:mod:`hpctune.backends.mpi.inbox`),
+    it is read within the first few."""
+    read_before = {}
+    for mode in ("plain", "inbox"):
+        done = subprocess.run(["srun", "--nodes=2", "--ntasks=3", "--distribution=block", "--mpi=pmi2", "--time=3",
+                               sys.executable, str(REPO / "tests" / "inbox_fairness_probe.py"), mode],
+                              env=_env(), capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr[-3000:]
+        printed = json.loads(done.stdout.strip().splitlines()[-1])
+        read_before[mode] = printed["read_before_other_node"]
+    assert read_before["inbox"] <= 4, read_before
+    assert read_before["plain"] >= 100, read_before  # 20,000 of 20,000 where nothing else ran
 
 
 def test_the_gpu_template_on_two_nodes_binds_each_worker_rank_to_its_nodes_gpu(tmp_path, cluster):

@@ -49,10 +49,15 @@ class MPIBackend(Backend):
             from ..gpus import node_of
 
             self.node = node_of(world)
+            self.nodes = world.allgather(self.node)  # each rank's: who shares the coordinator's node
         else:  # the workers it will spawn take their nodes from HPCTUNE_NODE_OF_RANK: refused now if it is wrong
             from ..gpus import node_names
 
             node_names(self.workers + 1)
+
+    def _workers_off_node(self) -> bool:
+        """Whether a worker rank of the launched world is on another node than the coordinator."""
+        return any(node != self.nodes[0] for node in self.nodes[1:])
 
     @property
     def is_worker(self) -> bool:
@@ -61,14 +66,14 @@ class MPIBackend(Backend):
     def serve_worker(self) -> None:
         from .worker_loop import serve_worker
 
-        serve_worker(self.world, worker_id=self.world.Get_rank(), node=self.node)
+        serve_worker(self.world, worker_id=self.world.Get_rank(), node=self.node, off_node=self.node != self.nodes[0])
 
     def release(self) -> None:
         """Let the worker ranks of an ``mpiexec`` world go (they wait for work)."""
         if self.world is not None:
             from .workers import MPIWorkers
 
-            pool = MPIWorkers(self.world, spawned=False)
+            pool = MPIWorkers(self.world, spawned=False, off_node=self._workers_off_node())
             pool.shutdown()
             pool.release()
 
@@ -85,7 +90,7 @@ class MPIBackend(Backend):
             raise
         housekeeping.defer_second_signal = True  # a second Ctrl-C while spawning is acted on by the loop
         if self.world is not None:
-            pool = MPIWorkers(self.world, spawned=False)
+            pool = MPIWorkers(self.world, spawned=False, off_node=self._workers_off_node())
         else:
             pool = MPIWorkers(spawn_workers(self.workers), spawned=True)
         how = "spawned" if pool.spawned else _launcher()

@@ -108,12 +108,9 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
         Either way the journal holds everything accepted, the snapshot says
         ``interrupted``, the store is closed, and ``resume`` continues.
     """
-    from mpi4py import MPI
 
     from ...controller.step import CoordinatorStep
 
-    comm = workers.comm
-    status = MPI.Status()
     backoff = Backoff()
     watchdog = _Watchdog(worker_timeout)
     step = CoordinatorStep(controller, _RankMessages(workers, watchdog), housekeeping)
@@ -122,12 +119,12 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
     next_tick = 0.0
     try:
         while not controller.is_finished:
-            idle = not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status)
+            idle = not workers.inbox.waiting()
             if idle:
                 backoff.wait()
             else:
                 backoff.reset()
-                step.after_event(_receive_messages(controller, workers, housekeeping, watchdog, comm, status))
+                step.after_event(_receive_messages(controller, workers, housekeeping, watchdog))
             if controller.suggestion_ready:
                 controller.on_suggestion()
                 step.after_event()
@@ -151,15 +148,12 @@ def serve_coordinator(controller: Controller, workers: MPIWorkers, housekeeping:
 
 
 def _receive_messages(controller: Controller, workers: MPIWorkers, housekeeping: Housekeeping,
-                      watchdog: _Watchdog, comm, status) -> list[tuple[int, Decision]]:
+                      watchdog: _Watchdog) -> list[tuple[int, Decision]]:
     """Take every message waiting and tell the controller; returns the replies owed, ``(worker id,
     decision)`` for each result (the coordinator step sends them once the journal has the events)."""
-    from mpi4py import MPI
-
     replies = []
     while True:
-        source, tag = status.Get_source(), status.Get_tag()
-        message = comm.recv(source=source, tag=tag)
+        source, tag, message = workers.inbox.take()
         worker_id = source + workers.offset
         watchdog.heard(worker_id)
         if tag == Tag.RESULT:
@@ -177,7 +171,7 @@ def _receive_messages(controller: Controller, workers: MPIWorkers, housekeeping:
             if message is not None:
                 raise TrainableMissing(worker_id, workers.hostnames[worker_id], controller.spec.trainable, message)
             workers.join(controller, worker_id)
-        if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+        if not workers.inbox.waiting():
             return replies
 
 

@@ -13,6 +13,7 @@ import socket
 from ...enums import SegmentEnd, Tag
 from ..gpus import node_of, visible_devices
 from .coordinator import HEARTBEAT_S
+from .inbox import to_coordinator
 from .polling import Backoff, receive
 from .trial_group import GroupTrialProcess
 from .trial_process import COORDINATOR_SIGNALS, TrialProcess
@@ -24,11 +25,13 @@ class _ShutdownWhileRunning(Exception):
     """The coordinator ended the experiment while this worker waited for a decision."""
 
 
-def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = None) -> None:
+def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = None,
+                 off_node: bool = False) -> None:
     """A worker rank's loop: run the segments the coordinator sends until SHUTDOWN.
 
     ``node``: the node this rank is on (:func:`~hpctune.backends.gpus.node_of`); by default found
     now, collectively with the other ranks of this process's COMM_WORLD (spawned workers).
+    ``off_node``: the coordinator is on another node (:mod:`.inbox`: how its messages travel).
     """
     from mpi4py import MPI
 
@@ -40,8 +43,9 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = 
     trial_process = TrialProcess(worker_id)
     trial_process.start()
     devices, devices_from = visible_devices()
-    comm.send({"hostname": socket.gethostname(), "pid": os.getpid(), "node": node or node_of(MPI.COMM_WORLD),
-               "devices": devices, "devices_from": devices_from}, dest=coordinator, tag=Tag.READY)
+    send = to_coordinator(comm, coordinator, off_node)
+    send(Tag.READY, {"hostname": socket.gethostname(), "pid": os.getpid(), "node": node or node_of(MPI.COMM_WORLD),
+                     "devices": devices, "devices_from": devices_from})
     try:
         while True:
             task = receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
@@ -50,7 +54,7 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = 
             if status.Get_tag() == Tag.CONTROL:  # for a segment that has ended meanwhile
                 continue
             if status.Get_tag() == Tag.CHECK:  # once, at start-up: can this node import the trainable?
-                comm.send(trial_process.check(*task), dest=coordinator, tag=Tag.CHECKED)
+                send(Tag.CHECKED, trial_process.check(*task))
                 continue
 
             def forward(message, trial_id=task.trial_id):
@@ -58,7 +62,7 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = 
                     trial_process.send_control(message[1], message[2])
 
             def on_result(row, checkpoint, trial_id=task.trial_id):
-                comm.send((trial_id, row, checkpoint), dest=coordinator, tag=Tag.RESULT)
+                send(Tag.RESULT, (trial_id, row, checkpoint))
                 while True:
                     message = receive(comm, coordinator, MPI.ANY_TAG, status, backoff)
                     if status.Get_tag() == Tag.SHUTDOWN:
@@ -68,7 +72,7 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = 
                     forward(message)
 
             def on_quiet():
-                comm.send(None, dest=coordinator, tag=Tag.HEARTBEAT)
+                send(Tag.HEARTBEAT, None)
 
             def on_tick():  # the coordinator may speak while the trial trains: it is not waited for
                 if comm.Iprobe(source=coordinator, tag=Tag.SHUTDOWN):
@@ -87,7 +91,7 @@ def serve_worker(comm, worker_id: int, coordinator: int = 0, node: str | None = 
             finally:
                 if process is not trial_process:
                     process.close()
-            comm.send((task.trial_id, SegmentEnd(how), error), dest=coordinator, tag=Tag.SEGMENT_END)
+            send(Tag.SEGMENT_END, (task.trial_id, SegmentEnd(how), error))
     finally:
         trial_process.close()
-        comm.send(None, dest=coordinator, tag=Tag.BYE)  # the coordinator reads until it has this
+        send(Tag.BYE, None)  # the coordinator reads until it has this

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from ...enums import Tag
 from ..gpus import assign_devices
+from .inbox import Inbox
 from .polling import Backoff
 from .placement import RankPool
 from .trial_group import group_members
@@ -30,10 +31,12 @@ class MPIWorkers:
     Args:
         comm: COMM_WORLD (coordinator is rank 0) or the intercommunicator to spawned workers.
         spawned: whether ``comm`` is an intercommunicator (worker id = remote rank + 1).
+        off_node: whether any worker is on another node than the coordinator (:mod:`.inbox`).
     """
 
-    def __init__(self, comm, spawned: bool):
+    def __init__(self, comm, spawned: bool, off_node: bool = False):
         self.comm = comm
+        self.inbox = Inbox(comm, off_node)
         self.spawned = spawned
         self.offset = 1 if spawned else 0
         self.ids = [r + self.offset for r in range(comm.Get_remote_size() if spawned else comm.Get_size())
@@ -103,17 +106,14 @@ class MPIWorkers:
         result travels by rendezvous and waits for its receive, and MPICH crashes if it never comes.
         A worker that does not say BYE within ``timeout`` seconds (hung) gets :meth:`end_now`.
         """
-        from mpi4py import MPI
-
-        status = MPI.Status()
         waiting = set(self.ids)
         deadline = time.monotonic() + timeout
         backoff = Backoff()
         while waiting:
-            if self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
-                self.comm.recv(source=status.Get_source(), tag=status.Get_tag())
-                if status.Get_tag() == Tag.BYE:
-                    waiting.discard(status.Get_source() + self.offset)
+            if self.inbox.waiting():
+                source, tag, _ = self.inbox.take()
+                if tag == Tag.BYE:
+                    waiting.discard(source + self.offset)
                 backoff.reset()
             elif time.monotonic() > deadline:
                 print(f"hpctune: error: worker rank(s) {sorted(waiting)} did not stop within {timeout:.0f} s",
