@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["SlurmJob", "parse_show_job", "parse_time_limit", "DEFAULT_MAX_REQUEUES", "stop_margin",
            "check_stop_before", "MAX_SIGNAL_DELAY_S", "SIGNAL_EARLY_S", "partition_nodes", "job_state", "FINAL_STATES",
-           "stale_mpich_segments"]
+           "stale_mpich_segments", "hostnames"]
 
 DEFAULT_MAX_REQUEUES = 200
 """Allocations after the first one an experiment may requeue itself into (a week of one-hour ones, and more)."""
@@ -190,6 +190,19 @@ def partition_nodes(partition: str | None) -> tuple[str, int] | None:
             nodes.setdefault(name, set()).add(node)
     name = partition if partition is not None else default
     return (name, len(nodes[name])) if name in nodes else None
+
+
+def hostnames(nodelist: str | None) -> list[str]:
+    """A Slurm node list (``node[1-3]``, ``SLURM_JOB_NODELIST``) expanded, in Slurm's order, by
+    ``scontrol show hostnames``; [] for an empty list or when Slurm does not answer."""
+    if not nodelist or nodelist == "(null)":
+        return []
+    try:
+        shown = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                               timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return shown.stdout.split() if shown.returncode == 0 else []
 
 
 def job_state(job_id: str) -> str | None:

@@ -38,7 +38,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .job import parse_show_job
+from .job import hostnames, parse_show_job
 
 __all__ = ["nodes_answering", "relaunch_command", "guard_step", "relaunch", "requeue_job", "ENDED_BY_HPCTUNE",
            "PROBE_TIMEOUT_S", "GUARD_POLL_S", "START_RETRIES"]
@@ -99,13 +99,6 @@ def _job_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith(_STEP_VARIABLES)}
 
 
-def _hostnames(nodelist: str) -> list[str]:
-    if not nodelist or nodelist == "(null)":
-        return []
-    shown = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, timeout=60)
-    return shown.stdout.split() if shown.returncode == 0 else []
-
-
 def _show_job(job_id: str) -> dict[str, str]:
     try:
         shown = subprocess.run(["scontrol", "show", "job", "--oneliner", job_id], capture_output=True, text=True,
@@ -142,7 +135,7 @@ def relaunch(status: int, step: list[str], nodes: list[str] | None = None, start
     step's start (``time.time()``). Without them no failure counts as a failed start."""
     if status in ENDED_BY_HPCTUNE:
         return status
-    nodes = nodes if nodes is not None else _hostnames(os.environ.get("SLURM_JOB_NODELIST", ""))
+    nodes = nodes if nodes is not None else hostnames(os.environ.get("SLURM_JOB_NODELIST", ""))
     tasks_per_node = _tasks_per_node()
     retries, node_lost = 0, False
     while status not in ENDED_BY_HPCTUNE and nodes:
@@ -187,7 +180,7 @@ def start_guards(log_pattern: str) -> int:
     """Start a guard on each node of the job but the first (the batch script's), in the background;
     each writes to ``log_pattern`` with ``%j`` replaced by the job id, ``%N`` by its node."""
     job_id = os.environ.get("SLURM_JOB_ID", "")
-    for node in _hostnames(os.environ.get("SLURM_JOB_NODELIST", ""))[1:]:
+    for node in hostnames(os.environ.get("SLURM_JOB_NODELIST", ""))[1:]:
         log = log_pattern.replace("%j", job_id).replace("%N", node)
         subprocess.Popen(guard_step(node, log), stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -215,14 +208,14 @@ def guard(log: str, poll: float = GUARD_POLL_S) -> int:
         os.dup2(out.fileno(), 2)
     job_id = os.environ["SLURM_JOB_ID"]
     here = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
-    first = _hostnames(os.environ.get("SLURM_JOB_NODELIST", ""))[:1]
+    first = hostnames(os.environ.get("SLURM_JOB_NODELIST", ""))[:1]
     lost_since = None
     while first:
         time.sleep(poll)
         shown = _show_job(job_id)
         if shown and shown.get("JobState") != "RUNNING":
             return 0
-        nodes = _hostnames(shown.get("NodeList", ""))
+        nodes = hostnames(shown.get("NodeList", ""))
         if not nodes or first[0] in nodes or here not in nodes:
             continue
         lost_since = lost_since if lost_since is not None else time.monotonic()

@@ -15,6 +15,7 @@ Each allocation starts the same call again, which resumes the experiment, until 
 was requeued ``max_requeues`` times. The job asks ``--no-kill``: a node lost mid-allocation ends
 the ranks' step, which the batch script starts again on the nodes left (or, if the batch
 script's own node went, a guard on another node requeues the job: :mod:`hpctune.slurm.node_loss`).
+The lines hpctune adds to submitit's batch script are :mod:`hpctune.slurm.batch_lines`.
 Submitit's files (the batch script, the pickled call, one log per rank) live in
 ``<experiment>/slurm/``; the jobs and allocations in ``<experiment>/slurm.json``.
 """
@@ -26,7 +27,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from contextlib import redirect_stderr
 from dataclasses import dataclass, field
@@ -36,7 +36,9 @@ from typing import Any, Callable
 import submitit
 
 from ..errors import SpecError
-from .allocation import JOBS_FILE, record_submission, submitted_jobs
+from .allocation import record_submission, submitted_jobs
+from .batch_lines import (CLEAR_STALE_SEGMENTS, KILL_ON_BAD_EXIT, RANKS_OF_THIS_ALLOCATION, guard_nodes, mpi_plugin,
+                          ranks_step_start, relaunch_on_node_loss)
 from .job import (DEFAULT_MAX_REQUEUES, FINAL_STATES, MAX_SIGNAL_DELAY_S, check_stop_before, job_state,
                   parse_time_limit, partition_nodes, stop_margin)
 
@@ -271,72 +273,12 @@ class ExperimentJob(submitit.helpers.Checkpointable):
         return code
 
 
-def _mpi_plugin() -> str | None:
-    """``srun --mpi`` for the MPI mpi4py uses: pmi2 for MPICH and Intel MPI (the ``mpich`` wheel
-    included), pmix for Open MPI, else the cluster's default (None)."""
-    probe = ("import mpi4py; mpi4py.rc.initialize = False; from mpi4py import MPI; "
-             "print(MPI.Get_library_version())")
-    try:
-        version = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if "Open MPI" in version:
-        return "pmix"
-    if "MPICH" in version or "Intel(R) MPI" in version:
-        return "pmi2"
-    return None
-
-
-_CLEAR_STALE_SEGMENTS = ("srun --nodes=$SLURM_JOB_NUM_NODES --ntasks=$SLURM_JOB_NUM_NODES --ntasks-per-node=1 "
-                         f"--mpi=none {shlex.quote(sys.executable)} -m hpctune.slurm.job clear-mpich-shm")
-"""A step before the ranks': on each node, remove MPICH's shared memory that a killed earlier
-allocation of this job left (it would hang the ranks' ``MPI_Init``; :func:`hpctune.slurm.job.stale_mpich_segments`)."""
-
-
-_RANKS_OF_THIS_ALLOCATION = ("export SLURM_NTASKS=$((SLURM_JOB_NUM_NODES * SLURM_NTASKS_PER_NODE)) "
-                             "SLURM_NPROCS=$((SLURM_JOB_NUM_NODES * SLURM_NTASKS_PER_NODE))")
-"""A job requeued onto fewer nodes keeps its first allocation's task count in the batch script's
-environment: the ranks' step takes as many ranks a node as before on the nodes it got."""
-
-
-def _ranks_step_start(folder: Path) -> str:
-    """The batch script's last line before the ranks' step: when it started, and the experiment's
-    ``slurm.json`` (its coordinator records each allocation there), for the line after it: a step
-    that ended before its coordinator started is started again (:func:`hpctune.slurm.node_loss.relaunch`)."""
-    return f"export HPCTUNE_RANKS_STARTED=$(date +%s) HPCTUNE_RANKS_RECORD={shlex.quote(str(folder / JOBS_FILE))}"
-
-
-_KILL_ON_BAD_EXIT = "--kill-on-bad-exit=1"
-"""The ranks' step ends as soon as one rank fails (one failed in ``MPI_Init``, say) instead of
-leaving the others waiting on it until the time limit."""
-
-
-def _ranks_step(logs: Path, srun_args: list[str]) -> list[str]:
-    """The batch script's step of the ranks, as submitit writes it."""
-    return ["srun", "--unbuffered", "--output", str(submitit.core.utils.JobPaths(folder=logs).stdout), *srun_args,
-            sys.executable, "-u", "-m", "submitit.core._submit", str(logs)]
-
-
-def _guard_nodes(logs: Path) -> str:
-    """A guard on each node but the batch script's, which requeues the job if that node is lost
-    (:mod:`hpctune.slurm.node_loss`)."""
-    return (f"{shlex.quote(sys.executable)} -m hpctune.slurm.node_loss start-guards "
-            f"{shlex.quote(str(logs / '%j_guard_%N.out'))}")
-
-
-def _relaunch_on_node_loss(logs: Path, srun_args: list[str]) -> str:
-    """The batch script's line after the ranks' step (whose exit status is ``$?``): the same step,
-    started again on the nodes left while a node of the allocation is lost (:mod:`hpctune.slurm.node_loss`)."""
-    return (f"{shlex.quote(sys.executable)} -m hpctune.slurm.node_loss relaunch $? -- "
-            f"{shlex.join(_ranks_step(logs, srun_args))}")
-
-
 def _parameters(options: SlurmOptions, name: str, srun_args: list[str], margin: float,
                 call: ExperimentJob, logs: Path) -> dict[str, Any]:
     """submitit's ``update_parameters`` for these options (``call``: what each rank runs, said in a comment;
     ``logs``: submitit's folder)."""
     extra: dict[str, Any] = {"time": options.time, "requeue": True, "no-kill": True}
-    srun_args = [_KILL_ON_BAD_EXIT, *srun_args]
+    srun_args = [KILL_ON_BAD_EXIT, *srun_args]
     for argument in options.sbatch_args:
         key, sep, value = argument[2:].partition("=")
         extra[key] = value if sep else True
@@ -346,9 +288,9 @@ def _parameters(options: SlurmOptions, name: str, srun_args: list[str], margin: 
         signal_delay_s=max(1, round(margin)), stderr_to_stdout=True, srun_args=srun_args, wckey=None,
         additional_parameters=extra,
         setup=[f"# each rank runs (submitit calls it): {shlex.join(['hpctune', *call.arguments()])}",
-               *options.setup, _RANKS_OF_THIS_ALLOCATION, _CLEAR_STALE_SEGMENTS, _guard_nodes(logs),
-               _ranks_step_start(logs.parent)],
-        teardown=[_relaunch_on_node_loss(logs, srun_args)])
+               *options.setup, RANKS_OF_THIS_ALLOCATION, CLEAR_STALE_SEGMENTS, guard_nodes(logs),
+               ranks_step_start(logs.parent)],
+        teardown=[relaunch_on_node_loss(logs, srun_args)])
     for key in ("cpus_per_task", "gpus_per_node", "partition", "account", "qos"):
         if getattr(options, key) is not None:
             parameters[key] = getattr(options, key)
@@ -377,7 +319,7 @@ def prepare(spec_file: str, options: SlurmOptions, overrides: dict[str, str], sp
     margin = stop_margin(options.time_limit_s, options.stop_before)
     srun_args = options.srun_args
     if srun_args is None:
-        plugin = _mpi_plugin()
+        plugin = mpi_plugin()
         srun_args = [f"--mpi={plugin}"] if plugin else []
     folder = spec.experiment_dir.absolute()
     call = ExperimentJob(run, str(Path(spec_file).absolute()), os.getcwd(), overrides, options.max_requeues, margin)

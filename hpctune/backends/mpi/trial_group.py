@@ -70,15 +70,9 @@ def hosts_argument(members: list[dict], node_order: list[str] | None = None) -> 
 @functools.lru_cache(maxsize=1)
 def allocation_nodes() -> list[str]:
     """The Slurm allocation's nodes in Slurm's order (``SLURM_JOB_NODELIST`` expanded); [] outside Slurm."""
-    nodelist = os.environ.get("SLURM_JOB_NODELIST")
-    if not nodelist:
-        return []
-    try:
-        shown = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
-                               timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return shown.stdout.split() if shown.returncode == 0 else []
+    from ...slurm.job import hostnames
+
+    return hostnames(os.environ.get("SLURM_JOB_NODELIST"))
 
 
 def mpiexec_command() -> list[str]:
