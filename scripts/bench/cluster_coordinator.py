@@ -46,6 +46,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT)]
 
 import hpctune  # noqa: E402
+from hpctune.slurm.job import FINAL_STATES, job_state  # noqa: E402
 
 CLUSTER_CONF = "/var/lib/hpctune-cluster/slurm.conf"
 NODES = 3
@@ -85,18 +86,16 @@ def run_on_cluster(folder: Path, ranks: int, trials: int, reports: int, timeout:
         f"#SBATCH --nodes={NODES} --ntasks={ranks} --overcommit --time=20 --output={folder}/job.out",
         f"date +%s.%N > {folder}/launcher_started",
         f"{layout} --mpi=pmi2 --kill-on-bad-exit=1 " + shlex.join(_child(folder, trials)), ""]))
-    env = dict(_env(reports), SLURM_CONF=CLUSTER_CONF)
-    job = subprocess.run(["sbatch", "--parsable", str(script)], env=env, capture_output=True, text=True, check=True)
+    os.environ["SLURM_CONF"] = CLUSTER_CONF  # job_state asks this cluster's slurmctld
+    job = subprocess.run(["sbatch", "--parsable", str(script)], env=_env(reports), capture_output=True, text=True,
+                         check=True)
     job_id = job.stdout.strip().split(";")[0]
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:  # squeue fails now and then while slurmctld is busy: that is no answer
-        queued = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True)
-        if queued.returncode == 0 and job_id not in queued.stdout.split():
-            break
+    while job_state(job_id) not in FINAL_STATES:  # None (Slurm did not answer) is no end either
+        if time.monotonic() > deadline:
+            subprocess.run(["scancel", job_id])
+            raise SystemExit(f"job {job_id} still in the queue after {timeout:.0f} s: {folder}/job.out")
         time.sleep(1)
-    else:
-        subprocess.run(["scancel", job_id], env=env)
-        raise SystemExit(f"job {job_id} still in the queue after {timeout:.0f} s: {folder}/job.out")
     if not (folder / "coordinator.json").exists():
         raise SystemExit(f"job {job_id} wrote no figures; its log:\n{(folder / 'job.out').read_text()[-3000:]}")
     return float((folder / "launcher_started").read_text())

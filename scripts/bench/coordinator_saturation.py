@@ -15,7 +15,7 @@ decision per result, whose pickled sizes are printed with the rate at saturation
 
 Usage (repository root, hpctune's virtual environment)::
 
-    python scripts/bench/coordinator_saturation.py [--us-per-message 92] [--workers 1000 10000]
+    python scripts/bench/coordinator_saturation.py [--us-per-message 155] [--workers 1000 10000]
         [--seconds 10 1 0.5] [--trials-per-worker 2] [--iterations 20]
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ def message_sizes() -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--us-per-message", type=float, default=92.0)
+    parser.add_argument("--us-per-message", type=float, default=155.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--seconds", type=float, nargs="+", default=[10.0, 1.0, 0.5])
     parser.add_argument("--trials-per-worker", type=int, default=2)
