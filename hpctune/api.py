@@ -134,7 +134,8 @@ def run_spec(make_spec, *, workers: int | None = None, resume: bool = False, bac
     ``mpiexec`` never parse (or complain about) the spec themselves. In a Slurm batch job,
     ``stop_before`` seconds before the allocation ends the running trials checkpoint and pause,
     and the job is requeued if it was requeued fewer than ``max_requeues`` times
-    (see :mod:`hpctune.slurm.job`). ``surrogate``, ``coordinator_s_per_message``: the ``sim`` backend's (docs/simulator.md).
+    (see :mod:`hpctune.slurm.job`). ``surrogate``, ``coordinator_s_per_message``: the ``sim`` backend's
+    (docs/simulator.md).
     """
     from .backends import make_backend
 
@@ -394,7 +395,8 @@ def _serve(backend, opened: _Opened, controller, housekeeping, console) -> str:
 def _outcome(store, controller, housekeeping, allocation: Allocation, status: str, simulated: bool, verbose: int):
     """The closing summary; then the Analysis if the experiment finished, else the error that says why
     not (:class:`StorageFailed`, interrupted, or this allocation's end: requeued or why not)."""
-    from .reporting.analysis import Analysis, closing_summary
+    from .reporting.analysis import Analysis
+    from .reporting.summary import closing_summary
 
     if verbose:  # from the trials the coordinator holds: nothing is read back
         print(closing_summary(controller.trials.values(), status, store.result_count, store.spec_json,

@@ -7,29 +7,38 @@ The history tables (:attr:`Analysis.results`, ``segments``, ``decisions``) are
 read from the part files on first use. Each read is one consistent prefix of the
 experiment, current to the last accepted result even while it runs, and blocks
 nothing (see docs/hdf5-layout.md); while an experiment runs, the history read
-later may be newer than the trials read first. pandas is imported here only, so
-that the coordinator and the workers never pay for it.
+later may be newer than the trials read first. pandas is imported on the first
+table asked for: the coordinator makes an Analysis at the end of every run, and
+the workers never do, so neither pays for pandas unless a table is read.
 """
 from __future__ import annotations
 
 import copy
-import heapq
 import math
 import os
-from collections import Counter
-from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from ..trial import RESULT_FIELDS
+import numpy as np
+
 from ..space import flatten
 from ..store import is_experiment, load_experiment
-from ..trial import Trial
+from ..trial import RESULT_FIELDS
+from .summary import summary_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Analysis"]
+
+
+def _pandas():
+    """pandas, imported on first use (see the module docstring)."""
+    import pandas
+
+    return pandas
 
 
 class Analysis:
@@ -98,7 +107,7 @@ class Analysis:
             row.update({k: v for k, v in last.items()
                         if k not in row and (k not in RESULT_FIELDS or k == "time_total_s")})
             rows.append(row)
-        return pd.DataFrame(rows)
+        return _pandas().DataFrame(rows)
 
     # -- the history, read on first use --------------------------------------------------
     @cached_property
@@ -164,7 +173,7 @@ class Analysis:
         rows = [{"trial_id": s["trial_id"], "from_iteration": s["from_iteration"], "to_iteration": s["to_iteration"],
                  **{f"config/{k}": v for k, v in flatten(s["config"] or {}).items()}}
                 for s in reversed(stretches) if s["to_iteration"] > s["from_iteration"]]
-        return pd.DataFrame(rows)
+        return _pandas().DataFrame(rows)
 
     # -- the best ---------------------------------------------------------------------------
     @property
@@ -177,10 +186,10 @@ class Analysis:
             sign = 1.0 if self.mode == "max" else -1.0
             best = {trial_id: sign * trial["best_score"] for trial_id, trial in self._view.trials.items()
                     if math.isfinite(trial["best_score"])}
-            return pd.Series(best, dtype=float)
+            return _pandas().Series(best, dtype=float)
         if self.results.empty or self.metric not in self.results:
-            return pd.Series(dtype=float)
-        values = pd.to_numeric(self.results[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
+            return _pandas().Series(dtype=float)
+        values = _pandas().to_numeric(self.results[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
         return values.groupby(self.results["trial_id"]).agg("min" if self.mode == "min" else "max").dropna()
 
     @cached_property
@@ -198,7 +207,7 @@ class Analysis:
         if trial_id is None:
             return None
         rows = self.results[self.results.trial_id == trial_id]
-        values = pd.to_numeric(rows[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
+        values = _pandas().to_numeric(rows[self.metric], errors="coerce").replace([np.inf, -np.inf], np.nan)
         best = values.idxmin() if self.mode == "min" else values.idxmax()
         return {k: _plain(v) for k, v in rows.loc[best].dropna().items()}
 
@@ -279,14 +288,14 @@ class Analysis:
         time_attr = getattr(scheduler, "time_attr", "training_iteration")
         if self.results.empty or time_attr not in self.results:  # no trial reached any rung yet
             return [(level, 0) for level in levels]
-        reached = pd.to_numeric(self.results[time_attr], errors="coerce").groupby(self.results.trial_id).max()
+        reached = _pandas().to_numeric(self.results[time_attr], errors="coerce").groupby(self.results.trial_id).max()
         return [(level, int((reached >= level).sum())) for level in levels]
 
     def summary(self, top: int = 5) -> str:
         """The closing text: trials by state, the best trials and where the HDF5 file is (no history read)."""
         counts = self.trials.state.value_counts().to_dict() if not self.trials.empty else {}
         return summary_text(self.spec["name"], self.status, counts, self.num_results, self.metric, self.mode,
-                            self.best_trials(top), self.path)
+                            self.best_trials(top).to_dict("records"), self.path)
 
 
 def _without_undone_exploits(lineage: pd.DataFrame) -> pd.DataFrame:
@@ -314,37 +323,9 @@ def _segment_ranks(segments: pd.DataFrame) -> pd.Series:
     return segments["rank"].astype(int).map(lambda rank: [rank])
 
 
-def summary_text(name: str, status: str, counts: dict[str, int], num_results: int, metric: str, mode: str,
-                 best: pd.DataFrame, folder: Path) -> str:
-    """The closing text of an experiment: trials by state, the best trials, where the HDF5 file is."""
-    lines = [f"Experiment {name}: {status}, {sum(counts.values())} trials "
-             f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), {num_results} results"]
-    if not best.empty:
-        lines.append(f"Best trials by {metric} ({mode}):")
-        lines.append(best.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
-    lines.append(f"Results: {Path(folder) / 'experiment.h5'}")
-    return "\n".join(lines)
-
-
-def closing_summary(trials: Iterable[Trial], status: str, num_results: int, spec: dict, folder: Path,
-                    top: int = 5) -> str:
-    """:func:`summary_text` from the coordinator's own trials, reading nothing back: the best
-    ``top`` trials by their best value, as :meth:`Analysis.best_trials` ranks them."""
-    trials = list(trials)
-    counts = dict(Counter(trial.state.name for trial in trials))
-    ranked = heapq.nlargest(top, (t for t in trials if math.isfinite(t.best_score)),
-                            key=lambda t: (t.best_score, -t.trial_id))
-    sign = 1.0 if spec["mode"] == "max" else -1.0
-    rows = [{"trial_id": t.trial_id, "state": t.state.name, "training_iteration": t.iteration,
-             f"best_{spec['metric']}": sign * t.best_score,
-             **{f"config/{k}": v for k, v in flatten(t.config).items()}} for t in ranked]
-    return summary_text(spec["name"], status, counts, num_results, spec["metric"], spec["mode"],
-                        pd.DataFrame(rows), folder)
-
-
 def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
 def _frame(columns: dict) -> pd.DataFrame:
-    return pd.DataFrame(columns) if columns and len(next(iter(columns.values()))) else pd.DataFrame()
+    return _pandas().DataFrame(columns) if columns and len(next(iter(columns.values()))) else _pandas().DataFrame()

@@ -36,8 +36,10 @@ from .view import ExperimentDamaged, ExperimentView, is_experiment, load_experim
 __all__ = ["ExperimentStore", "ExperimentView", "ExperimentDamaged", "load_experiment", "is_experiment",
            "EXPERIMENT_FILE"]
 
-PART_FLUSH_ROWS = 50_000
-"""A part is written between snapshots once this many rows wait in memory."""
+PART_FLUSH_ROWS = 16_384
+"""A part is written between snapshots once this many rows wait in memory (each a dict of about 250
+bytes: at 16,384 the coordinator's peak at 10,000 trials x 20 reports is 7 MiB below 50,000's;
+BENCHMARKS.md, "Coordinator memory")."""
 
 
 class ExperimentStore(Store):

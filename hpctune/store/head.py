@@ -32,7 +32,7 @@ from .journal import to_jsonable
 from .files import fsync_path, write_hdf5
 from .parts import PartInfo
 from .trials import write_trials
-from .tables import STRING, Columns, escape_name, read_table, write_table
+from .tables import STRING, Columns, escape_name, fixed_string, read_table, write_table
 
 __all__ = ["EXPERIMENT_FILE", "PREVIOUS_FILE", "FORMAT", "FORMAT_VERSION", "Head", "DamagedSnapshot",
            "UnsupportedFormat",
@@ -77,12 +77,16 @@ def _json(value) -> str:
 
 
 def _virtual_dtype(kinds: list[str | None]):
-    """One dtype for a column stored with these dtype kinds in each part (None: absent); None if impossible."""
+    """One dtype for a column stored this way in each part (:data:`~hpctune.store.parts.Kinds`; None:
+    absent); None if impossible."""
     present = {k for k in kinds if k is not None}
-    if present == {"O"}:
-        return STRING
-    if "O" in present:
+    strings = {k for k in present if k == "O" or k.startswith("S")}
+    if strings and strings != present:
         return None  # strings in one part, numbers in another: read the parts
+    if "O" in strings:
+        return STRING  # variable-length in some part: HDF5 2.0 converts the fixed-length ones
+    if strings:  # fixed-length in every part: as wide as the widest (any HDF5 pads the narrower)
+        return fixed_string(max(int(k[1:]) for k in strings))
     if present == {"i"} and None not in kinds:
         return np.int64
     if present == {"b"} and None not in kinds:

@@ -31,7 +31,8 @@ import numpy as np
 
 from .files import fsync_path, write_hdf5
 from .history import TABLES
-from .tables import Columns, concat_columns, read_column, read_table, rows_to_columns, unescape_name, write_columns
+from .tables import (Columns, concat_columns, fixed_width_pays, read_column, read_table, rows_to_columns, stored_kind,
+                     unescape_name, write_columns)
 
 __all__ = ["PART_DIR", "PartInfo", "Kinds", "write_part", "read_part", "part_kinds", "merge_parts", "plan_merge",
            "fsync_path", "FANOUT", "TIER_BASE_ROWS", "MAX_MERGED_ROWS"]
@@ -44,7 +45,8 @@ MAX_MERGED_ROWS = 250_000
 _NAME = re.compile(r"^(\d{12})-(\d{12})\.h5$")
 
 Kinds = dict[str, dict[str, str]]
-"""table -> column name -> numpy dtype kind of its dataset (``i``, ``f``, ``b`` or ``O`` for strings)."""
+"""table -> column name -> how its dataset is stored: numpy dtype kind (``i``, ``f``, ``b``), ``O`` for
+variable-length strings, ``S<width>`` for fixed-length ones."""
 Table = tuple[int, Iterable[tuple[str, np.ndarray]]]
 """A table to write: its length, and its columns as (name, array), possibly made one by one."""
 
@@ -81,18 +83,13 @@ def _write(folder: Path, first_seq: int, last_seq: int, tables: dict[str, Table]
     relative = part_file(first_seq, last_seq)
     path = folder / relative
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    kinds: Kinds = {name: {} for name in TABLES}
-
-    def noted(table: str, columns: Iterable[tuple[str, np.ndarray]]) -> Iterator[tuple[str, np.ndarray]]:
-        for column, array in columns:
-            kinds[table][column] = array.dtype.kind
-            yield column, array
+    kinds: Kinds = {}
 
     def build(f: h5py.File) -> None:
         f.attrs.update({"format": FORMAT, "format_version": 2, "first_seq": first_seq, "last_seq": last_seq})
         for name in TABLES:
             length, columns = tables.get(name) or (0, ())
-            write_columns(f, name, length, noted(name, columns))
+            kinds[name] = _kinds(write_columns(f, name, length, columns))
 
     write_hdf5(tmp, build)
     os.replace(tmp, path)
@@ -144,8 +141,12 @@ def read_part(folder: Path, part: PartInfo | str) -> dict[str, tuple[Columns, in
 def part_kinds(folder: Path, part: PartInfo) -> Kinds:
     """The column types of a part, read without its data."""
     with h5py.File(folder / part.file, "r", locking=False) as f:
-        return {name: {str(d.attrs.get("name", link)): d.dtype.kind if h5py.check_string_dtype(d.dtype) is None else "O"
-                       for link, d in f[name].items()} if name in f else {} for name in TABLES}
+        return {name: _kinds(f[name]) if name in f else {} for name in TABLES}
+
+
+def _kinds(group: h5py.Group) -> dict[str, str]:
+    """Column name -> how it is stored (:func:`~hpctune.store.tables.stored_kind`)."""
+    return {str(d.attrs.get("name", link)): stored_kind(d) for link, d in group.items()}
 
 
 def merge_parts(folder: Path, parts: list[PartInfo]) -> tuple[PartInfo, Kinds]:
@@ -172,11 +173,32 @@ def _merged_table(groups: list[h5py.Group | None]) -> Table:
 
     def columns() -> Iterator[tuple[str, np.ndarray]]:
         for column, link in links.items():
-            pieces = [({column: read_column(group[link])} if group is not None and link in group else {}, length)
-                      for group, length in blocks]
-            yield column, concat_columns(pieces)[column]
+            datasets = [group[link] if group is not None and link in group else None for group, _ in blocks]
+            merged = _merged_fixed_strings(datasets, [length for _, length in blocks])
+            if merged is None:
+                pieces = [({column: read_column(dataset)} if dataset is not None else {}, length)
+                          for dataset, (_, length) in zip(datasets, blocks)]
+                merged = concat_columns(pieces)[column]
+            yield column, merged
 
     return sum(length for _, length in blocks), columns()
+
+
+def _merged_fixed_strings(datasets: list[h5py.Dataset | None], lengths: list[int]) -> np.ndarray | None:
+    """A column stored as fixed-length strings in every part that has it, concatenated as bytes
+    (b"" where a part lacks it), with no Python object per value; None if it is not such a column,
+    or if fixed-length would not pay for the merged column (one part's long values among another's
+    short ones: it is merged as text, and stored variable-length)."""
+    present = [dataset for dataset in datasets if dataset is not None]
+    if not present or any(stored_kind(dataset)[0] != "S" for dataset in present):
+        return None
+    pieces = [dataset[()] if dataset is not None else np.zeros(length, dtype="S1")
+              for dataset, length in zip(datasets, lengths)]
+    width = max(piece.dtype.itemsize for piece in pieces)
+    text_bytes = sum(int(np.char.str_len(piece).sum()) for piece in pieces if len(piece))
+    if not fixed_width_pays(width, sum(lengths), text_bytes):
+        return None
+    return np.concatenate(pieces)
 
 
 def _tier(rows: int) -> int:

@@ -10,6 +10,14 @@ Types: integers -> int64, other numbers (and booleans mixed with numbers, or
 any number column with a missing value) -> float64 with NaN for missing,
 all-booleans -> bool, anything else -> UTF-8 strings ("" for missing; lists,
 dicts and other values as JSON).
+
+A string column is stored fixed-length (each value padded to the longest one's
+bytes) when that takes no more room than HDF5's variable-length strings would
+(about :data:`VLEN_OVERHEAD` bytes a value besides its own): a hostname, a state,
+a config's JSON. Such a column costs HDF5 no heap object per value, and is written,
+read and merged as one numpy array, with no Python object per value. A column
+with a few long values among short ones (a traceback among empty errors) stays
+variable-length. Readers see no difference: both read back as ``str``.
 """
 from __future__ import annotations
 
@@ -22,9 +30,33 @@ import h5py
 import numpy as np
 
 __all__ = ["utf8_text", "escape_name", "unescape_name", "column_array", "write_table", "write_columns",
-           "read_table", "read_column", "Columns", "concat_columns", "STRING"]
+           "read_table", "read_column", "Columns", "concat_columns", "STRING", "fixed_string",
+           "fixed_width_pays", "stored_kind", "VLEN_OVERHEAD"]
 
 STRING = h5py.string_dtype()
+VLEN_OVERHEAD = 32
+"""Bytes HDF5 spends on a variable-length string besides its text: the 16-byte reference in the
+dataset and the global heap object's header (16 bytes, and its padding)."""
+
+
+def fixed_string(width: int) -> np.dtype:
+    """The dtype of a fixed-length UTF-8 string column ``width`` bytes wide (at least 1)."""
+    return h5py.string_dtype("utf-8", max(1, int(width)))
+
+
+def fixed_width_pays(width: int, rows: int, text_bytes: int) -> bool:
+    """Whether ``rows`` strings of ``text_bytes`` bytes in all, the longest ``width``, take no more
+    room fixed-length than variable-length."""
+    return width * rows <= text_bytes + VLEN_OVERHEAD * rows
+
+
+def stored_kind(dataset: h5py.Dataset) -> str:
+    """How a column is stored: its numpy dtype kind (``i``, ``f``, ``b``), ``O`` for variable-length
+    strings, ``S<width>`` for fixed-length ones."""
+    info = h5py.check_string_dtype(dataset.dtype)
+    if info is None:
+        return dataset.dtype.kind
+    return "O" if info.length is None else f"S{info.length}"
 Columns = dict[str, np.ndarray]
 """A table as column name -> 1-D array of equal lengths (object arrays hold strings, None for missing)."""
 
@@ -108,12 +140,32 @@ def write_columns(parent: h5py.Group, key: str, length: int,
     for name, array in columns:
         array = array if isinstance(array, np.ndarray) else column_array(list(array))
         if array.dtype == object:
-            text = np.asarray(["" if v is None else v if type(v) is str else _as_text(v) for v in array], dtype=object)
-            data = group.create_dataset(escape_name(name), data=text, dtype=STRING)
+            data = _write_text(group, escape_name(name), array)
+        elif array.dtype.kind == "S":
+            data = _write_bytes(group, escape_name(name), array)
         else:
             data = group.create_dataset(escape_name(name), data=array)
         data.attrs["name"] = utf8_text(name)
     return group
+
+
+def _write_text(group: h5py.Group, link: str, array: np.ndarray) -> h5py.Dataset:
+    """An object column (str, None for "", other values as JSON), fixed-length where that pays."""
+    encoded = [b"" if v is None else (v if type(v) is str else _as_text(v)).encode("utf-8", "backslashreplace")
+               for v in array]
+    lengths = list(map(len, encoded))
+    width = max(lengths, default=0)
+    if fixed_width_pays(width, len(encoded), sum(lengths)):
+        return group.create_dataset(link, data=np.array(encoded, dtype=fixed_string(width)))
+    text = np.empty(len(encoded), dtype=object)
+    text[:] = [value.decode("utf-8") for value in encoded]
+    return group.create_dataset(link, data=text, dtype=STRING)
+
+
+def _write_bytes(group: h5py.Group, link: str, array: np.ndarray) -> h5py.Dataset:
+    """A numpy array of UTF-8 bytes (a merge of fixed-length columns), as narrow as its longest value."""
+    width = int(np.char.str_len(array).max()) if len(array) else 0
+    return group.create_dataset(link, data=array.astype(fixed_string(width)))
 
 
 def rows_to_columns(rows: list[dict]) -> Columns:
@@ -134,7 +186,8 @@ def read_table(group: h5py.Group) -> tuple[Columns, int]:
 
 
 def read_column(dataset: h5py.Dataset) -> np.ndarray:
-    """One column's dataset as an array (strings as Python ``str``, "" read back as None)."""
+    """One column's dataset as an array (strings, fixed- or variable-length, as Python ``str``, ""
+    read back as None)."""
     if h5py.check_string_dtype(dataset.dtype) is not None or dataset.dtype.kind == "O":
         data = dataset.asstr()[()]
         array = np.empty(len(data), dtype=object)

@@ -72,7 +72,10 @@ def test_a_stored_checkpoint_outside_the_folder_is_refused_and_kept(tmp_path, ed
         else:  # a link inside the trial's folder that leads outside
             new = f"trials/{trial_id:06d}/checkpoint_999999.h5"
             os.symlink(victim, folder / new)
-        f["trials/checkpoint"][row] = new
+        paths = list(f["trials/checkpoint"].asstr()[()])
+        paths[row] = new
+        del f["trials/checkpoint"]  # written anew: a fixed-length column cannot take a longer path in place
+        f["trials"].create_dataset("checkpoint", data=paths, dtype=h5py.string_dtype()).attrs["name"] = "checkpoint"
     done = subprocess.run([str(BIN / "hpctune"), "resume", str(folder), "--backend", "local"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
