@@ -25,8 +25,8 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         resources: dict | None = None, max_failures: int = 0, seed: int = 0, storage: str = "runs",
         name: str | None = None, workers: int | None = None, resume: bool = False,
         backend: str = "auto", checkpoint_keep: int = 2, time_budget_s: float | None = None,
-        policy: Any = None, tensorboard: bool | str = "auto", verbose: int = 1, surrogate: Any = None,
-        coordinator_s_per_message: float = 0.0):
+        budget: float | None = None, policy: Any = None, tensorboard: bool | str = "auto", verbose: int = 1,
+        surrogate: Any = None, coordinator_s_per_message: float = 0.0):
     """Tune ``trainable`` over ``space``; the same script runs alone or under ``mpiexec``.
 
     Args:
@@ -38,6 +38,8 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
         scheduler, searcher: names (``"asha"``), ``{"type": ..., **options}`` or instances.
         stop: end a trial when a reported value reaches a threshold.
         time_budget_s: start no trial after this many seconds; running ones end at their next result.
+        budget: hours of the trials' ranks (of their GPUs, with ``gpus_per_rank``) the experiment may
+            spend, in all its allocations: no segment starts or goes on past it (docs/budget.md).
         policy: a live hyperparameter policy (``"plateau_lr"``, ``{"type": ..., **options}`` or an
             instance, see :mod:`hpctune.policies`): it changes running trials' configs from their results.
         tensorboard: ``"auto"`` (event files in ``storage/name/tb/`` when tensorboardX is installed),
@@ -69,7 +71,7 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
     raw = {"name": name, "trainable": trainable, "metric": metric, "mode": mode, "num_samples": num_samples,
            "space": space, "stop": stop, "scheduler": scheduler, "searcher": searcher,
            "resources": resources, "max_failures": max_failures, "seed": seed, "storage": storage,
-           "checkpoint_keep": checkpoint_keep, "time_budget_s": time_budget_s, "policy": policy,
+           "checkpoint_keep": checkpoint_keep, "time_budget_s": time_budget_s, "budget": budget, "policy": policy,
            "tensorboard": tensorboard}
     trainable_object = trainable if callable(trainable) else None
     # workers import the trainable the way this process can: from the same sys.path
@@ -86,9 +88,9 @@ def run(trainable: Any, *, space: dict, metric: str, mode: str = "min", num_samp
 def run_spec_file(spec_file: str | os.PathLike, *, name: str | None = None, storage: str | None = None,
                   workers: int | None = None, backend: str = "auto", resume: bool = False,
                   max_requeues: int | None = None, stop_before: float | None = None, surrogate: Any = None,
-                  coordinator_s_per_message: float = 0.0):
+                  coordinator_s_per_message: float = 0.0, budget: float | None = None):
     """``hpctune run SPEC``: run (or with ``resume``, continue) the experiment a YAML spec file describes;
-    ``name`` and ``storage`` override the spec's. The trainable is imported from the working folder
+    ``name``, ``storage`` and ``budget`` override the spec's. The trainable is imported from the working folder
     or the spec's folder. Arguments as for :func:`run_spec`.
 
     Raises:
@@ -102,7 +104,8 @@ def run_spec_file(spec_file: str | os.PathLike, *, name: str | None = None, stor
         raise SpecError("--surrogate", "needs --backend sim")
     if coordinator_s_per_message and not simulated:
         raise SpecError("--coordinator-s-per-message", "needs --backend sim")
-    return run_spec(lambda: load_spec(spec_path, {"name": name, "storage": storage}, check_trainable=not simulated),
+    overrides = {"name": name, "storage": storage, "budget": budget}
+    return run_spec(lambda: load_spec(spec_path, overrides, check_trainable=not simulated),
                     workers=workers, backend=backend, resume=resume,
                     python_path=[str(Path.cwd()), str(spec_path.resolve().parent)],
                     max_requeues=max_requeues, stop_before=stop_before, surrogate=surrogate if simulated else None,
@@ -400,7 +403,7 @@ def _outcome(store, controller, housekeeping, allocation: Allocation, status: st
 
     if verbose:  # from the trials the coordinator holds: nothing is read back
         print(closing_summary(controller.trials.values(), status, store.result_count, store.spec_json,
-                              store.folder), flush=True)
+                              store.folder, spent_s=controller.spent_s), flush=True)
     analysis = Analysis(store.folder)  # loads when used
     if controller.storage_full is not None:
         raise StorageFailed(store.folder, controller.storage_full)

@@ -28,7 +28,7 @@ __all__ = ["ExperimentSpec", "Resources", "load_spec", "spec_from_dict", "TENSOR
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FIELDS = ("name", "trainable", "metric", "mode", "num_samples", "space", "stop", "scheduler",
            "searcher", "resources", "max_failures", "seed", "storage", "checkpoint_keep",
-           "time_budget_s", "policy", "tensorboard")
+           "time_budget_s", "budget", "policy", "tensorboard")
 
 
 TENSORBOARD_EXTRA = "pip install 'hpctune[tensorboard]'"
@@ -71,6 +71,7 @@ class ExperimentSpec:
     storage: str = "runs"
     checkpoint_keep: int = 2
     time_budget_s: float | None = None
+    budget: float | None = None  # hours of the trials' GPUs, or of their ranks without GPUs (docs/budget.md)
     policy: dict | None = None
     tensorboard: bool | str = "auto"  # "auto": on when tensorboardX is installed (docs/tensorboard.md)
 
@@ -102,8 +103,14 @@ class ExperimentSpec:
             "scheduler": self.scheduler, "searcher": self.searcher,
             "resources": vars(self.resources), "max_failures": self.max_failures,
             "seed": self.seed, "storage": self.storage, "checkpoint_keep": self.checkpoint_keep,
-            "time_budget_s": self.time_budget_s, "policy": self.policy, "tensorboard": self.tensorboard,
+            "time_budget_s": self.time_budget_s, "budget": self.budget, "policy": self.policy,
+            "tensorboard": self.tensorboard,
         }
+
+    @property
+    def budget_unit(self) -> str:
+        """What :attr:`budget` counts: ``GPU-hours`` when trials use GPUs, else ``rank-hours``."""
+        return "GPU-hours" if self.resources.gpus_per_rank else "rank-hours"
 
 
 def load_spec(path: str | os.PathLike, overrides: Mapping | None = None,
@@ -164,11 +171,12 @@ def _check_stop(raw: Any) -> dict:
     return dict(raw)
 
 
-def _check_budget(raw: Any) -> float | None:
+def _positive_or_none(raw: Any, key: str, unit: str) -> float | None:
+    """A limit: None (no limit) or a finite number of ``unit`` above 0."""
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw <= 0:
-        raise SpecError("time_budget_s", f"expected seconds > 0, got {raw!r}")
+        raise SpecError(key, f"expected {unit} > 0, got {raw!r}")
     return float(raw)
 
 
@@ -235,7 +243,8 @@ def spec_from_dict(raw: Mapping, base_dir: Path | None = None, check_trainable: 
         max_failures=_int(raw, "max_failures", 0, 0), seed=seed,
         storage=_check_storage(raw.get("storage", "runs")),
         checkpoint_keep=_int(raw, "checkpoint_keep", 2, 1),
-        time_budget_s=_check_budget(raw.get("time_budget_s")),
+        time_budget_s=_positive_or_none(raw.get("time_budget_s"), "time_budget_s", "seconds"),
+        budget=_positive_or_none(raw.get("budget"), "budget", "hours"),
         scheduler=describe("scheduler", raw.get("scheduler", "fifo")),
         searcher=describe("searcher", raw.get("searcher", "random")),
         policy=None if raw.get("policy") is None else describe("policy", raw["policy"]),

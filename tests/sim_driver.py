@@ -43,7 +43,7 @@ from hpctune.store.trials import trials_from_columns, trials_to_columns
 
 from simulated import default_duration, default_metric, make_spec
 
-__all__ = ["SimDriver", "make_controller", "restored_controller", "default_metric", "json_round_trip"]
+__all__ = ["SimDriver", "make_controller", "restored_controller", "default_metric", "json_round_trip", "report_at"]
 
 
 def json_round_trip(data):
@@ -51,12 +51,23 @@ def json_round_trip(data):
 
 
 def make_controller(folder: Path, scheduler, searcher="random", space: dict | None = None, num_samples: int = 12,
-                    metric: str = "loss", mode: str = "min", max_failures: int = 0, seed: int = 0) -> Controller:
+                    metric: str = "loss", mode: str = "min", max_failures: int = 0, seed: int = 0,
+                    **fields) -> Controller:
     """A Controller on a fresh experiment folder (``folder/sim``) of :func:`simulated.make_spec`'s spec."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    spec = make_spec(folder, scheduler, searcher, space, num_samples, metric, mode, max_failures, seed)
+    spec = make_spec(folder, scheduler, searcher, space, num_samples, metric, mode, max_failures, seed, **fields)
     store, _ = open_experiment(spec, resume=False)
     return Controller(spec, store, clock=lambda: 0.0)
+
+
+def report_at(controller: Controller, trial_id: int, i: int, t: float, checkpoint: bool = True,
+              seconds: float = 10.0) -> Decision:
+    """Trial ``trial_id``'s iteration ``i`` (each of ``seconds``) reported at virtual time ``t`` (with a
+    checkpoint unless told not); the decision, as a plain :class:`Decision`."""
+    row = {"training_iteration": i, "loss": 1.0 / i, "time_this_iter_s": seconds, "time_total_s": seconds * i}
+    path = f"trials/{trial_id:06d}/checkpoint_{i:06d}.h5" if checkpoint else None
+    decision = controller.on_result(trial_id, row, path, t=t)
+    return Decision(getattr(decision, "action", decision))
 
 
 def restored_controller(folder: Path, state: dict, trials: list, **kwargs) -> Controller:

@@ -34,11 +34,13 @@ def default_duration(config: dict) -> float:
 
 
 def make_spec(folder: Path, scheduler, searcher="random", space: dict | None = None, num_samples: int = 12,
-              metric: str = "loss", mode: str = "min", max_failures: int = 0, seed: int = 0) -> ExperimentSpec:
-    """The spec of an experiment ``sim`` in ``folder`` (its trainable never imported)."""
+              metric: str = "loss", mode: str = "min", max_failures: int = 0, seed: int = 0,
+              **fields) -> ExperimentSpec:
+    """The spec of an experiment ``sim`` in ``folder`` (its trainable never imported); ``fields``: more
+    spec fields (``budget``)."""
     raw = {"name": "sim", "trainable": "tests.dummy:train", "metric": metric, "mode": mode,
            "num_samples": num_samples, "space": space or DEFAULT_SPACE, "scheduler": scheduler,
-           "searcher": searcher, "max_failures": max_failures, "seed": seed, "storage": str(folder)}
+           "searcher": searcher, "max_failures": max_failures, "seed": seed, "storage": str(folder), **fields}
     return spec_from_dict(raw, check_trainable=False)
 
 

@@ -52,6 +52,16 @@ def _seconds(text: str, positive: bool = False) -> float:
     return value
 
 
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected hours, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected hours > 0, got {text!r}")
+    return value
+
+
 def _worker_counts(text: str) -> list[int]:
     try:
         return [_positive_int(item) for item in text.split(",")]
@@ -118,6 +128,10 @@ def _parser() -> _Parser:
                         help="raise the experiment's num_samples to N (grow it: the search goes on)")
     resume.add_argument("--time-budget", type=_seconds, metavar="S",
                         help="set the experiment's time_budget_s to S seconds (counted from its first start)")
+    for command in (run, resume):
+        command.add_argument("--budget", type=_hours, metavar="H",
+                             help="set the experiment's budget to H rank-hours (GPU-hours when its trials use "
+                                  "GPUs), counted over all its allocations (docs/budget.md)")
     for command in (run, resume):
         command.add_argument("--max-requeues", type=_count, default=None, metavar="N",
                              help="in a Slurm batch job: requeue it at most N times in all when its allocation "
@@ -200,7 +214,8 @@ def _cmd_run(args) -> int:
 
     run_spec_file(args.spec, name=args.name, storage=args.storage, workers=args.workers, backend=args.backend,
                   resume=args.resume, max_requeues=args.max_requeues, stop_before=args.stop_before,
-                  surrogate=args.surrogate, coordinator_s_per_message=args.coordinator_s_per_message)
+                  surrogate=args.surrogate, coordinator_s_per_message=args.coordinator_s_per_message,
+                  budget=args.budget)
     return EXIT_OK
 
 
@@ -228,6 +243,8 @@ def _cmd_resume(args) -> int:
             stored["num_samples"] = args.num_samples
         if args.time_budget is not None:
             stored["time_budget_s"] = args.time_budget
+        if args.budget is not None:
+            stored["budget"] = args.budget
         # the trainable is imported from where `run` found it, whatever the working folder is now
         return spec_from_dict(stored, import_paths=view.python_path)
 

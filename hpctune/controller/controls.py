@@ -13,6 +13,7 @@ from ..trial import Trial
 from .events import EventLog
 from .messages import ControlMessage
 from .state import ControllerState
+from .budget import budget_fit
 from .walltime import Fit, next_iteration_fits
 
 __all__ = ["RunningControls"]
@@ -99,3 +100,13 @@ class RunningControls:
             return decision
         state.interrupted.add(trial.trial_id)
         return Decision.PAUSE
+
+    def within_budget(self, trial: Trial, checkpoint: str | None, decision, budget_s: float, unplaced: int):
+        """CONTINUE, or PAUSE when the running segments' next iterations would pass ``budget_s`` rank-
+        (or GPU-) seconds; one iteration before, a trial without a checkpoint is asked for one.
+        ``unplaced``: units a second of segments launched but not placed yet."""
+        state = self.state
+        fit = budget_fit(state.spending, budget_s, state.now, state.times, unplaced)
+        if fit is Fit.CHECKPOINT and not checkpoint and not state.replaying:
+            state.controls.append(ControlMessage(trial.trial_id, Control.CHECKPOINT))
+        return decision if fit is not Fit.PAUSE else Decision.PAUSE

@@ -31,6 +31,7 @@ from ..store.base import Store
 from ..space import flatten
 from ..trial import RESULT_FIELDS, Trial
 from .algorithms import build_algorithms, build_policy_of
+from .budget import units_of
 from .checkpoints import TrialCheckpoints
 from .controls import RunningControls
 from .dispatch import Dispatcher
@@ -172,8 +173,12 @@ class Controller:
                 state.checkpoint_grace.pop(trial_id, None)
         elif self._dispatcher.budget_spent() and action == Decision.CONTINUE:
             decision = Decision.PAUSE  # the time budget is spent: end at this checkpoint
-        elif action == Decision.CONTINUE and state.deadline is not None:
-            decision = self._controls.before_deadline(trial, checkpoint, decision)
+        elif action == Decision.CONTINUE:
+            if spec.budget is not None:
+                decision = self._controls.within_budget(trial, checkpoint, decision, spec.budget * 3600.0,
+                                                        self._dispatcher.unplaced_units())
+            if state.deadline is not None and _action(decision) == Decision.CONTINUE:
+                decision = self._controls.before_deadline(trial, checkpoint, decision)
         if self.policy is not None and _action(decision) == Decision.CONTINUE:
             changed = self.policy.on_result(trial_id, row, trial.config)
             if changed is not None and changed != trial.config:
@@ -191,7 +196,8 @@ class Controller:
         how = SegmentEnd(how)
         self._log.record(RecordKind.END, trial=trial_id, how=how.name, error=error, ckpt=checkpoint)
         trial = state.trials[trial_id]
-        state.times.ended(trial_id)
+        state.times.ended(trial_id, state.now)
+        state.spending.ended(trial_id, state.now)
         state.placements.pop(trial_id, None)
         if trial_id in state.running:
             del state.running[trial_id]
@@ -284,6 +290,7 @@ class Controller:
         state = self.state
         self._log.event_at(t)
         state.times.launched(trial_id, state.now)
+        state.spending.started(trial_id, state.now, units_of(len(ranks), self.spec.resources.gpus_per_rank))
         state.placements[trial_id] = (ranks, state.now)
         self._log.record(RecordKind.LAUNCH, trial=trial_id, rank=ranks[0], ckpt=state.trials[trial_id].checkpoint,
                          **({"ranks": ranks} if len(ranks) > 1 else {}))
@@ -335,6 +342,12 @@ class Controller:
         return self.state.storage_full
 
     @property
+    def spent_s(self) -> float:
+        """Rank-seconds (GPU-seconds when trials use GPUs) the experiment's segments took so far, in
+        every allocation, running ones included (what ``budget`` counts; docs/budget.md)."""
+        return self.state.spending.total(self.state.now)
+
+    @property
     def started_at(self) -> float:
         """When this run started, on the controller's clock (the time budget counts from here)."""
         return self.state.started_at
@@ -382,6 +395,7 @@ class Controller:
                 if not trial.state.is_finished:
                     why = "not promoted" if trial.state == TrialState.PAUSED else "never started"
                     why = "time budget spent" if self._dispatcher.budget_spent() else why
+                    why = "budget spent" if self._dispatcher.cost_budget_spent() else why
                     self._lifecycle.set_state(trial, TrialState.TERMINATED, why)
         self._log.record(RecordKind.STATUS, status=status)
         return status
@@ -390,6 +404,7 @@ class Controller:
     def state_dict(self) -> dict:
         """Everything needed to continue exactly, besides the trials themselves (:attr:`trials`): the
         saved fields of :attr:`state`, then the scheduler's, the searcher's and the policy's state."""
+        self.state.spending.settle(self.state.now)
         return {**state_dict(self.state), "scheduler": self.scheduler.state_dict(), **self._source.state_dict(),
                 **({"policy": self.policy.state_dict()} if self.policy is not None else {})}
 

@@ -1,7 +1,7 @@
 """Giving free ranks work: the next trial to run (retried and interrupted ones first, then the
 scheduler's choice, then a new one from the searcher), its starting point, and the launch that the
-backend places; nothing starts once the experiment stops, its time budget is spent, or no segment
-fits before the allocation's deadline."""
+backend places; nothing starts once the experiment stops, its time budget is spent, a segment's
+first iteration would pass its budget, or no segment fits before the allocation's deadline."""
 from __future__ import annotations
 
 from ..enums import TrialState
@@ -11,6 +11,7 @@ from ..store.base import Store
 from ..trial import Trial, TrialTask
 from .controls import RunningControls
 from .lifecycle import TrialLifecycle
+from .budget import forecast, units_of
 from .messages import Launch
 from .new_trials import NewTrials
 from .payloads import DecisionPayloads
@@ -48,6 +49,7 @@ class Dispatcher:
         self.controls = controls
         self.python_path = python_path
         self.ranks_per_trial = spec.resources.ranks_per_trial
+        self.units = units_of(self.ranks_per_trial, spec.resources.gpus_per_rank)  # a segment's cost a second
 
     def dispatch(self) -> None:
         """Launch trials while enough ranks are free and there is one to run."""
@@ -64,6 +66,8 @@ class Dispatcher:
                 self.controls.request_stop(why="time limit")
             return
         while state.free_ranks >= self.ranks_per_trial:
+            if self.cost_budget_spent():
+                return
             trial = self._next_trial()
             if trial is None:
                 return
@@ -73,6 +77,19 @@ class Dispatcher:
         """The experiment's ``time_budget_s`` has passed since it started."""
         budget = self.spec.time_budget_s
         return budget is not None and self.state.now - self.state.started_at >= budget
+
+    def cost_budget_spent(self) -> bool:
+        """A new segment's start-up, first iteration and wind-down would pass the ``budget`` once the
+        running segments have done their next iteration (:func:`~hpctune.controller.budget.forecast`)."""
+        if self.spec.budget is None:
+            return False
+        state = self.state
+        return forecast(state.spending, state.times, state.now, 1, self.unplaced_units() + self.units) \
+            > self.spec.budget * 3600.0
+
+    def unplaced_units(self) -> int:
+        """Units a second of the segments launched but not placed yet (they cost from their placement)."""
+        return self.units * (len(self.state.running) - len(self.state.spending.running_costs))
 
     @property
     def is_finished_searching(self) -> bool:

@@ -47,6 +47,8 @@ class EventHandlers(Protocol):
 
     def set_deadline(self, end: float, window: float | None = None, t: float | None = None) -> None: ...
 
+    def placed(self, trial_id: int, ranks: list[int], t: float | None = None) -> None: ...
+
 
 class Resume:
     """Args:
@@ -105,6 +107,8 @@ class Resume:
             handlers.set_config(record["trial"], record["config"], t=t)
         elif kind is RecordKind.DEADLINE:
             handlers.set_deadline(record["end"], record.get("window"), t=t)
+        elif kind is RecordKind.LAUNCH:
+            handlers.placed(record["trial"], record.get("ranks") or [record["rank"]], t=t)
         elif kind is RecordKind.ADD:  # the trial joins where it did, with the config it got
             self.log.event_at(t)
             self.new_trials.replay_add(record["trial"], record["config"])
@@ -148,6 +152,7 @@ class Resume:
                 self.lifecycle.set_state(trial, TrialState.PAUSED if trial.checkpoint else TrialState.PENDING,
                                          "worker lost")
         state.requeue = dict.fromkeys([*lost, *state.requeue])
+        state.spending.cut(state.now)  # what ran on is known up to the last event the journal holds
         for trial in state.trials.values():  # never open or delete what an edited state points elsewhere
             for path in self.checkpoints.kept_checkpoints(trial):
                 self.store.checkpoint_path(path, trial.trial_id)

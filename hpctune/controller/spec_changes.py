@@ -8,7 +8,8 @@ cannot alter a decision already taken or the meaning of a result already recorde
   docs/schedulers.md for what that means per scheduler); lowered, it is refused (an experiment never
   shrinks), and so is growing under a scheduler that cannot take trials late
   (:meth:`hpctune.schedulers.Scheduler.why_no_growth`);
-- ``time_budget_s``, ``max_failures``, ``checkpoint_keep`` and ``tensorboard``: they act from now on;
+- ``time_budget_s``, ``budget``, ``max_failures``, ``checkpoint_keep`` and ``tensorboard``: they act from
+  now on (a larger time budget or budget grows a finished experiment);
 - ``name`` and ``storage``: where the folder is, not what the experiment is.
 
 Any other field (the trainable, metric, mode, space, stop criteria, every scheduler, searcher and
@@ -28,10 +29,12 @@ from ..registry import registry_of
 
 __all__ = ["MAY_CHANGE", "check_resumable", "grows"]
 
-MAY_CHANGE = ("num_samples", "time_budget_s", "max_failures", "checkpoint_keep", "tensorboard", "name", "storage")
+MAY_CHANGE = ("num_samples", "time_budget_s", "budget", "max_failures", "checkpoint_keep", "tensorboard", "name",
+              "storage")
 """Spec fields a resumed experiment may take from its new spec (``num_samples`` only upwards)."""
 
-_ALLOWED_TEXT = "only num_samples (to grow it), time_budget_s, max_failures, checkpoint_keep and tensorboard may change"
+_ALLOWED_TEXT = ("only num_samples (to grow it), time_budget_s, budget, max_failures, checkpoint_keep and tensorboard "
+                 "may change")
 _PLUG_INS = ("scheduler", "searcher", "policy")
 
 
@@ -76,10 +79,15 @@ def refuse_growth(scheduler: Mapping, where: str) -> None:
 
 
 def grows(stored: Mapping, spec_json: Mapping) -> bool:
-    """Whether ``spec_json`` gives a finished experiment more to do: more samples, or more time."""
-    budget, stored_budget = spec_json.get("time_budget_s"), stored.get("time_budget_s")
-    return spec_json["num_samples"] > stored["num_samples"] or (
-        stored_budget is not None and (budget is None or budget > stored_budget))
+    """Whether ``spec_json`` gives a finished experiment more to do: more samples, more time, or a
+    larger budget."""
+    return spec_json["num_samples"] > stored["num_samples"] or any(
+        _raised(stored.get(key), spec_json.get(key)) for key in ("time_budget_s", "budget"))
+
+
+def _raised(stored: float | None, new: float | None) -> bool:
+    """A limit that was set is now higher, or gone."""
+    return stored is not None and (new is None or new > stored)
 
 
 def _stored_default(key: str) -> Any:

@@ -15,6 +15,7 @@ from ..trial import Trial
 from .messages import ControlMessage, Launch
 from .state_fields import (AS_TUPLE_OR_NONE, ID_SET, ID_TO_ID, ID_TO_VALUE, ORDERED_IDS, part_of_state,
                            per_allocation, saved)
+from .budget import Spending
 from .walltime import IterationTimes
 
 __all__ = ["ControllerState"]
@@ -54,6 +55,7 @@ class ControllerState:
         default_factory=set, metadata=saved(ID_SET, resets=True))
     times: IterationTimes = field(default_factory=IterationTimes, metadata=part_of_state())  # walltime means
     started_at: float = field(default=0.0, metadata=saved())  # the time budget counts from here
+    spending: Spending = field(default_factory=Spending, metadata=part_of_state())  # what the budget counts
 
     # -- this allocation's only (fresh after a restore) ------------------------------------------
     placements: dict[int, tuple[list[int], float]] = field(  # running trial -> (its ranks, since when)

@@ -12,8 +12,9 @@ __all__ = ["IterationTimes", "Fit", "next_iteration_fits", "segment_fits"]
 
 @dataclass
 class IterationTimes:
-    """Mean ``time_this_iter_s`` of each trial and of all of them, and the mean start-up of a
-    segment (from its placement to its first result, less that result's iteration).
+    """Mean ``time_this_iter_s`` of each trial and of all of them, the mean start-up of a segment
+    (from its placement to its first result, less that result's iteration), and its mean wind-down
+    (from its last result to its end: the checkpoint written, the process gone).
 
     The experiment-wide means are kept across allocations (saved in snapshots); a trial's own
     mean is rebuilt from its results in each allocation (the journal's, replayed, and the new ones).
@@ -21,16 +22,23 @@ class IterationTimes:
 
     iteration_seconds: list = field(default_factory=lambda: [0.0, 0], metadata=saved(AS_LIST))  # sum, count
     start_seconds: list = field(default_factory=lambda: [0.0, 0], metadata=saved(AS_LIST))      # sum, count
+    end_seconds: list = field(default_factory=lambda: [0.0, 0], metadata=saved(AS_LIST))        # sum, count
     per_trial: dict[int, tuple[float, int]] = field(default_factory=dict)  # trial id -> (mean, count)
     launched_at: dict[int, float] = field(default_factory=dict, metadata=per_allocation())
+    last_result_at: dict[int, float] = field(default_factory=dict, metadata=per_allocation())  # running segments'
 
     def launched(self, trial_id: int, now: float) -> None:
         self.launched_at[trial_id] = now
 
-    def ended(self, trial_id: int) -> None:
+    def ended(self, trial_id: int, now: float) -> None:
         self.launched_at.pop(trial_id, None)
+        last = self.last_result_at.pop(trial_id, None)
+        if last is not None:
+            self.end_seconds[0] += max(0.0, now - last)
+            self.end_seconds[1] += 1
 
     def result(self, trial_id: int, row: dict, now: float) -> None:
+        self.last_result_at[trial_id] = now
         seconds = row.get("time_this_iter_s")
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
             return
@@ -53,6 +61,11 @@ class IterationTimes:
     def start_up(self) -> float:
         """Seconds from placing a segment to the start of its first iteration (0 before any)."""
         total, count = self.start_seconds
+        return total / count if count else 0.0
+
+    def wind_down(self) -> float:
+        """Seconds from a segment's last result to its end (0 before any)."""
+        total, count = self.end_seconds
         return total / count if count else 0.0
 
 

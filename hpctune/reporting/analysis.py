@@ -26,7 +26,7 @@ import numpy as np
 from ..space import flatten
 from ..store import is_experiment, load_experiment
 from ..trial import RESULT_FIELDS
-from .summary import summary_text
+from .summary import budget_line, summary_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -295,7 +295,14 @@ class Analysis:
         """The closing text: trials by state, the best trials and where the HDF5 file is (no history read)."""
         counts = self.trials.state.value_counts().to_dict() if not self.trials.empty else {}
         return summary_text(self.spec["name"], self.status, counts, self.num_results, self.metric, self.mode,
-                            self.best_trials(top).to_dict("records"), self.path)
+                            self.best_trials(top).to_dict("records"), self.path,
+                            budget_line(self.spec, self.spent_s))
+
+    @property
+    def spent_s(self) -> float:
+        """Rank-seconds (GPU-seconds when trials use GPUs) the experiment's segments took, as of its
+        snapshot (the final one once it has ended): what its ``budget`` counts (docs/budget.md)."""
+        return float((self._view.controller_state or {}).get("spent_s", 0.0))
 
 
 def _without_undone_exploits(lineage: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..space import flatten
 from ..trial import Trial
 
-__all__ = ["summary_text", "closing_summary", "format_table"]
+__all__ = ["summary_text", "closing_summary", "format_table", "budget_line"]
 
 
 def _cell(value) -> str:
@@ -41,12 +41,25 @@ def format_table(rows: Sequence[dict]) -> str:
                      for i in range(len(rows) + 1))
 
 
+def budget_line(spec: dict, spent_s: float | None) -> str | None:
+    """``Budget: X of Y rank-hours spent (Z%)`` for an experiment with a ``budget`` (GPU-hours when
+    its trials use GPUs); None without one."""
+    budget = spec.get("budget")
+    if budget is None:
+        return None
+    unit = "GPU-hours" if (spec.get("resources") or {}).get("gpus_per_rank") else "rank-hours"
+    hours = (spent_s or 0.0) / 3600.0
+    return f"Budget: {hours:.3g} of {budget:g} {unit} spent ({100.0 * hours / budget:.0f}%)"
+
+
 def summary_text(name: str, status: str, counts: dict[str, int], num_results: int, metric: str, mode: str,
-                 best: Sequence[dict], folder: Path) -> str:
-    """The closing text of an experiment: trials by state, the best trials (rows, best first), where
-    the HDF5 file is."""
+                 best: Sequence[dict], folder: Path, budget: str | None = None) -> str:
+    """The closing text of an experiment: trials by state, the budget spent (:func:`budget_line`),
+    the best trials (rows, best first), where the HDF5 file is."""
     lines = [f"Experiment {name}: {status}, {sum(counts.values())} trials "
              f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), {num_results} results"]
+    if budget:
+        lines.append(budget)
     if best:
         lines.append(f"Best trials by {metric} ({mode}):")
         lines.append(format_table(best))
@@ -55,9 +68,10 @@ def summary_text(name: str, status: str, counts: dict[str, int], num_results: in
 
 
 def closing_summary(trials: Iterable[Trial], status: str, num_results: int, spec: dict, folder: Path,
-                    top: int = 5) -> str:
+                    top: int = 5, spent_s: float | None = None) -> str:
     """:func:`summary_text` from the coordinator's own trials, reading nothing back: the best
-    ``top`` trials by their best value, as :meth:`hpctune.Analysis.best_trials` ranks them."""
+    ``top`` trials by their best value, as :meth:`hpctune.Analysis.best_trials` ranks them;
+    ``spent_s``: what the budget counts (``Controller.spent_s``)."""
     trials = list(trials)
     counts = dict(Counter(trial.state.name for trial in trials))
     ranked = heapq.nlargest(top, (t for t in trials if math.isfinite(t.best_score)),
@@ -66,4 +80,5 @@ def closing_summary(trials: Iterable[Trial], status: str, num_results: int, spec
     rows = [{"trial_id": t.trial_id, "state": t.state.name, "training_iteration": t.iteration,
              f"best_{spec['metric']}": sign * t.best_score,
              **{f"config/{k}": v for k, v in flatten(t.config).items()}} for t in ranked]
-    return summary_text(spec["name"], status, counts, num_results, spec["metric"], spec["mode"], rows, folder)
+    return summary_text(spec["name"], status, counts, num_results, spec["metric"], spec["mode"], rows, folder,
+                        budget_line(spec, spent_s))

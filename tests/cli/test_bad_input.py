@@ -45,10 +45,11 @@ SPECS = [
     ({"stop": "{training_iteration: soon}"}, "stop.training_iteration: expected a number, got 'soon'"),
     ({"resources": "{gpus_per_rank: -1}"}, "resources.gpus_per_rank: must be >= 0, got -1"),
     ({"time_budget_s": -5}, "time_budget_s: expected seconds > 0, got -5"),
+    ({"budget": "two hours"}, "budget: expected hours > 0, got 'two hours'"),
     ({"space": "{opt: {choice: [sgd, {name: adam, beta: {uniform: [0.8, 0.99]}}]}}"},
      "space.opt.choice[1]: holds a domain (beta: uniform); a choice's values are constants, a domain inside one "
      "would never be sampled"),
-    ({"colour": "red"}, "colour: unknown field (known: checkpoint_keep, max_failures, metric, mode, name, "
+    ({"colour": "red"}, "colour: unknown field (known: budget, checkpoint_keep, max_failures, metric, mode, name, "
                         "num_samples, policy, resources, scheduler, searcher, seed, space, stop, storage, tensorboard, "
                         "time_budget_s, trainable)"),
 ]

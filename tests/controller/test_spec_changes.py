@@ -14,7 +14,7 @@ from conftest import kill_run, start_run, wait_until
 
 pytestmark = pytest.mark.mpi
 
-ALLOWED = ("only num_samples (to grow it), time_budget_s, max_failures, checkpoint_keep and tensorboard may "
+ALLOWED = ("only num_samples (to grow it), time_budget_s, budget, max_failures, checkpoint_keep and tensorboard may "
            "change")
 
 

@@ -17,7 +17,8 @@ from sim_driver import SimDriver, json_round_trip, make_controller, restored_con
 
 SNAPSHOT_KEYS = ["next_trial_id", "searcher_finished", "metric_seen", "free_ranks", "running", "requeue", "best",
                  "interrupting", "interrupted", "pause_requested", "checkpoint_grace", "exploiting", "tentative",
-                 "exploit_waits", "iteration_seconds", "start_seconds", "started_at"]
+                 "exploit_waits", "iteration_seconds", "start_seconds", "end_seconds", "started_at", "spent_s",
+                 "running_costs"]
 """A snapshot's ``controller_state`` keys before the scheduler's and the searcher's, in this order."""
 
 PROCESS_OWN = {"trials", "counts", "notices", "obsolete_checkpoints", "now", "replaying", "hold_requests"}
@@ -101,6 +102,7 @@ def test_a_restored_controller_saves_what_it_was_given(tmp_path):
     new = restored_controller(tmp_path / "b", old, list(driver.controller.trials.values()), **kwargs).state_dict()
     assert new["requeue"] == old["running"] + [tid for tid in old["requeue"] if tid not in old["running"]]
     assert (new["free_ranks"], new["running"], new["interrupted"], new["exploiting"]) == (0, [], [], [])
+    assert (new["running_costs"], new["spent_s"]) == ([], old["spent_s"])  # the old ranks' segments are over
     same = [key for key in new if key not in ("requeue", "free_ranks", "running", "interrupted", "exploiting",
-                                              "exploit_waits", "checkpoint_grace", "pause_requested")]
+                                              "exploit_waits", "checkpoint_grace", "pause_requested", "running_costs")]
     assert json_round_trip({key: new[key] for key in same}) == json_round_trip({key: old[key] for key in same})

@@ -5,11 +5,7 @@ from __future__ import annotations
 from hpctune.enums import Control, Decision, SegmentEnd
 from hpctune.store import load_experiment
 
-from sim_driver import make_controller
-
-
-def _decision(decision) -> Decision:
-    return Decision(getattr(decision, "action", decision))
+from sim_driver import make_controller, report_at
 
 
 def _start(tmp_path, deadline: float | None, num_samples: int = 2):
@@ -22,22 +18,16 @@ def _start(tmp_path, deadline: float | None, num_samples: int = 2):
     return controller, trial_id
 
 
-def _report(controller, trial_id: int, i: int, t: float, checkpoint: bool = True):
-    row = {"training_iteration": i, "loss": 1.0 / i, "time_this_iter_s": 10.0, "time_total_s": 10.0 * i}
-    path = f"trials/{trial_id:06d}/checkpoint_{i:06d}.h5" if checkpoint else None
-    return _decision(controller.on_result(trial_id, row, path, t=t))
-
-
 def test_a_trial_pauses_at_its_last_result_that_leaves_room_for_no_other_iteration(tmp_path):
     controller, trial_id = _start(tmp_path, deadline=95.0)
     for i in range(1, 8):  # 10 s iterations; the deadline at 95 s
-        assert _report(controller, trial_id, i, t=10.0 * i) == Decision.CONTINUE
+        assert report_at(controller, trial_id, i, t=10.0 * i) == Decision.CONTINUE
     assert controller.take_controls() == []
     # at 80 s one more iteration fits (ends at 90 s), and it is asked to checkpoint at its end
-    assert _report(controller, trial_id, 8, t=80.0, checkpoint=False) == Decision.CONTINUE
+    assert report_at(controller, trial_id, 8, t=80.0, checkpoint=False) == Decision.CONTINUE
     assert [(m.trial_id, m.control) for m in controller.take_controls()] == [(trial_id, Control.CHECKPOINT)]
     # at 90 s the next one would end at 100 s, after the deadline: paused here, at its checkpoint
-    assert _report(controller, trial_id, 9, t=90.0) == Decision.PAUSE
+    assert report_at(controller, trial_id, 9, t=90.0) == Decision.PAUSE
     controller.on_segment_end(trial_id, SegmentEnd.PAUSED, t=90.0)
     # a new segment (start-up plus a 10 s iteration) no longer fits: the allocation stops early
     assert controller.take_launches() == []
@@ -50,13 +40,13 @@ def test_a_trial_pauses_at_its_last_result_that_leaves_room_for_no_other_iterati
 def test_without_a_deadline_nothing_changes(tmp_path):
     controller, trial_id = _start(tmp_path, deadline=None)
     for i in range(1, 12):
-        assert _report(controller, trial_id, i, t=10.0 * i) == Decision.CONTINUE
+        assert report_at(controller, trial_id, i, t=10.0 * i) == Decision.CONTINUE
     assert not controller.stopped_for_deadline
 
 
 def test_a_replay_of_the_journal_takes_the_same_decisions(tmp_path):
     controller, trial_id = _start(tmp_path / "a", deadline=95.0)
-    decisions = [_report(controller, trial_id, i, t=10.0 * i) for i in range(1, 10)]
+    decisions = [report_at(controller, trial_id, i, t=10.0 * i) for i in range(1, 10)]
     controller.store.flush()
     view = load_experiment(controller.store.folder)
     fresh = make_controller(tmp_path / "b", "fifo", num_samples=2)
@@ -75,7 +65,5 @@ def test_an_iteration_longer_than_any_allocation_is_not_held_back_for_ever(tmp_p
     controller.set_deadline(30.0, window=30.0, t=0.0)
     trial_id = controller.take_launches()[0].trial_id
     controller.placed(trial_id, [1], t=0.0)
-    row = {"training_iteration": 1, "loss": 1.0, "time_this_iter_s": 40.0, "time_total_s": 40.0}
-    assert _decision(controller.on_result(trial_id, row, "trials/000000/checkpoint_000001.h5", t=40.0)) \
-        == Decision.CONTINUE
+    assert report_at(controller, trial_id, 1, t=40.0, seconds=40.0) == Decision.CONTINUE
     assert not controller.stopped_for_deadline
