@@ -64,7 +64,12 @@ def cmd_status(args) -> int:
           f"{analysis.num_results} results")
     for state in ("RUNNING", "PENDING", "PAUSED", "TERMINATED", "ERROR"):
         print(f"  {state:<10} {counts.get(state, 0)}")
+    from ..reporting.summary import budget_line
     from ..slurm.allocation import describe_allocations
+
+    budget = budget_line(analysis.spec, analysis.spent_s)  # as of the last snapshot
+    if budget is not None:
+        print(budget)
 
     slurm = describe_allocations(args.dir)
     if slurm is not None:

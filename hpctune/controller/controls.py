@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ..enums import Control, Decision, RecordKind
 from ..trial import Trial
+from .budget import budget_fit
 from .events import EventLog
 from .messages import ControlMessage
 from .state import ControllerState
-from .budget import budget_fit
 from .walltime import Fit, next_iteration_fits
 
 __all__ = ["RunningControls"]

@@ -403,7 +403,8 @@ class Controller:
     # -- resume (:mod:`hpctune.controller.resume`) ------------------------------------------
     def state_dict(self) -> dict:
         """Everything needed to continue exactly, besides the trials themselves (:attr:`trials`): the
-        saved fields of :attr:`state`, then the scheduler's, the searcher's and the policy's state."""
+        saved fields of :attr:`state`, then the scheduler's, the searcher's and the policy's state.
+        What running segments spent so far is settled first (:meth:`~hpctune.controller.budget.Spending.settle`)."""
         self.state.spending.settle(self.state.now)
         return {**state_dict(self.state), "scheduler": self.scheduler.state_dict(), **self._source.state_dict(),
                 **({"policy": self.policy.state_dict()} if self.policy is not None else {})}

@@ -9,9 +9,9 @@ from ..schedulers import Scheduler
 from ..spec import ExperimentSpec
 from ..store.base import Store
 from ..trial import Trial, TrialTask
+from .budget import forecast, units_of
 from .controls import RunningControls
 from .lifecycle import TrialLifecycle
-from .budget import forecast, units_of
 from .messages import Launch
 from .new_trials import NewTrials
 from .payloads import DecisionPayloads
@@ -89,7 +89,7 @@ class Dispatcher:
 
     def unplaced_units(self) -> int:
         """Units a second of the segments launched but not placed yet (they cost from their placement)."""
-        return self.units * (len(self.state.running) - len(self.state.spending.running_costs))
+        return self.units * max(0, len(self.state.running) - len(self.state.spending.running_costs))
 
     @property
     def is_finished_searching(self) -> bool:

@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..trial import Trial
+from .budget import Spending
 from .messages import ControlMessage, Launch
 from .state_fields import (AS_TUPLE_OR_NONE, ID_SET, ID_TO_ID, ID_TO_VALUE, ORDERED_IDS, part_of_state,
                            per_allocation, saved)
-from .budget import Spending
 from .walltime import IterationTimes
 
 __all__ = ["ControllerState"]

@@ -18,7 +18,6 @@ import math
 import os
 from functools import cached_property
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np

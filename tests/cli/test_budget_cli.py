@@ -36,8 +36,9 @@ def test_a_budget_stops_the_experiment_within_it_and_a_larger_one_on_resume_goes
     reasons = set(analysis.trials.end_reason)
     assert "budget spent" in reasons and analysis.trials.training_iteration.sum() < 6 * 12
     results = len(analysis.results)
-    analyzed = run_cli("analyze", str(folder))
-    assert analyzed.returncode == 0 and line.group(0) in analyzed.stdout.splitlines(), analyzed.stdout
+    for command in ("analyze", "status"):
+        shown = run_cli(command, str(folder))
+        assert shown.returncode == 0 and line.group(0) in shown.stdout.splitlines(), (command, shown.stdout)
 
     grown = run_cli("resume", str(folder), "--workers", "2", "--budget", "0.004")
     assert grown.returncode == 0, grown.stderr
