@@ -28,6 +28,19 @@ pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 TRIALS, EPOCHS = 24, 10
 
 
+def _wait_until_gone(group: int, timeout: float = 10.0) -> None:
+    """Wait until no process of the killed group is left: a rank in the middle of an fsync dies only
+    when the call returns, and until then it still holds the experiment's lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"processes of group {group} still alive {timeout} s after SIGKILL")
+
+
 def _accepted(folder) -> set:
     """(trial_id, iteration, loss) of every result the experiment holds, read while it may run."""
     columns = load_experiment(folder).results
@@ -72,6 +85,7 @@ def test_sigkill_at_ten_random_moments_then_resume_loses_nothing(tmp_path):
         before = _accepted(folder) if is_experiment(folder) else set()
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        _wait_until_gone(process.pid)
         kills += 1
         resumed += resuming
         if is_experiment(folder):
